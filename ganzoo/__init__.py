@@ -1,0 +1,28 @@
+"""ganzoo: compare GAN variants fairly — one trainer, one data layer, many variants."""
+
+from __future__ import annotations
+
+from ganzoo.config import Adam, TrainConfig
+from ganzoo.data import DATASETS, Data, DataRequest, load_dataset, register_dataset
+from ganzoo.errors import GanzooError
+from ganzoo.losses import LOSSES, Loss, register_loss
+from ganzoo.models import ARCHITECTURES, Architecture, register_architecture
+from ganzoo.trainer import RunResult, StopTraining, Trainer, TrainState, resume, train
+from ganzoo.variants import (
+    VARIANTS,
+    Choice,
+    LogUniform,
+    Uniform,
+    Variant,
+    register_variant,
+    resolve_config,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ARCHITECTURES", "DATASETS", "LOSSES", "VARIANTS", "Adam", "Architecture", "Choice", "Data",
+    "DataRequest", "GanzooError", "LogUniform", "Loss", "RunResult", "StopTraining", "TrainConfig",
+    "TrainState", "Trainer", "Uniform", "Variant", "load_dataset", "register_architecture",
+    "register_dataset", "register_loss", "register_variant", "resolve_config", "resume", "train",
+]

@@ -1,0 +1,170 @@
+"""``ganzoo`` command line. Bad input is one line on stderr and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from ganzoo.errors import GanzooError
+
+EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 1, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # argparse prints a usage block; one line that names the command is easier to act on.
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    from ganzoo.config import parse_value
+
+    return key, parse_value(value)
+
+
+# Flag -> dotted setting; anything else goes through --set KEY=VALUE.
+_SETTING_FLAGS: dict[str, tuple[str, type]] = {
+    "steps": ("steps", int),
+    "batch_size": ("batch_size", int),
+    "seed": ("seed", int),
+    "n_critic": ("n_critic", int),
+    "z_dim": ("z_dim", int),
+    "lr": ("adam.lr", float),
+    "lr_g": ("g_adam.lr", float),
+    "lr_d": ("d_adam.lr", float),
+    "beta1": ("adam.beta1", float),
+    "beta2": ("adam.beta2", float),
+    "resolution": ("resolution", int),
+    "log_every": ("log_every", int),
+    "sample_every": ("sample_every", int),
+    "checkpoint_every": ("checkpoint_every", int),
+    "device": ("device", str),
+    "data_root": ("data_root", str),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--plugin", action="append", default=[], metavar="PATH_OR_MODULE",
+        help="a Python file or module that registers variants, losses, architectures or datasets",
+    )
+    parser = _Parser(prog="ganzoo", description="Compare GAN variants fairly: one trainer, many variants.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sub.add_parser("list", parents=[common], help="list variants, losses, architectures and datasets")
+
+    t = sub.add_parser(
+        "train", parents=[common], help="train one variant on one dataset",
+        description="Train one run. Exit 0: completed; 1: diverged (non-finite loss); 2: bad input; "
+        "130: interrupted (continue with --resume).",
+    )
+    t.add_argument("--variant", help="a registered variant (ganzoo list)")
+    t.add_argument("--dataset", help="a registered dataset, or folder:PATH")
+    t.add_argument("--arch", help="swap the variant's architecture (compare losses on one network)")
+    t.add_argument("--out", type=Path, help="run directory (default runs/VARIANT-DATASET-sSEED)")
+    t.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR from its checkpoint")
+    for name, (_, kind) in _SETTING_FLAGS.items():
+        t.add_argument("--" + name.replace("_", "-"), type=kind, dest=name)
+    t.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast (CUDA only)")
+    t.add_argument(
+        "--set", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+        help="any setting by dotted key, e.g. loss.gp_weight=5, arch.width=32, g_adam.beta2=0.9",
+    )
+    t.add_argument("--dry-run", action="store_true", help="print the resolved configuration and stop")
+    t.add_argument("--no-progress", action="store_true", help="plain log lines even on a terminal")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    out = {key: getattr(args, name) for name, (key, _) in _SETTING_FLAGS.items() if getattr(args, name) is not None}
+    if args.bf16:
+        out["bf16"] = True
+    out.update(dict(args.set))
+    return out
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from ganzoo.data import DATASETS
+    from ganzoo.losses import LOSSES
+    from ganzoo.models import ARCHITECTURES
+    from ganzoo.variants import VARIANTS, describe
+
+    print("variants:")
+    for name in VARIANTS:
+        print("  " + describe(name))
+    print("losses:        " + ", ".join(LOSSES))
+    print("architectures: " + ", ".join(ARCHITECTURES))
+    print("datasets:      " + ", ".join(DATASETS) + "  (folder:PATH for a folder of images)")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ganzoo import rundir, trainer
+    from ganzoo.config import TrainConfig, apply_overrides
+    from ganzoo.plugins import load_plugin, plugin_key
+    from ganzoo.variants import resolve_config, validate
+
+    overrides = _overrides(args)
+    if args.resume is not None:
+        if args.variant or args.dataset or args.arch or args.out:
+            raise GanzooError("--resume takes its settings from DIR/config.json; drop --variant/--dataset/--arch/--out")
+        run_dir = args.resume
+        config = TrainConfig.from_dict(rundir.read_json(run_dir / rundir.CONFIG))
+        for spec in config.plugins:
+            load_plugin(spec)
+        config = apply_overrides(config, overrides)
+        validate(config)
+    else:
+        if not args.variant or not args.dataset:
+            raise GanzooError("train needs --variant and --dataset (or --resume DIR)")
+        plugins = tuple(plugin_key(p) for p in args.plugin)
+        config = resolve_config(args.variant, args.dataset, arch=args.arch, overrides={**overrides, "plugins": plugins})
+        run_dir = args.out or Path("runs") / f"{config.variant}-{config.dataset.replace('/', '_')}-s{config.seed}"
+        if (run_dir / rundir.CONFIG).exists() and not args.dry_run:
+            raise GanzooError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or pick another --out")
+    if args.dry_run:
+        print(json.dumps({"run_dir": str(run_dir), **config.to_dict()}, indent=2, sort_keys=True))
+        return 0
+
+    progress = False if args.no_progress else None
+    try:
+        t = trainer.Trainer(config, run_dir, progress=progress)
+        result = t.run(resume=args.resume is not None)
+    except KeyboardInterrupt:
+        print(f"ganzoo: interrupted; continue with: ganzoo train --resume {run_dir}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(f"{result.status} at step {result.step}: {result.run_dir}" + (f" ({result.message})" if result.message else ""))
+    return EXIT_DIVERGED if result.status == trainer.DIVERGED else 0
+
+
+COMMANDS = {"list": cmd_list, "train": cmd_train}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        from ganzoo.plugins import load_installed_plugins, load_plugin
+
+        load_installed_plugins()
+        for spec in args.plugin:
+            load_plugin(spec)
+        return COMMANDS[args.command](args)
+    except GanzooError as e:
+        print(f"ganzoo {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def entry() -> NoReturn:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

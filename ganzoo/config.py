@@ -1,0 +1,178 @@
+"""Run configuration: frozen dataclasses, strict parsing, dotted-key overrides.
+
+A run is fully described by one ``TrainConfig``; it is written to ``config.json`` in the run
+directory and read back by ``--resume`` and by reports. Unknown keys and wrong types are errors,
+never silent fallbacks to a default.
+
+Override keys are dotted paths into the config: ``n_critic``, ``g_adam.lr``, ``loss.gp_weight``
+(a field of the loss), ``arch.width`` (a field of the architecture), and the shorthand
+``adam.lr`` / ``adam.beta1`` / ``adam.beta2`` for both networks at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from ganzoo.errors import GanzooError
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class Adam:
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    variant: str
+    dataset: str
+    loss: str
+    arch: str
+    loss_params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    arch_params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    g_adam: Adam = Adam()
+    d_adam: Adam = Adam()
+    n_critic: int = 1  # D updates per G update
+    z_dim: int = 64
+    batch_size: int = 64
+    steps: int = 2000  # G updates
+    seed: int = 0
+    device: str = "auto"  # "auto" = CUDA when available, else CPU
+    bf16: bool = False  # bf16 autocast, CUDA only
+    resolution: int | None = None  # resize image data; None keeps the dataset's own
+    data_root: str | None = None
+    log_every: int = 100
+    sample_every: int = 500  # 0: only at the end
+    checkpoint_every: int = 1000  # 0: only at the end; must be a multiple of log_every
+    callback_every: int = 0  # evaluation/pruning hook period; 0: only at the end
+    plugins: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        return from_dict(cls, data)
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    out = dataclasses.asdict(obj)
+    # JSON has no tuples; from_dict turns lists back into tuples where the field asks for one.
+    return json.loads(json.dumps(out))
+
+
+def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
+    """Build dataclass ``cls`` from ``data``, refusing unknown keys and values of the wrong type."""
+    if not isinstance(data, Mapping):
+        raise GanzooError(f"{where or cls.__name__}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise GanzooError(
+            f"unknown {where + ' ' if where else ''}key(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(fields))}"
+        )
+    missing = [
+        n for n, f in fields.items()
+        if n not in data and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise GanzooError(f"{where or cls.__name__}: missing key(s) {', '.join(missing)}")
+    values = {k: _coerce(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
+    return cls(**values)
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(value, arg, where)
+            except GanzooError as e:
+                errors.append(str(e))
+        raise GanzooError(errors[0])
+    if dataclasses.is_dataclass(hint):
+        return value if isinstance(value, hint) else from_dict(hint, value, where)  # type: ignore[arg-type]
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise GanzooError(f"{where}: expected a list, got {value!r}")
+        return tuple(_coerce(v, args[0], where) for v in value)
+    if origin is dict or hint is dict:
+        if not isinstance(value, Mapping):
+            raise GanzooError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise GanzooError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise GanzooError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise GanzooError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise GanzooError(f"{where}: expected a finite number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise GanzooError(f"{where}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"{where}: unsupported field type {hint!r}")  # a bug in ganzoo, not user input
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value: JSON when it parses (numbers, true/false, null, lists), else a string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def apply_overrides(config: TrainConfig, overrides: Mapping[str, Any]) -> TrainConfig:
+    data = config.to_dict()
+    for key, value in overrides.items():
+        head, _, rest = key.partition(".")
+        if head == "adam" and rest:
+            targets = [f"g_adam.{rest}", f"d_adam.{rest}"]
+        elif head == "loss" and rest:
+            targets = [f"loss_params.{rest}"]
+        elif head == "arch" and rest:
+            targets = [f"arch_params.{rest}"]
+        else:
+            targets = [key]
+        for target in targets:
+            _set_dotted(data, target, value, key)
+    return TrainConfig.from_dict(data)
+
+
+def _set_dotted(data: dict[str, Any], path: str, value: Any, key: str) -> None:
+    *parents, leaf = path.split(".")
+    node = data
+    for part in parents:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            raise GanzooError(f"unknown setting {key!r}")
+        node = child
+    if node is data and leaf not in data:
+        raise GanzooError(f"unknown setting {key!r}; known: {', '.join(sorted(data))}")
+    node[leaf] = value

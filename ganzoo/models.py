@@ -1,0 +1,175 @@
+"""Generator/discriminator architectures.
+
+An architecture is a frozen dataclass (its fields are its hyperparameters) that builds a (G, D)
+pair for a data shape. G maps z of shape (B, z_dim) to samples; D maps samples to logits of
+shape (B,). G's output range follows the data: tanh for images in [-1, 1], linear for points.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import TypeVar
+
+from torch import Tensor, nn
+
+from ganzoo.registry import Registry, dataclass_subclass_of
+
+
+class Architecture:
+    def validate(self) -> str | None:
+        """What is wrong with these hyperparameters, or None."""
+        return None
+
+    def check(self, sample_shape: tuple[int, ...]) -> str | None:
+        """Why this architecture cannot model samples of this shape, or None if it can."""
+        return None
+
+    def build(
+        self, sample_shape: tuple[int, ...], z_dim: int, bounded: bool
+    ) -> tuple[nn.Module, nn.Module]:
+        raise NotImplementedError
+
+
+ARCHITECTURES: Registry[type[Architecture]] = Registry(
+    "architecture", dataclass_subclass_of(Architecture)
+)
+A = TypeVar("A", bound=type[Architecture])
+
+
+def register_architecture(name: str) -> Callable[[A], A]:
+    return ARCHITECTURES.decorator(name)  # type: ignore[return-value]
+
+
+class Reshape(nn.Module):
+    def __init__(self, *shape: int) -> None:
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.reshape(x.shape[0], *self.shape)
+
+
+def init_dcgan_(module: nn.Module) -> None:
+    """Radford et al. 2016: conv weights ~ N(0, 0.02); BatchNorm scale ~ N(1, 0.02), shift 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d, nn.GroupNorm)):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+@register_architecture("mlp")
+@dataclasses.dataclass(frozen=True)
+class MLP(Architecture):
+    """Fully connected G and D (Goodfellow et al. 2014); works on points and flattened images."""
+
+    hidden: int = 256
+    depth: int = 2
+
+    def validate(self) -> str | None:
+        return None if self.hidden >= 1 and self.depth >= 1 else "mlp needs hidden >= 1 and depth >= 1"
+
+    def build(
+        self, sample_shape: tuple[int, ...], z_dim: int, bounded: bool
+    ) -> tuple[nn.Module, nn.Module]:
+        size = math.prod(sample_shape)
+        g: list[nn.Module] = []
+        d: list[nn.Module] = [nn.Flatten()]
+        g_in, d_in = z_dim, size
+        for _ in range(self.depth):
+            g += [nn.Linear(g_in, self.hidden), nn.ReLU()]
+            d += [nn.Linear(d_in, self.hidden), nn.LeakyReLU(0.2)]
+            g_in = d_in = self.hidden
+        g.append(nn.Linear(self.hidden, size))
+        if bounded:
+            g.append(nn.Tanh())
+        g.append(Reshape(*sample_shape))
+        d += [nn.Linear(self.hidden, 1), nn.Flatten(0)]
+        return nn.Sequential(*g), nn.Sequential(*d)
+
+
+def dcgan_geometry(resolution: int) -> tuple[int, int]:
+    """Split a resolution into base * 2**doublings with base in 4..7: 8 -> (4, 1), 28 -> (7, 2),
+    32 -> (4, 3), 64 -> (4, 4). One parametrised network instead of one file per size."""
+    base, doublings = resolution, 0
+    while base % 2 == 0 and base // 2 >= 4:
+        base, doublings = base // 2, doublings + 1
+    if not 4 <= base <= 7 or doublings < 1:
+        raise ValueError(
+            f"dcgan needs a square resolution of the form b * 2**k with b in 4..7 and k >= 1 "
+            f"(8, 16, 28, 32, 64, ...), got {resolution}"
+        )
+    return base, doublings
+
+
+_NORMS: dict[str, Callable[[int], nn.Module]] = {
+    "batch": nn.BatchNorm2d,
+    "layer": lambda c: nn.GroupNorm(1, c),  # one group = layer norm over (C, H, W)
+    "none": lambda c: nn.Identity(),
+}
+
+
+@register_architecture("dcgan")
+@dataclasses.dataclass(frozen=True)
+class DCGAN(Architecture):
+    """Radford et al. 2016: strided convolutions, BatchNorm (not on D's input or G's output),
+    LeakyReLU 0.2 in D, ReLU and tanh in G. ``width`` is D's first channel count; it doubles at
+    every downsampling, and G mirrors D. ``d_norm`` is D's normalisation: batch (the paper),
+    layer (for gradient penalties, which need each sample's gradient independent of the batch)
+    or none."""
+
+    width: int = 64
+    d_norm: str = "batch"
+
+    def validate(self) -> str | None:
+        if self.width < 1:
+            return f"dcgan width must be >= 1, got {self.width}"
+        if self.d_norm not in _NORMS:
+            return f"dcgan d_norm must be one of {', '.join(_NORMS)}, got {self.d_norm!r}"
+        return None
+
+    def check(self, sample_shape: tuple[int, ...]) -> str | None:
+        if len(sample_shape) != 3:
+            return f"dcgan needs image data (C, H, W); this dataset gives samples of shape {sample_shape}"
+        _, h, w = sample_shape
+        if h != w:
+            return f"dcgan needs square images, got {h}x{w}"
+        try:
+            dcgan_geometry(h)
+        except ValueError as e:
+            return str(e)
+        return None
+
+    def build(
+        self, sample_shape: tuple[int, ...], z_dim: int, bounded: bool
+    ) -> tuple[nn.Module, nn.Module]:
+        channels, resolution, _ = sample_shape
+        base, k = dcgan_geometry(resolution)
+        widths = [self.width * 2**i for i in range(k)]  # D's channels after each downsampling
+
+        d: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2)]
+        for c_in, c_out in zip(widths, widths[1:]):
+            d += [nn.Conv2d(c_in, c_out, 4, 2, 1), _NORMS[self.d_norm](c_out), nn.LeakyReLU(0.2)]
+        d += [nn.Conv2d(widths[-1], 1, base, 1, 0), nn.Flatten(0)]
+
+        g: list[nn.Module] = [
+            Reshape(z_dim, 1, 1),
+            nn.ConvTranspose2d(z_dim, widths[-1], base, 1, 0, bias=False),
+            nn.BatchNorm2d(widths[-1]),
+            nn.ReLU(),
+        ]
+        for c_in, c_out in zip(widths[::-1], widths[-2::-1]):
+            g += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+        g.append(nn.ConvTranspose2d(widths[0], channels, 4, 2, 1))
+        if bounded:
+            g.append(nn.Tanh())
+
+        G, D = nn.Sequential(*g), nn.Sequential(*d)
+        init_dcgan_(G)
+        init_dcgan_(D)
+        return G, D

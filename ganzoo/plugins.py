@@ -1,0 +1,65 @@
+"""User plugins: a Python file or module that registers losses, architectures, datasets, variants.
+
+``--plugin PATH_OR_MODULE`` loads one for a command; installed packages declare an entry point in
+the ``ganzoo.plugins`` group and are loaded by every command.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from ganzoo.errors import GanzooError
+
+ENTRY_POINT_GROUP = "ganzoo.plugins"
+_loaded: set[str] = set()
+
+
+def plugin_key(spec: str) -> str:
+    """A file plugin is recorded by absolute path (so --resume finds it from anywhere), a module by name."""
+    return str(Path(spec).resolve()) if _is_path(spec) else spec
+
+
+def _is_path(spec: str) -> bool:
+    return spec.endswith(".py") or "/" in spec or "\\" in spec
+
+
+def load_plugin(spec: str) -> None:
+    key = plugin_key(spec)
+    if key in _loaded:
+        return
+    try:
+        if _is_path(spec):
+            path = Path(key)
+            if not path.is_file():
+                raise GanzooError(f"cannot load plugin {spec!r}: no such file")
+            name = f"ganzoo_plugin_{path.stem}_{abs(hash(key)):x}"
+            module_spec = importlib.util.spec_from_file_location(name, path)
+            if module_spec is None or module_spec.loader is None:
+                raise GanzooError(f"cannot load plugin {spec!r}: not a Python file")
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[name] = module
+            module_spec.loader.exec_module(module)
+        else:
+            importlib.import_module(spec)
+    except GanzooError as e:
+        if str(e).startswith("cannot load plugin"):
+            raise
+        raise GanzooError(f"plugin {spec!r}: {e}") from None
+    except Exception as e:  # a plugin is user code: report any failure as one line
+        raise GanzooError(f"cannot load plugin {spec!r}: {type(e).__name__}: {e}") from None
+    _loaded.add(key)
+
+
+def load_installed_plugins() -> None:
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.value in _loaded:
+            continue
+        try:
+            ep.load()
+        except Exception as e:
+            raise GanzooError(f"cannot load installed plugin {ep.name!r} ({ep.value}): {e}") from None
+        _loaded.add(ep.value)

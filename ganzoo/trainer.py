@@ -1,0 +1,345 @@
+"""The one trainer every variant runs through.
+
+It knows a loss only through ``Loss`` (D loss from real and fake logits, G loss from fake logits,
+an optional penalty) and an architecture only through ``Architecture.build``: never a variant's
+name. Evaluation and pruning plug in through callbacks; the trainer never imports Optuna.
+
+Step semantics: one step = ``n_critic`` D updates, then one G update. Every random draw (noise,
+batch order, penalty interpolation) comes from one generator seeded by ``config.seed``; model
+initialisation uses the global RNG seeded the same way. On the CPU the same seed gives the same
+weights, and a resumed run the same weights as an uninterrupted one.
+
+Logged values are accumulated on the device and read back only at log points, so the hot loop
+never waits for the host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ganzoo import rundir
+from ganzoo.batches import StreamBatches, TensorBatches
+from ganzoo.config import TrainConfig
+from ganzoo.data import Data, default_data_root, load_dataset
+from ganzoo.errors import GanzooError
+from ganzoo.losses import Loss
+from ganzoo.samples import save_samples
+from ganzoo.variants import build_architecture, build_loss, validate
+
+COMPLETED, DIVERGED, RUNNING = "completed", "diverged", "running"
+_STAT_NAMES = ("d_loss", "g_loss", "penalty", "d_real", "d_fake", "d_grad_norm", "g_grad_norm")
+_N_SAMPLE_IMAGES, _N_SAMPLE_POINTS = 64, 1000
+
+
+class StopTraining(Exception):
+    """Raised by a callback to end the run early; ``status`` is recorded (e.g. "pruned")."""
+
+    def __init__(self, status: str, message: str = "") -> None:
+        super().__init__(message or status)
+        self.status = status
+
+
+@dataclasses.dataclass
+class TrainState:
+    """What a callback sees."""
+
+    step: int
+    final: bool
+    config: TrainConfig
+    run_dir: Path
+    G: nn.Module
+    D: nn.Module
+    data: Data
+    device: torch.device
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int = 0, batch_size: int = 500) -> Tensor:
+        """``n`` samples from G in eval mode, from noise seeded by ``seed`` (not the training RNG)."""
+        was_training = self.G.training
+        self.G.eval()
+        gen = torch.Generator(self.device).manual_seed(seed)
+        try:
+            chunks = [
+                self.G(torch.randn(min(batch_size, n - i), self.config.z_dim, device=self.device, generator=gen))
+                for i in range(0, n, batch_size)
+            ]
+        finally:
+            self.G.train(was_training)
+        return torch.cat(chunks).float()
+
+
+Callback = Callable[[TrainState], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+    status: str
+    step: int
+    run_dir: Path
+    message: str = ""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise GanzooError(f"device {name!r} asked for, but CUDA is not available here")
+    return device
+
+
+def grad_norm(module: nn.Module) -> Tensor:
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    return torch.nn.utils.get_total_norm(grads) if grads else torch.zeros(())
+
+
+class Trainer:
+    def __init__(
+        self,
+        config: TrainConfig,
+        run_dir: Path | str,
+        callbacks: Sequence[Callback] = (),
+        progress: bool | None = None,
+    ) -> None:
+        validate(config)
+        self.config, self.run_dir, self.callbacks = config, Path(run_dir), list(callbacks)
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.device = resolve_device(config.device)
+        if config.bf16 and self.device.type != "cuda":
+            raise GanzooError("bf16 autocast needs a CUDA device")
+
+        root = Path(config.data_root) if config.data_root else default_data_root()
+        self.data = load_dataset(config.dataset, "train", root=root, resolution=config.resolution)
+        arch = build_architecture(config)
+        if (problem := arch.check(self.data.sample_shape)) is not None:
+            raise GanzooError(f"architecture {config.arch!r} cannot train on {config.dataset!r}: {problem}")
+        self.loss: Loss = build_loss(config)
+
+        torch.manual_seed(config.seed)
+        G, D = arch.build(self.data.sample_shape, config.z_dim, self.data.bounded)
+        self.G, self.D = G.to(self.device), D.to(self.device)
+        self.g_opt = self._adam(self.G, config.g_adam)
+        self.d_opt = self._adam(self.D, config.d_adam)
+        self.rng = torch.Generator(self.device).manual_seed(config.seed)
+        if self.data.x is not None:
+            self.batches: TensorBatches | StreamBatches = TensorBatches(
+                self.data.x.to(self.device), config.batch_size, self.rng
+            )
+        else:
+            assert self.data.stream is not None
+            self.batches = StreamBatches(self.data.stream, config.batch_size, config.seed, self.device)
+        n_fixed = _N_SAMPLE_IMAGES if self.data.kind == "image" else _N_SAMPLE_POINTS
+        fixed_gen = torch.Generator().manual_seed(config.seed + 1)
+        self.fixed_z = torch.randn(n_fixed, config.z_dim, generator=fixed_gen).to(self.device)
+        self.step = 0
+        self._stats = torch.zeros(len(_STAT_NAMES), device=self.device)
+        self._nonfinite = torch.zeros((), dtype=torch.int64, device=self.device)
+
+    @staticmethod
+    def _adam(module: nn.Module, adam: Any) -> torch.optim.Adam:
+        return torch.optim.Adam(module.parameters(), lr=adam.lr, betas=(adam.beta1, adam.beta2))
+
+    def _autocast(self) -> contextlib.AbstractContextManager[None]:
+        if self.config.bf16:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _noise(self) -> Tensor:
+        return torch.randn(self.config.batch_size, self.config.z_dim, device=self.device, generator=self.rng)
+
+    # ---- one step -------------------------------------------------------------------------
+
+    def _d_step(self) -> None:
+        real = self.batches.next()
+        with torch.no_grad(), self._autocast():
+            fake = self.G(self._noise())
+        with self._autocast():
+            real_logits, fake_logits = self.D(real).float(), self.D(fake).float()
+            loss = self.loss.discriminator_loss(real_logits, fake_logits)
+            penalty = self.loss.penalty(self.D, real, fake, self.rng)
+            total = loss if penalty is None else loss + penalty
+        self.d_opt.zero_grad(set_to_none=True)
+        total.backward()
+        norm = grad_norm(self.D)
+        self.d_opt.step()
+        with torch.no_grad():
+            k = 1.0 / self.config.n_critic  # D's figures are averaged over the critic steps
+            self._stats[0] += k * loss.detach()
+            if penalty is not None:
+                self._stats[2] += k * penalty.detach()
+            self._stats[3] += k * torch.sigmoid(real_logits).mean()
+            self._stats[4] += k * torch.sigmoid(fake_logits).mean()
+            self._stats[5] += k * norm
+            self._nonfinite += (~torch.isfinite(total)).long()
+
+    def _g_step(self) -> None:
+        self.D.requires_grad_(False)  # G's update needs gradients through D, not for D's weights
+        with self._autocast():
+            loss = self.loss.generator_loss(self.D(self.G(self._noise())).float())
+        self.g_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = grad_norm(self.G)
+        self.g_opt.step()
+        self.D.requires_grad_(True)
+        with torch.no_grad():
+            self._stats[1] += loss.detach()
+            self._stats[6] += norm
+            self._nonfinite += (~torch.isfinite(loss)).long()
+
+    def train_step(self) -> None:
+        for _ in range(self.config.n_critic):
+            self._d_step()
+        self._g_step()
+        self.step += 1
+
+    # ---- state ----------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "g_opt": self.g_opt.state_dict(),
+            "d_opt": self.d_opt.state_dict(),
+            "rng": self.rng.get_state(),
+            "batches": self.batches.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.g_opt.load_state_dict(state["g_opt"])
+        self.d_opt.load_state_dict(state["d_opt"])
+        self.rng.set_state(state["rng"])
+        self.batches.load_state_dict(state["batches"])
+        self.step = int(state["step"])
+
+    def train_state(self, final: bool) -> TrainState:
+        return TrainState(self.step, final, self.config, self.run_dir, self.G, self.D, self.data, self.device)
+
+    # ---- the loop -------------------------------------------------------------------------
+
+    def run(self, resume: bool = False) -> RunResult:
+        cfg, out = self.config, self.run_dir
+        out.mkdir(parents=True, exist_ok=True)
+        if resume:
+            self.load_state_dict(rundir.load_checkpoint(out / rundir.CHECKPOINT))
+            rundir.truncate_jsonl(out / rundir.STATS, self.step)
+        else:
+            for name in (rundir.STATS, rundir.CHECKPOINT, rundir.STATUS):
+                (out / name).unlink(missing_ok=True)
+        rundir.write_json(out / rundir.CONFIG, cfg.to_dict())
+        self._write_status(RUNNING)
+
+        bar = self._progress_bar()
+        t_last, step_last = time.perf_counter(), self.step
+        status, message = COMPLETED, ""
+        try:
+            while self.step < cfg.steps:
+                self.train_step()
+                if bar is not None:
+                    bar.update(1)
+                last = self.step == cfg.steps
+                if self.step % cfg.log_every == 0 or last:
+                    now = time.perf_counter()
+                    record = self._log(now - t_last, self.step - step_last)
+                    if record is None:
+                        status = DIVERGED
+                        message = f"non-finite loss between steps {step_last} and {self.step}"
+                        break
+                    t_last, step_last = now, self.step
+                    if bar is not None:
+                        bar.set_postfix(d=f"{record['d_loss']:.3f}", g=f"{record['g_loss']:.3f}")
+                    else:
+                        self._print_log(record)
+                    if (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0) or last:
+                        rundir.save_checkpoint(out / rundir.CHECKPOINT, self.state_dict())
+                if (cfg.sample_every and self.step % cfg.sample_every == 0) or last:
+                    self._write_samples()
+                if (cfg.callback_every and self.step % cfg.callback_every == 0) or last:
+                    for callback in self.callbacks:
+                        callback(self.train_state(final=last))
+        except StopTraining as stop:
+            status, message = stop.status, str(stop)
+        except KeyboardInterrupt:
+            self._write_status("interrupted", "stopped by the user; resume with --resume")
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+        self._write_status(status, message)
+        return RunResult(status, self.step, out, message)
+
+    def _log(self, seconds: float, steps: int) -> dict[str, Any] | None:
+        """Read the accumulated statistics back (the only host sync), or None if any was non-finite."""
+        values = self._stats.tolist()
+        nonfinite = int(self._nonfinite.item())
+        self._stats.zero_()
+        if nonfinite:
+            return None
+        record: dict[str, Any] = {"step": self.step}
+        record.update({name: v / max(steps, 1) for name, v in zip(_STAT_NAMES, values)})
+        # Real images drawn per second: batch_size x n_critic per step.
+        record["images_per_second"] = steps * self.config.batch_size * self.config.n_critic / max(seconds, 1e-9)
+        record["steps_per_second"] = steps / max(seconds, 1e-9)
+        rundir.append_jsonl(self.run_dir / rundir.STATS, record)
+        return record
+
+    def _print_log(self, record: dict[str, Any]) -> None:
+        print(
+            f"step {record['step']}/{self.config.steps} d_loss={record['d_loss']:.4f} "
+            f"g_loss={record['g_loss']:.4f} D(x)={record['d_real']:.3f} D(G(z))={record['d_fake']:.3f} "
+            f"{record['images_per_second']:.0f} img/s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def _progress_bar(self) -> Any:
+        if not self.progress:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=self.config.steps, initial=self.step, desc=self.config.variant, unit="step")
+
+    def _write_samples(self) -> None:
+        was_training = self.G.training
+        self.G.eval()
+        with torch.no_grad(), self._autocast():
+            samples = self.G(self.fixed_z)
+        self.G.train(was_training)
+        save_samples(self.run_dir / f"samples_{self.step:06d}.png", samples, self.data.centers)
+
+    def _write_status(self, status: str, message: str = "") -> None:
+        rundir.write_json(
+            self.run_dir / rundir.STATUS,
+            {"status": status, "step": self.step, "steps": self.config.steps, "message": message},
+        )
+
+
+def train(
+    config: TrainConfig, run_dir: Path | str, callbacks: Sequence[Callback] = (), progress: bool | None = None
+) -> RunResult:
+    return Trainer(config, run_dir, callbacks, progress).run()
+
+
+def resume(
+    run_dir: Path | str,
+    steps: int | None = None,
+    callbacks: Sequence[Callback] = (),
+    progress: bool | None = None,
+) -> RunResult:
+    """Continue the run in ``run_dir`` from its checkpoint, optionally to a new step count."""
+    run_dir = Path(run_dir)
+    config = TrainConfig.from_dict(rundir.read_json(run_dir / rundir.CONFIG))
+    if steps is not None:
+        config = dataclasses.replace(config, steps=steps)
+    return Trainer(config, run_dir, callbacks, progress).run(resume=True)

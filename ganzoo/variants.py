@@ -1,0 +1,176 @@
+"""Variants: named (loss, architecture) pairs with default hyperparameters and a search space.
+
+Settings use the dotted keys of ``ganzoo.config`` (``adam.lr``, ``n_critic``, ``loss.gp_weight``,
+``arch.width``). ``arch.*`` defaults belong to the variant's own architecture and are dropped when
+a run swaps the architecture (``--arch``), which is how several losses are compared on one fixed
+network as in Lucic et al. 2018.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from ganzoo.config import TrainConfig, apply_overrides, from_dict
+from ganzoo.errors import GanzooError
+from ganzoo.losses import LOSSES, Loss
+from ganzoo.models import ARCHITECTURES, Architecture
+from ganzoo.registry import Registry
+
+
+@dataclasses.dataclass(frozen=True)
+class LogUniform:
+    low: float
+    high: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Uniform:
+    low: float
+    high: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    values: tuple[Any, ...]
+
+
+Distribution = LogUniform | Uniform | Choice
+
+# Lucic et al. 2018, section 5 and appendix: the wide range every loss is searched over; the narrow
+# range keeps the commonly used Adam settings fixed and searches the learning rate near 1e-4.
+WIDE_SPACE: Mapping[str, Distribution] = {
+    "adam.lr": LogUniform(1e-5, 1e-2),
+    "adam.beta1": Uniform(0.0, 1.0),
+    "adam.beta2": Uniform(0.0, 1.0),
+    "n_critic": Choice((1, 5)),
+}
+NARROW_SPACE: Mapping[str, Distribution] = {
+    "adam.lr": LogUniform(1e-4, 1e-3),
+    "adam.beta1": Choice((0.5,)),
+    "adam.beta2": Choice((0.999,)),
+    "n_critic": Choice((1,)),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    loss: str
+    arch: str
+    description: str = ""
+    defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    search_space: Mapping[str, Distribution] = dataclasses.field(default_factory=lambda: dict(WIDE_SPACE))
+    narrow_space: Mapping[str, Distribution] = dataclasses.field(default_factory=lambda: dict(NARROW_SPACE))
+
+
+def _check_variant(v: Variant) -> str | None:
+    if not isinstance(v, Variant):
+        return "must be a ganzoo.Variant"
+    for kind, name, registry in (("loss", v.loss, LOSSES), ("architecture", v.arch, ARCHITECTURES)):
+        if name not in registry:
+            return f"its {kind} {name!r} is not registered (register it first); known: {', '.join(registry)}"
+    return None
+
+
+VARIANTS: Registry[Variant] = Registry("variant", _check_variant)
+
+
+def register_variant(name: str, variant: Variant) -> Variant:
+    return VARIANTS.register(name, variant)
+
+
+_IMAGE_ADAM = {"adam.lr": 2e-4, "adam.beta1": 0.5, "adam.beta2": 0.999}
+
+register_variant("vanilla", Variant(
+    "minimax", "mlp", "Goodfellow et al. 2014: saturating minimax loss, MLP G and D",
+    defaults={**_IMAGE_ADAM},
+))
+register_variant("nsgan", Variant(
+    "ns", "mlp", "Goodfellow et al. 2014: non-saturating loss, MLP G and D",
+    defaults={**_IMAGE_ADAM},
+))
+register_variant("dcgan", Variant(
+    "ns", "dcgan", "Radford et al. 2016: DCGAN architecture, non-saturating loss",
+    defaults={**_IMAGE_ADAM, "z_dim": 100},
+))
+register_variant("lsgan", Variant(
+    "ls", "dcgan", "Mao et al. 2017: least-squares loss on the DCGAN architecture",
+    defaults={**_IMAGE_ADAM, "z_dim": 100},
+))
+register_variant("wgan-gp", Variant(
+    "wgan-gp", "dcgan",
+    "Gulrajani et al. 2017: Wasserstein critic with gradient penalty, 5 critic steps per G step; "
+    "layer norm in the critic, since batch norm breaks the per-sample penalty",
+    defaults={"adam.lr": 1e-4, "adam.beta1": 0.0, "adam.beta2": 0.9, "n_critic": 5,
+              "z_dim": 100, "arch.d_norm": "layer"},
+    search_space={**WIDE_SPACE, "loss.gp_weight": LogUniform(1e-1, 1e2)},
+    narrow_space={**NARROW_SPACE, "n_critic": Choice((5,)), "loss.gp_weight": Choice((10.0,))},
+))
+
+
+def resolve_config(
+    variant: str,
+    dataset: str,
+    *,
+    arch: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> TrainConfig:
+    """The variant's defaults, then ``overrides``; validated."""
+    v = VARIANTS.get(variant)
+    arch_name = arch or v.arch
+    ARCHITECTURES.get(arch_name)
+    defaults = {k: val for k, val in v.defaults.items() if arch_name == v.arch or not k.startswith("arch.")}
+    config = TrainConfig(variant=variant, dataset=dataset, loss=v.loss, arch=arch_name)
+    config = apply_overrides(config, {**defaults, **(overrides or {})})
+    validate(config)
+    return config
+
+
+def build_loss(config: TrainConfig) -> Loss:
+    return from_dict(LOSSES.get(config.loss), config.loss_params, "loss")
+
+
+def build_architecture(config: TrainConfig) -> Architecture:
+    arch = from_dict(ARCHITECTURES.get(config.arch), config.arch_params, "arch")
+    if (problem := arch.validate()) is not None:
+        raise GanzooError(problem)
+    return arch
+
+
+_POSITIVE = ("steps", "batch_size", "z_dim", "n_critic", "log_every")
+_NON_NEGATIVE = ("sample_every", "checkpoint_every", "callback_every")
+
+
+def validate(config: TrainConfig) -> None:
+    """Raise GanzooError on any setting that cannot make a sensible run."""
+    VARIANTS.get(config.variant)
+    for name in _POSITIVE:
+        if getattr(config, name) <= 0:
+            raise GanzooError(f"{name} must be > 0, got {getattr(config, name)}")
+    for name in _NON_NEGATIVE:
+        if getattr(config, name) < 0:
+            raise GanzooError(f"{name} must be >= 0, got {getattr(config, name)}")
+    for net in ("g_adam", "d_adam"):
+        adam: Any = getattr(config, net)
+        if adam.lr <= 0:
+            raise GanzooError(f"{net}.lr (learning rate) must be > 0, got {adam.lr}")
+        for beta in ("beta1", "beta2"):
+            if not 0.0 <= getattr(adam, beta) < 1.0:
+                raise GanzooError(f"{net}.{beta} must be in [0, 1), got {getattr(adam, beta)}")
+    if config.checkpoint_every % config.log_every:
+        raise GanzooError(
+            f"checkpoint_every ({config.checkpoint_every}) must be a multiple of log_every ({config.log_every})"
+        )
+    if config.resolution is not None and config.resolution <= 0:
+        raise GanzooError(f"resolution must be > 0, got {config.resolution}")
+    if config.device not in ("auto", "cpu") and not config.device.startswith("cuda"):
+        raise GanzooError(f"device must be auto, cpu or cuda[:N], got {config.device!r}")
+    build_loss(config)
+    build_architecture(config)
+
+
+def describe(name: str) -> str:
+    v = VARIANTS.get(name)
+    return f"{name}: loss={v.loss} arch={v.arch}" + (f" - {v.description}" if v.description else "")
+

@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from ganzoo import LOSSES, StopTraining, TrainConfig, Trainer, resolve_config, resume
+from ganzoo.losses import NonSaturating
+from ganzoo.rundir import load_checkpoint, read_json, read_jsonl
+
+
+def config(variant: str = "nsgan", dataset: str = "ring8", **overrides) -> TrainConfig:
+    base = {"batch_size": 32, "steps": 40, "log_every": 10, "sample_every": 20, "checkpoint_every": 10,
+            "device": "cpu", "seed": 3}
+    return resolve_config(variant, dataset, overrides={**base, **overrides})
+
+
+def weights(run_dir) -> dict[str, torch.Tensor]:
+    state = load_checkpoint(run_dir / "checkpoint.pt")
+    return {f"{net}.{k}": v for net in ("G", "D") for k, v in state[net].items()}
+
+
+def assert_same_weights(a, b):
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+
+
+def test_same_seed_same_weights(tmp_path):
+    for name in ("a", "b"):
+        Trainer(config(), tmp_path / name, progress=False).run()
+    assert_same_weights(tmp_path / "a", tmp_path / "b")
+
+
+def test_different_seed_different_weights(tmp_path):
+    Trainer(config(seed=1), tmp_path / "a", progress=False).run()
+    Trainer(config(seed=2), tmp_path / "b", progress=False).run()
+    with pytest.raises(AssertionError):
+        assert_same_weights(tmp_path / "a", tmp_path / "b")
+
+
+# dcgan: BatchNorm running statistics; wgan-gp: 5 critic steps and the penalty's random draws.
+@pytest.mark.parametrize("variant, dataset", [("nsgan", "ring8"), ("dcgan", "digits"), ("wgan-gp", "digits")])
+def test_resume_after_interrupt_equals_uninterrupted(variant, dataset, tmp_path):
+    cfg = config(variant, dataset, callback_every=10, **({"arch.width": 8} if variant != "nsgan" else {}))
+    Trainer(cfg, tmp_path / "straight", progress=False).run()
+
+    def interrupt_at_20(state):
+        if state.step == 20:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(cfg, tmp_path / "resumed", callbacks=[interrupt_at_20], progress=False).run()
+    assert read_json(tmp_path / "resumed" / "status.json")["status"] == "interrupted"
+    result = resume(tmp_path / "resumed", progress=False)
+    assert result.status == "completed" and result.step == 40
+    assert_same_weights(tmp_path / "straight", tmp_path / "resumed")
+    steps = [r["step"] for r in read_jsonl(tmp_path / "resumed" / "stats.jsonl")]
+    assert steps == [10, 20, 30, 40], "a resumed run logs each step once"
+
+
+def test_resume_can_extend_the_run(tmp_path):
+    Trainer(config(steps=40), tmp_path / "straight", progress=False).run()
+    Trainer(config(steps=20), tmp_path / "extended", progress=False).run()
+    resume(tmp_path / "extended", steps=40, progress=False)
+    assert_same_weights(tmp_path / "straight", tmp_path / "extended")
+
+
+@dataclasses.dataclass(frozen=True)
+class NaNAfter(NonSaturating):
+    """Finite for its first calls, then NaN: a stand-in for a run that blows up."""
+
+    after: int = 15
+
+    def generator_loss(self, fake):
+        calls = getattr(NaNAfter, "calls", 0) + 1
+        NaNAfter.calls = calls  # type: ignore[attr-defined]
+        loss = super().generator_loss(fake)
+        return loss * float("nan") if calls > self.after else loss
+
+
+def test_divergence_is_detected_and_recorded(tmp_path, registered):
+    registered(LOSSES, "test-nan-after", NaNAfter)
+    NaNAfter.calls = 0  # type: ignore[attr-defined]
+    cfg = dataclasses.replace(config(), loss="test-nan-after")
+    result = Trainer(cfg, tmp_path, progress=False).run()
+    assert result.status == "diverged" and result.step == 20
+    status = read_json(tmp_path / "status.json")
+    assert status["status"] == "diverged" and "between steps 10 and 20" in status["message"]
+    # Nothing non-finite is logged or checkpointed: the last checkpoint is the healthy step-10 one.
+    assert [r["step"] for r in read_jsonl(tmp_path / "stats.jsonl")] == [10]
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert state["step"] == 10 and all(torch.isfinite(v).all() for v in state["G"].values())
+
+
+def test_callback_sees_state_and_can_stop_the_run(tmp_path):
+    seen = []
+
+    def prune_at_20(state):
+        seen.append((state.step, state.final, state.sample(7).shape))
+        if state.step == 20:
+            raise StopTraining("pruned", "FID too high")
+
+    result = Trainer(config(callback_every=10), tmp_path, callbacks=[prune_at_20], progress=False).run()
+    assert seen == [(10, False, (7, 2)), (20, False, (7, 2))]
+    assert result.status == "pruned" and read_json(tmp_path / "status.json")["message"] == "FID too high"
+
+
+def test_run_directory_contents(tmp_path):
+    Trainer(config(dataset="digits", variant="dcgan", **{"arch.width": 8}), tmp_path, progress=False).run()
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"config.json", "status.json", "stats.jsonl", "checkpoint.pt", "samples_000020.png",
+            "samples_000040.png"} <= names
+    assert not [n for n in names if n.endswith(".tmp")], "no temporary files left behind"
+    assert read_json(tmp_path / "status.json")["status"] == "completed"
+
+
+def test_checkpoint_refuses_pickled_objects(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"G": Evil()}, tmp_path / "checkpoint.pt")
+    from ganzoo.errors import GanzooError
+
+    with pytest.raises(GanzooError, match="cannot read checkpoint"):
+        load_checkpoint(tmp_path / "checkpoint.pt")
