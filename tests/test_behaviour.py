@@ -1,0 +1,38 @@
+"""Behaviour with a known answer: a non-saturating GAN learns the ring of 8 Gaussians."""
+
+from __future__ import annotations
+
+from ganzoo import Trainer, resolve_config
+from ganzoo.modes import mode_coverage
+
+
+def test_nsgan_covers_ring8(tmp_path):
+    # Tight modes (std 0.02) need a faster learner than the image defaults: lr 1e-3, batch 512,
+    # width 128. These settings covered 7, 7 and 8 of 8 modes for seeds 0, 1, 2 on 2 CPU cores.
+    config = resolve_config("nsgan", "ring8", overrides={
+        "steps": 4000, "batch_size": 512, "adam.lr": 1e-3, "arch.hidden": 128, "seed": 0,
+        "device": "cpu", "log_every": 500, "sample_every": 0, "checkpoint_every": 0,
+    })
+    trainer = Trainer(config, tmp_path, progress=False)
+    assert trainer.run().status == "completed"
+    coverage = mode_coverage(trainer.train_state(final=True).sample(2500), trainer.data.centers, trainer.data.std)
+    assert coverage.modes_covered >= 7, coverage
+    assert coverage.high_quality_share > 0.3, coverage
+
+
+def test_mode_coverage_known_answers():
+    import torch
+
+    from ganzoo.data import ring_centers
+
+    centers = ring_centers()
+    g = torch.Generator().manual_seed(0)
+    all_modes = centers.repeat_interleave(100, 0) + 0.02 * torch.randn(800, 2, generator=g)
+    assert mode_coverage(all_modes, centers, 0.02).modes_covered == 8
+    half = all_modes[: 400]
+    assert mode_coverage(half, centers, 0.02).modes_covered == 4
+    one = centers[:1].repeat(500, 1)
+    result = mode_coverage(one, centers, 0.02)
+    assert result.modes_covered == 1 and result.high_quality_share == 1.0
+    far = torch.zeros(100, 2)  # the ring's centre is 100 std from every mode
+    assert mode_coverage(far, centers, 0.02).modes_covered == 0

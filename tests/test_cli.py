@@ -1,0 +1,121 @@
+"""The command line: bad input is one line on stderr and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ganzoo.cli import main
+
+TINY = ["--steps", "4", "--batch-size", "16", "--log-every", "2", "--sample-every", "4",
+        "--checkpoint-every", "2", "--device", "cpu", "--no-progress"]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ganzoo", *args], capture_output=True, text=True, env=env, cwd=cwd,
+        timeout=300,
+    )
+
+
+def one_line_error(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got:\n{stderr}"
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--variant", "nope", "--dataset", "ring8"], "unknown variant 'nope'; known: dcgan, lsgan, nsgan"),
+        (["train", "--variant", "nsgan", "--dataset", "nope"], "unknown dataset 'nope'; known:"),
+        (["train", "--variant", "nsgan", "--dataset", "ring8", "--lr", "-0.001"], "learning rate) must be > 0"),
+        (["train", "--variant", "nsgan", "--dataset", "ring8", "--steps", "0"], "steps must be > 0"),
+        (["train", "--variant", "nsgan", "--dataset", "ring8", "--set", "loss.nope=1"], "unknown loss key(s) nope"),
+        (["train", "--variant", "nsgan", "--dataset", "ring8", "--set", "oops"], "expected KEY=VALUE"),
+        (["train", "--variant", "nsgan", "--dataset", "ring8", "--stpes", "3"], "unrecognized arguments: --stpes"),
+        (["train", "--variant", "nsgan", "--dataset", "ring8", "--steps", "ten"], "invalid int value"),
+        (["train", "--plugin", "no_such_module_xyz", "--variant", "nsgan", "--dataset", "ring8"],
+         "cannot load plugin 'no_such_module_xyz'"),
+        (["train", "--plugin", "missing_file.py", "--variant", "nsgan", "--dataset", "ring8"], "no such file"),
+        (["train", "--variant", "dcgan", "--dataset", "ring8", "--device", "cpu"],
+         "architecture 'dcgan' cannot train on 'ring8': dcgan needs image data"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["train", "--dataset", "ring8"], "train needs --variant and --dataset"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        code = main(args)
+        raise SystemExit(code)
+    assert exit_info.value.code == 2
+    assert message in one_line_error(capsys.readouterr().err)
+
+
+def test_subprocess_error_has_no_traceback(tmp_path):
+    result = run_cli("train", "--variant", "nsgan", "--dataset", "ring8", "--batch-size", "-3", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "batch_size must be > 0" in one_line_error(result.stderr)
+
+
+def test_list_names_everything(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("vanilla: loss=minimax arch=mlp", "nsgan: loss=ns arch=mlp", "dcgan: loss=ns arch=dcgan",
+                 "lsgan", "wgan-gp", "fashion-mnist", "digits", "ring8", "grid25", "folder:PATH"):
+        assert name in out
+
+
+def test_train_writes_a_run_and_refuses_to_overwrite_it(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--variant", "vanilla", "--dataset", "digits", "--out", str(out), *TINY]) == 0
+    assert {"config.json", "stats.jsonl", "status.json", "checkpoint.pt", "samples_000004.png"} <= {
+        p.name for p in out.iterdir()
+    }
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    assert main(["train", "--variant", "nsgan", "--dataset", "digits", "--out", str(out), *TINY]) == 2
+    assert "already holds a run" in one_line_error(capsys.readouterr().err)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before, "nothing saved was touched"
+
+
+def test_resume_extends_a_finished_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--variant", "nsgan", "--dataset", "ring8", "--out", str(out), *TINY]) == 0
+    assert main(["train", "--resume", str(out), "--steps", "8", "--no-progress"]) == 0
+    assert "completed at step 8" in capsys.readouterr().out
+    steps = [json.loads(line)["step"] for line in (out / "stats.jsonl").read_text().splitlines()]
+    assert steps == [2, 4, 6, 8]
+
+
+def test_dry_run_prints_config_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--variant", "wgan-gp", "--dataset", "digits", "--arch", "mlp", "--set", "loss.gp_weight=2.5",
+            "--out", str(out), "--dry-run"]
+    assert main(args) == 0
+    config = json.loads(capsys.readouterr().out)
+    assert config["arch"] == "mlp" and config["loss"] == "wgan-gp" and config["loss_params"] == {"gp_weight": 2.5}
+    assert not out.exists()
+
+
+def test_installed_plugin_entry_point(tmp_path):
+    """A package that declares a `ganzoo.plugins` entry point is loaded by every command."""
+    (tmp_path / "zoo_extra.py").write_text(
+        "from ganzoo import Variant, register_variant\n"
+        "register_variant('ns-dcgan-via-entry-point', Variant(loss='ns', arch='dcgan'))\n"
+    )
+    dist = tmp_path / "zoo_extra-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: zoo-extra\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[ganzoo.plugins]\nzoo_extra = zoo_extra\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    result = run_cli("list", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "ns-dcgan-via-entry-point: loss=ns arch=dcgan" in result.stdout
