@@ -128,8 +128,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         plugins = tuple(plugin_key(p) for p in args.plugin)
         config = resolve_config(args.variant, args.dataset, arch=args.arch, overrides={**overrides, "plugins": plugins})
         run_dir = args.out or Path("runs") / f"{config.variant}-{config.dataset.replace('/', '_')}-s{config.seed}"
-        if (run_dir / rundir.CONFIG).exists() and not args.dry_run:
-            raise GanzooError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or pick another --out")
     if args.dry_run:
         print(json.dumps({"run_dir": str(run_dir), **config.to_dict()}, indent=2, sort_keys=True))
         return 0

@@ -24,6 +24,7 @@ CONFIG = "config.json"
 STATUS = "status.json"
 STATS = "stats.jsonl"
 CHECKPOINT = "checkpoint.pt"
+RUN_FILES = (CONFIG, STATUS, STATS, CHECKPOINT)
 
 
 def atomic_write(path: Path, write: Any) -> None:

@@ -228,15 +228,19 @@ class Trainer:
 
     # ---- the loop -------------------------------------------------------------------------
 
-    def run(self, resume: bool = False) -> RunResult:
+    def run(self, resume: bool = False, overwrite: bool = False) -> RunResult:
+        """Train to ``config.steps``. A directory that already holds a run is continued with
+        ``resume``, replaced with ``overwrite``, and otherwise refused: nothing saved is lost."""
         cfg, out = self.config, self.run_dir
-        out.mkdir(parents=True, exist_ok=True)
         if resume:
             self.load_state_dict(rundir.load_checkpoint(out / rundir.CHECKPOINT))
             rundir.truncate_jsonl(out / rundir.STATS, self.step)
-        else:
-            for name in (rundir.STATS, rundir.CHECKPOINT, rundir.STATUS):
-                (out / name).unlink(missing_ok=True)
+        elif (out / rundir.CONFIG).exists():
+            if not overwrite:
+                raise GanzooError(f"{out} already holds a run; continue it with --resume {out} or pick another --out")
+            for path in [*out.glob("samples_*.png"), *(out / n for n in rundir.RUN_FILES)]:
+                path.unlink(missing_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
         rundir.write_json(out / rundir.CONFIG, cfg.to_dict())
         self._write_status(RUNNING)
 

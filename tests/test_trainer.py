@@ -127,3 +127,16 @@ def test_checkpoint_refuses_pickled_objects(tmp_path):
 
     with pytest.raises(GanzooError, match="cannot read checkpoint"):
         load_checkpoint(tmp_path / "checkpoint.pt")
+
+
+def test_existing_run_is_refused_or_replaced_whole(tmp_path):
+    from ganzoo.errors import GanzooError
+
+    Trainer(config(steps=40), tmp_path, progress=False).run()
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(GanzooError, match="already holds a run"):
+        Trainer(config(steps=20), tmp_path, progress=False).run()
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    Trainer(config(steps=20), tmp_path, progress=False).run(overwrite=True)
+    assert "samples_000040.png" not in {p.name for p in tmp_path.iterdir()}, "no stale files from the old run"
+    assert read_json(tmp_path / "status.json")["step"] == 20
