@@ -6,6 +6,7 @@ batch) and can save and restore their position, so a resumed run sees the same b
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import torch
@@ -48,10 +49,10 @@ class StreamBatches:
     """Images decoded by DataLoader workers, for folders too large to hold on the device."""
 
     def __init__(
-        self, dataset: Dataset, batch_size: int, seed: int, device: torch.device, workers: int = 4
+        self, dataset: Dataset, batch_size: int, seed: int, device: torch.device, workers: int | None = None
     ) -> None:
         self.dataset, self.batch_size, self.seed, self.device = dataset, batch_size, seed, device
-        self.workers = workers
+        self.workers = min(4, os.cpu_count() or 1) if workers is None else workers
         self.n = len(dataset)  # type: ignore[arg-type]
         if self.n < batch_size:
             raise GanzooError(f"batch size {batch_size} exceeds the dataset's {self.n} samples")

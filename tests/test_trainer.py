@@ -140,3 +140,26 @@ def test_existing_run_is_refused_or_replaced_whole(tmp_path):
     Trainer(config(steps=20), tmp_path, progress=False).run(overwrite=True)
     assert "samples_000040.png" not in {p.name for p in tmp_path.iterdir()}, "no stale files from the old run"
     assert read_json(tmp_path / "status.json")["step"] == 20
+
+
+def test_streamed_folder_trains_and_resumes_exactly(tmp_path, monkeypatch):
+    """Folders too large for memory go through a DataLoader; their order is still seeded and resumable."""
+    from PIL import Image
+
+    import ganzoo.data
+
+    images = tmp_path / "images"
+    images.mkdir()
+    g = torch.Generator().manual_seed(0)
+    for i in range(40):
+        pixels = (torch.rand(12, 12, 3, generator=g) * 255).to(torch.uint8).numpy()
+        Image.fromarray(pixels).save(images / f"{i:02d}.png")
+    monkeypatch.setattr(ganzoo.data, "max_in_memory_bytes", 0)
+    cfg = config("dcgan", f"folder:{images}", resolution=8, batch_size=16, steps=6, log_every=2,
+                 checkpoint_every=2, sample_every=0, **{"arch.width": 4})
+    straight = Trainer(cfg, tmp_path / "straight", progress=False)
+    assert straight.data.x is None and straight.data.stream is not None
+    straight.run()
+    Trainer(dataclasses.replace(cfg, steps=4), tmp_path / "resumed", progress=False).run()
+    resume(tmp_path / "resumed", steps=6, progress=False)
+    assert_same_weights(tmp_path / "straight", tmp_path / "resumed")
