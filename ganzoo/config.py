@@ -31,6 +31,47 @@ class Adam:
     beta2: float = 0.999
 
 
+FEATURES = ("auto", "inception", "domain", "points")
+METRICS = ("fid", "kid", "prc", "isc")
+DOMAIN_FEATURE_DATASETS = ("fashion-mnist", "mnist", "digits", "cifar10")  # labelled: a domain classifier can be trained
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalSpec:
+    features: str = "auto"  # auto: points for mixtures, domain for labelled images, else inception
+    n_samples: int = 10_000
+    n_reference: int | None = None  # the first N of the reference split; None: all of it
+    metrics: tuple[str, ...] = ("fid",)
+    split: str = "test"
+    seed: int = 0
+    batch_size: int = 250
+
+    def validate(self) -> None:
+        if self.features not in FEATURES:
+            raise GanzooError(f"features must be one of {', '.join(FEATURES)}, got {self.features!r}")
+        unknown = sorted(set(self.metrics) - set(METRICS))
+        if unknown or not self.metrics:
+            raise GanzooError(f"metrics must be a non-empty subset of {', '.join(METRICS)}, got {','.join(self.metrics)}")
+        if self.n_samples < 2:
+            raise GanzooError(f"n_samples must be at least 2, got {self.n_samples}")
+        if self.n_reference is not None and self.n_reference < 2:
+            raise GanzooError(f"n_reference must be at least 2, got {self.n_reference}")
+        if self.batch_size < 1:
+            raise GanzooError(f"batch_size must be >= 1, got {self.batch_size}")
+
+    def resolve_features(self, dataset: str, data: Any) -> str:
+        if self.features != "auto":
+            if data.kind == "points" and self.features != "points":
+                raise GanzooError(f"{dataset} is 2D points: use --features points")
+            if data.kind == "image" and self.features == "points":
+                raise GanzooError(f"{dataset} is images: use --features inception or domain")
+            return self.features
+        if data.kind == "points":
+            return "points"
+        return "domain" if dataset in DOMAIN_FEATURE_DATASETS else "inception"
+
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     variant: str
@@ -54,6 +95,7 @@ class TrainConfig:
     sample_every: int = 500  # 0: only at the end
     checkpoint_every: int = 1000  # 0: only at the end; must be a multiple of log_every
     callback_every: int = 0  # evaluation/pruning hook period; 0: only at the end
+    evaluation: EvalSpec | None = None  # metrics during training (ganzoo train --eval-every)
     plugins: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:

@@ -32,10 +32,13 @@ from ganzoo.config import TrainConfig
 from ganzoo.data import Data, default_data_root, load_dataset
 from ganzoo.errors import GanzooError
 from ganzoo.losses import Loss
+from ganzoo.metrics import device_name, generate
 from ganzoo.samples import save_samples
+from ganzoo.stability import write_stability
 from ganzoo.variants import build_architecture, build_loss, validate
 
 COMPLETED, DIVERGED, RUNNING = "completed", "diverged", "running"
+THROUGHPUT = "throughput.json"
 _STAT_NAMES = ("d_loss", "g_loss", "penalty", "d_real", "d_fake", "d_grad_norm", "g_grad_norm")
 _N_SAMPLE_IMAGES, _N_SAMPLE_POINTS = 64, 1000
 
@@ -61,20 +64,9 @@ class TrainState:
     data: Data
     device: torch.device
 
-    @torch.no_grad()
     def sample(self, n: int, seed: int = 0, batch_size: int = 500) -> Tensor:
         """``n`` samples from G in eval mode, from noise seeded by ``seed`` (not the training RNG)."""
-        was_training = self.G.training
-        self.G.eval()
-        gen = torch.Generator(self.device).manual_seed(seed)
-        try:
-            chunks = [
-                self.G(torch.randn(min(batch_size, n - i), self.config.z_dim, device=self.device, generator=gen))
-                for i in range(0, n, batch_size)
-            ]
-        finally:
-            self.G.train(was_training)
-        return torch.cat(chunks).float()
+        return generate(self.G, self.config.z_dim, n, seed, self.device, batch_size)
 
 
 Callback = Callable[[TrainState], None]
@@ -86,6 +78,33 @@ class RunResult:
     step: int
     run_dir: Path
     message: str = ""
+
+
+class _Clock:
+    """Seconds of training between marks. On CUDA, events recorded in the stream and synchronised,
+    so the time is the GPU's, not the launch queue's. Work done between ``lap`` and ``mark``
+    (logging, samples, checkpoints, evaluation callbacks) is not counted."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self.mark()
+
+    def _now(self) -> Any:
+        if self.cuda:
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()
+            return event
+        return time.perf_counter()
+
+    def mark(self) -> None:
+        self._start = self._now()
+
+    def lap(self) -> float:
+        end = self._now()
+        if self.cuda:
+            end.synchronize()
+            return self._start.elapsed_time(end) / 1000.0
+        return end - self._start
 
 
 def resolve_device(name: str) -> torch.device:
@@ -245,7 +264,8 @@ class Trainer:
         self._write_status(RUNNING)
 
         bar = self._progress_bar()
-        t_last, step_last = time.perf_counter(), self.step
+        clock, step_last, pending = _Clock(self.device), self.step, 0.0
+        self._intervals: list[tuple[int, float]] = []
         status, message = COMPLETED, ""
         try:
             while self.step < cfg.steps:
@@ -253,25 +273,33 @@ class Trainer:
                 if bar is not None:
                     bar.update(1)
                 last = self.step == cfg.steps
-                if self.step % cfg.log_every == 0 or last:
-                    now = time.perf_counter()
-                    record = self._log(now - t_last, self.step - step_last)
+                log = self.step % cfg.log_every == 0 or last
+                sample = (cfg.sample_every and self.step % cfg.sample_every == 0) or last
+                call = (cfg.callback_every and self.step % cfg.callback_every == 0) or last
+                if not (log or sample or call):
+                    continue
+                # Time the training since the last mark; what follows here is not training time.
+                pending += clock.lap()
+                if log:
+                    self._intervals.append((self.step - step_last, pending))
+                    record = self._log(pending, self.step - step_last)
                     if record is None:
                         status = DIVERGED
                         message = f"non-finite loss between steps {step_last} and {self.step}"
                         break
-                    t_last, step_last = now, self.step
+                    step_last, pending = self.step, 0.0
                     if bar is not None:
                         bar.set_postfix(d=f"{record['d_loss']:.3f}", g=f"{record['g_loss']:.3f}")
                     else:
                         self._print_log(record)
                     if (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0) or last:
                         rundir.save_checkpoint(out / rundir.CHECKPOINT, self.state_dict())
-                if (cfg.sample_every and self.step % cfg.sample_every == 0) or last:
+                if sample:
                     self._write_samples()
-                if (cfg.callback_every and self.step % cfg.callback_every == 0) or last:
+                if call:
                     for callback in self.callbacks:
                         callback(self.train_state(final=last))
+                clock.mark()
         except StopTraining as stop:
             status, message = stop.status, str(stop)
         except KeyboardInterrupt:
@@ -281,7 +309,35 @@ class Trainer:
             if bar is not None:
                 bar.close()
         self._write_status(status, message)
+        rundir.write_json(out / THROUGHPUT, self.throughput())
+        write_stability(out)
         return RunResult(status, self.step, out, message)
+
+    def throughput(self) -> dict[str, Any]:
+        """Training speed over this process's log intervals, the first (warm-up: allocation,
+        autotuning, compilation) excluded whenever there is another."""
+        intervals = self._intervals[1:] if len(self._intervals) > 1 else self._intervals
+        steps = sum(n for n, _ in intervals)
+        seconds = sum(t for _, t in intervals)
+        images = steps * self.config.batch_size * self.config.n_critic
+        if self.device.type == "cuda":
+            peak, peak_kind = torch.cuda.max_memory_allocated(self.device), "cuda_max_allocated"
+        else:
+            import resource
+
+            peak, peak_kind = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "process_max_rss"
+        return {
+            "train_images_per_second": images / seconds if seconds > 0 else None,
+            "ms_per_step": 1000 * seconds / steps if steps else None,
+            "timed_steps": steps,
+            "warmup_excluded": len(self._intervals) > 1,
+            "peak_memory_bytes": peak,
+            "peak_memory_kind": peak_kind,
+            "device": device_name(self.device),
+            "torch": torch.__version__,
+            "dtype": "bf16-autocast" if self.config.bf16 else "float32",
+            "batch_size": self.config.batch_size,
+        }
 
     def _log(self, seconds: float, steps: int) -> dict[str, Any] | None:
         """Read the accumulated statistics back (the only host sync), or None if any was non-finite."""

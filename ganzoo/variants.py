@@ -166,6 +166,8 @@ def validate(config: TrainConfig) -> None:
         raise GanzooError(f"resolution must be > 0, got {config.resolution}")
     if config.device not in ("auto", "cpu") and not config.device.startswith("cuda"):
         raise GanzooError(f"device must be auto, cpu or cuda[:N], got {config.device!r}")
+    if config.evaluation is not None:
+        config.evaluation.validate()
     build_loss(config)
     build_architecture(config)
 
