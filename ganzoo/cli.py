@@ -108,6 +108,7 @@ def _eval_flags(p: argparse.ArgumentParser, n_samples: int) -> None:
                    help="feature extractor: points for 2D mixtures, domain (a classifier trained on the "
                    "dataset; cheap on CPU) or inception (the standard FID). auto picks the first that applies")
     p.add_argument("--n-samples", type=int, default=n_samples, help="generated samples per evaluation")
+    p.add_argument("--n-reference", type=int, help="use the first N images of the reference split (default: all)")
     p.add_argument("--metrics", default="fid", help="comma-separated: fid, kid, prc, isc")
 
 
@@ -115,7 +116,8 @@ def _eval_spec(args: argparse.Namespace) -> Any:
     from ganzoo.config import EvalSpec
     from ganzoo.metrics import parse_metrics
 
-    spec = EvalSpec(features=args.features, n_samples=args.n_samples, metrics=parse_metrics(args.metrics))
+    spec = EvalSpec(features=args.features, n_samples=args.n_samples, n_reference=args.n_reference,
+                    metrics=parse_metrics(args.metrics))
     spec.validate()
     return spec
 

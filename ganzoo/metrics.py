@@ -147,6 +147,8 @@ def evaluate(
     result.update({
         "n_reference": n_ref,
         "eval_seconds": seconds,
+        # Generated images per second of evaluation; the first evaluation against a reference also
+        # extracts (and caches) the reference features, which this includes.
         "eval_images_per_second": spec.n_samples / seconds,
         "device": device_name(device),
         "torch": torch.__version__,
@@ -186,6 +188,7 @@ def _image_metrics(
             batch_size=spec.batch_size,
             cuda=device.type == "cuda",
             rng_seed=spec.seed,
+            save_cpu_ram=True,  # no DataLoader workers: the reference images are already in memory
             verbose=False,
             **extractor,
         )
