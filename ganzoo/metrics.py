@@ -48,7 +48,7 @@ class _RealImages(torch.utils.data.Dataset):
         return to_uint8_rgb(self.x[i : i + 1])[0]
 
 
-def _generator_input(G: nn.Module, z_dim: int) -> Any:
+def _generator_input(G: nn.Module, z_dim: int, device: torch.device) -> Any:
     from torch_fidelity.generative_model_base import GenerativeModelBase
 
     class GeneratorInput(GenerativeModelBase):
@@ -71,7 +71,6 @@ def _generator_input(G: nn.Module, z_dim: int) -> Any:
             return 0
 
         def forward(self, z: Tensor) -> Tensor:
-            device = next(self.G.parameters()).device
             return to_uint8_rgb(self.G(z.to(device)))
 
     return GeneratorInput()
@@ -175,7 +174,7 @@ def _image_metrics(
     G.eval()
     try:
         out = torch_fidelity.calculate_metrics(
-            input1=_generator_input(G, z_dim),
+            input1=_generator_input(G, z_dim, device),
             input1_model_num_samples=spec.n_samples,
             input2=_RealImages(reference.x),
             input2_cache_name=ref_key,
@@ -210,7 +209,7 @@ def _image_metrics(
         result.update({
             "classes_covered": coverage.classes_covered,
             "n_classes": domain.num_classes,
-            "class_kl": coverage.kl,
+            "class_kl": coverage.kl_data_to_generated,
             "domain_test_accuracy": domain.test_accuracy,
         })
     return result

@@ -158,3 +158,49 @@ def test_eval_of_a_missing_run_is_one_line(tmp_path, capsys):
 def test_evaluation_settings_round_trip_in_config():
     config = resolve_config("nsgan", "ring8", overrides={"evaluation": {"features": "points", "n_samples": 64}})
     assert config.evaluation == EvalSpec(features="points", n_samples=64)
+
+
+class LookupGenerator(nn.Module):
+    """Returns images of a fixed set, picked by the noise: the data itself, optionally noised."""
+
+    def __init__(self, images: torch.Tensor, noise: float = 0.0) -> None:
+        super().__init__()
+        self.register_buffer("images", images)
+        self.noise = noise
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        index = (torch.special.ndtr(z[:, 0]) * len(self.images)).long().clamp_(max=len(self.images) - 1)
+        out = self.images[index]
+        return (out + self.noise * z[:, 1:2, None, None]).clamp(-1, 1) if self.noise else out
+
+
+@pytest.fixture(scope="module")
+def digits_test():
+    return load_dataset("digits", "test")
+
+
+def test_domain_fid_through_torch_fidelity(digits_test, tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path_factory.mktemp("cache")))
+    spec = EvalSpec(features="domain", n_samples=1000, metrics=("fid", "kid"))
+    real = evaluate(LookupGenerator(digits_test.x), 2, "digits", digits_test, spec, CPU)
+    noisy = evaluate(LookupGenerator(digits_test.x, noise=0.5), 2, "digits", digits_test, spec, CPU)
+    assert real["extractor"].startswith("domain:digits@") and real["n_reference"] == 360
+    assert real["fid"] < 0.1 * noisy["fid"] and noisy["kid_mean"] > real["kid_mean"]
+    # The domain classifier's class histogram of generated samples: the data's own covers all ten.
+    assert real["classes_covered"] == 10 and real["class_kl"] < 0.05 and real["domain_test_accuracy"] >= 0.95
+    one_class = digits_test.x[digits_test.y == 3]
+    collapsed = evaluate(LookupGenerator(one_class), 2, "digits", digits_test, spec, CPU)
+    assert collapsed["classes_covered"] <= 2 and collapsed["class_kl"] > 1.0
+
+
+def test_inception_fid_reports_no_inception_score_without_a_classifier_head(digits_test):
+    """The offline weights (prepared by the test_inception fixture or `ganzoo fid-weights`) carry no
+    classifier: the Inception Score is None with a reason, never 0."""
+    from ganzoo.inception import prepare_inception_weights
+
+    prepare_inception_weights()
+    spec = EvalSpec(features="inception", n_samples=8, n_reference=8, metrics=("fid", "isc"), batch_size=8)
+    result = evaluate(LookupGenerator(digits_test.x[:8]), 2, "digits", digits_test, spec, CPU)
+    assert result["extractor"].startswith("inception-v3-compat@") and result["extractor"].endswith("-nohead")
+    assert result["inception_score"] is None and "no classifier head" in result["inception_score_note"]
+    assert result["n_samples"] == 8 and result["n_reference"] == 8 and result["fid"] == result["fid"]
