@@ -37,7 +37,26 @@ SPACES = ("wide", "narrow")
 SWEEP_FILE = "sweep.json"
 TRIALS_CSV = "trials.csv"
 ATTR = "ganzoo_sweep"  # study user attribute holding the sweep's settings
+# How often a running trial's worker signals it is alive, and after how long without a signal its
+# trial counts as dead. GANZOO_HEARTBEAT_SECONDS / GANZOO_GRACE_SECONDS override them.
 HEARTBEAT_SECONDS, GRACE_SECONDS = 10, 60
+
+
+def _seconds(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise GanzooError(f"{name} must be a positive whole number of seconds, got {value!r}")
+    return int(value)
+
+
+def heartbeat_seconds() -> int:
+    return _seconds("GANZOO_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS)
+
+
+def grace_seconds() -> int:
+    return _seconds("GANZOO_GRACE_SECONDS", GRACE_SECONDS)
 MAX_RETRIES = 3
 
 
@@ -152,8 +171,8 @@ class Storage:
         try:
             return optuna.storages.RDBStorage(
                 self.url,
-                heartbeat_interval=HEARTBEAT_SECONDS,
-                grace_period=GRACE_SECONDS,
+                heartbeat_interval=heartbeat_seconds(),
+                grace_period=grace_seconds(),
                 heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES),
             )
         except Exception as e:  # sqlalchemy and driver errors: unreachable server, bad credentials
@@ -232,11 +251,14 @@ class Sweep:
         storage: str | None = None,
         workers: int = 1,
         log: Any = None,
+        shared: bool = False,
     ) -> None:
+        """``shared``: this process is one of several working on the study (a spawned worker)."""
         if not study or "/" in study or study.startswith("."):
             raise GanzooError(f"study name must be a plain folder name, got {study!r}")
         config.validate()
         self.study, self.config, self.workers = study, config, workers
+        self.shared = shared
         self.dir = Path(results) / study
         self.storage = resolve_storage(self.dir, storage, workers)
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -317,7 +339,10 @@ class Sweep:
     def _sampler(self, pair: Pair) -> Any:
         import optuna
 
-        seed = self.config.sampler_seed
+        # Workers seeded alike would propose the same configurations; only a lone local worker
+        # can replay the sequence that sampler_seed names.
+        alone = not (self.shared or self.storage.is_postgres)
+        seed = self.config.sampler_seed if alone else None
         if self.config.sampler == "random":
             return optuna.samplers.RandomSampler(seed=seed)
         if self.config.sampler == "grid":
@@ -415,6 +440,8 @@ class Sweep:
         processes = []
         for i in range(self.workers):
             env = {"CUDA_VISIBLE_DEVICES": str(i % gpus)} if gpus > 1 else {}
+            # Each worker gets its share of the cores: torch's default (all of them) oversubscribes.
+            env["GANZOO_THREADS"] = str(max(1, (os.cpu_count() or 1) // self.workers))
             p = context.Process(
                 target=_worker_main, args=(self.study, to_dict(self.config), str(self.dir.parent), self.storage.url, env),
                 name=f"ganzoo-worker-{i}",
@@ -492,7 +519,7 @@ class Sweep:
         callbacks: list[Any] = [evaluator]
         if seed == 0 and self.config.pruner != "none":
             callbacks.append(_Pruning(trial, evaluator))  # pruning follows the first seed's curve
-        trainer = Trainer(config, run_dir, callbacks=callbacks, progress=False)
+        trainer = Trainer(config, run_dir, callbacks=callbacks, quiet=True)
         with _heartbeat(self.storage, trial):
             result = trainer.run(overwrite=True)
         if result.status == "pruned":
@@ -528,12 +555,13 @@ def _heartbeat(storage: Storage, trial: Any) -> Iterator[None]:
         yield
         return
     opened = trial.study._storage  # the study's own storage object (Optuna has no public accessor)
+    interval = heartbeat_seconds()
     stop = threading.Event()
 
     def beat() -> None:
         while not stop.is_set():
             opened.record_heartbeat(trial._trial_id)
-            stop.wait(HEARTBEAT_SECONDS)
+            stop.wait(interval)
 
     thread = threading.Thread(target=beat, daemon=True)
     thread.start()
@@ -547,8 +575,11 @@ def _heartbeat(storage: Storage, trial: Any) -> Iterator[None]:
 def _worker_main(study: str, config: dict[str, Any], results: str, storage: str, env: dict[str, str]) -> None:
     """One of ``--workers N`` processes: the same loop on the same storage."""
     os.environ.update(env)
+    import torch
+
+    torch.set_num_threads(int(env["GANZOO_THREADS"]))
     try:
-        sweep = Sweep(study, from_dict(SweepConfig, config), results, storage=storage)
+        sweep = Sweep(study, from_dict(SweepConfig, config), results, storage=storage, shared=True)
         sweep.prepare()
         sweep._work()
     except GanzooError as e:

@@ -128,10 +128,14 @@ class Trainer:
         run_dir: Path | str,
         callbacks: Sequence[Callback] = (),
         progress: bool | None = None,
+        quiet: bool = False,
     ) -> None:
+        """``progress``: a progress bar (default: when stderr is a terminal), else log lines;
+        ``quiet``: neither (sweeps report per trial instead)."""
         validate(config)
         self.config, self.run_dir, self.callbacks = config, Path(run_dir), list(callbacks)
         self.progress = sys.stderr.isatty() if progress is None else progress
+        self.quiet = quiet
         self.device = resolve_device(config.device)
         if config.bf16 and self.device.type != "cuda":
             raise GanzooError("bf16 autocast needs a CUDA device")
@@ -290,7 +294,7 @@ class Trainer:
                     step_last, pending = self.step, 0.0
                     if bar is not None:
                         bar.set_postfix(d=f"{record['d_loss']:.3f}", g=f"{record['g_loss']:.3f}")
-                    else:
+                    elif not self.quiet:
                         self._print_log(record)
                     if (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0) or last:
                         rundir.save_checkpoint(out / rundir.CHECKPOINT, self.state_dict())
@@ -364,7 +368,7 @@ class Trainer:
         )
 
     def _progress_bar(self) -> Any:
-        if not self.progress:
+        if not self.progress or self.quiet:
             return None
         from tqdm.auto import tqdm
 

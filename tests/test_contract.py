@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from ganzoo import VARIANTS, TrainConfig, Trainer, resolve_config
+from ganzoo import ARCHITECTURES, VARIANTS, TrainConfig, Trainer, resolve_config
 from ganzoo.rundir import read_jsonl
 from ganzoo.variants import build_architecture
 
@@ -66,3 +66,20 @@ def test_config_json_round_trip(variant, dataset, tmp_path):
     config = tiny(variant, dataset)
     Trainer(config, tmp_path, progress=False).run()
     assert TrainConfig.from_dict(json.loads((tmp_path / "config.json").read_text())) == config
+
+
+ARCH_SHAPES = [(2,), (1, 8, 8), (1, 28, 28), (3, 32, 32)]
+
+
+@pytest.mark.parametrize("arch_name", list(ARCHITECTURES))
+def test_every_architecture_builds_for_the_shapes_it_accepts(arch_name):
+    arch = ARCHITECTURES.get(arch_name)()
+    accepted = [shape for shape in ARCH_SHAPES if arch.check(shape) is None]
+    assert accepted, f"{arch_name} accepts none of {ARCH_SHAPES}"
+    for shape in accepted:
+        torch.manual_seed(0)
+        G, D = arch.build(shape, 16, bounded=len(shape) == 3)
+        x = G(torch.randn(4, 16))
+        assert x.shape == (4, *shape) and D(x).shape == (4,)
+        if len(shape) == 3:
+            assert x.abs().max() <= 1.0

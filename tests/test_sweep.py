@@ -1,0 +1,215 @@
+"""Sweeps on local storage (SQLite, journal file): resume, Ctrl-C, workers, pruning, records."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+from optuna.trial import TrialState
+
+from ganzoo.errors import GanzooError
+from ganzoo.sweep import Sweep, SweepConfig, _Pruning, load_preset, summarise
+from ganzoo.trainer import StopTraining, Trainer
+
+TINY = """
+variants = ["nsgan"]
+datasets = ["ring8"]
+n_trials = {n_trials}
+seeds = {seeds}
+sampler = "random"
+space = "narrow"
+steps = {steps}
+batch_size = 64
+device = "cpu"
+
+[evaluation]
+n_samples = 200
+"""
+
+
+def tiny_preset(tmp_path: Path, n_trials: int = 3, seeds: int = 1, steps: int = 20) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY.format(n_trials=n_trials, seeds=seeds, steps=steps))
+    return path
+
+
+def study_trials(results: Path, name: str = "s", pair: str = "nsgan@ring8", storage: str | None = None):
+    url = storage or f"sqlite:///{results / name / 'study.db'}"
+    return optuna.load_study(study_name=f"{name}/{pair}", storage=url).get_trials()
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ganzoo", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def test_shipped_presets_load():
+    smoke = load_preset("smoke")
+    assert smoke.device == "cpu" and set(smoke.variants) == {"vanilla", "nsgan", "dcgan"}
+    lucic = load_preset("fashion-mnist")
+    assert lucic.arch == "infogan" and lucic.n_trials == 100 and lucic.evaluation.features == "inception"
+    assert lucic.evaluation.n_samples == 10_000 and lucic.epochs == 20 and lucic.settings["z_dim"] == 64
+
+
+def test_sweep_records_every_trial_and_resumes_after_an_interrupt(tmp_path, monkeypatch):
+    config = load_preset(str(tiny_preset(tmp_path, n_trials=3, seeds=2)))
+    real_run = Trainer.run
+    calls = {"n": 0}
+
+    def interrupted_third_run(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:  # the second trial's first seed: Ctrl-C in the middle of a trial
+            raise KeyboardInterrupt
+        return real_run(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "run", interrupted_third_run)
+    with pytest.raises(KeyboardInterrupt):
+        Sweep("s", config, tmp_path / "results").run()
+    trials = study_trials(tmp_path / "results")
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.WAITING]
+    assert trials[1].user_attrs["status"] == "interrupted"
+    assert trials[2].user_attrs["retry_of"] == 1, "the interrupted configuration is queued again"
+    interrupted_params = trials[1].params
+    assert len(pd.read_csv(tmp_path / "results" / "s" / "trials.csv")) == 3, "trials.csv written after the trial"
+
+    monkeypatch.setattr(Trainer, "run", real_run)
+    Sweep("s", config, tmp_path / "results").run()  # the same command again: resumes
+    trials = study_trials(tmp_path / "results")
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 3 and trials[0].number == 0 and trials[0].state == TrialState.COMPLETE
+    assert trials[2].state == TrialState.COMPLETE and trials[2].params == interrupted_params
+    first = complete[0]
+    fids = json.loads(first.user_attrs["fid_per_seed"])
+    assert len(fids) == 2 and first.value == pytest.approx(sum(fids) / 2), "objective = mean over seeds"
+    assert first.user_attrs["extractor"] == "points" and first.user_attrs["n_samples"] == 200
+    frame = pd.read_csv(tmp_path / "results" / "s" / "trials.csv")
+    for column in ("variant", "dataset", "params_adam.lr", "status", "fid_mean", "fid_std", "extractor",
+                   "n_samples", "modes_covered", "train_images_per_second", "peak_memory_bytes", "device",
+                   "wall_seconds", "run_dirs", "d_saturated_share"):
+        assert column in frame.columns, column
+    for run_dirs in frame.loc[frame["state"] == "COMPLETE", "run_dirs"]:
+        assert all((Path(d) / "metrics.jsonl").exists() for d in json.loads(run_dirs))
+
+
+def test_ctrl_c_on_the_command_line(tmp_path):
+    preset = tiny_preset(tmp_path, n_trials=2, steps=3000)
+    proc = subprocess.Popen([sys.executable, "-m", "ganzoo", "sweep", "--preset", str(preset), "--study", "s"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    db = tmp_path / "results" / "s" / "study.db"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        time.sleep(0.5)
+        if db.exists() and any(t.state == TrialState.RUNNING for t in study_trials(tmp_path / "results")):
+            break
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "re-run the same command to resume" in err and "Traceback" not in err
+    states = [t.state for t in study_trials(tmp_path / "results")]
+    assert states == [TrialState.FAIL, TrialState.WAITING]
+
+
+def test_existing_study_with_other_settings_is_refused_untouched(tmp_path):
+    preset = tiny_preset(tmp_path, n_trials=1)
+    assert cli("sweep", "--preset", str(preset), "--study", "s", cwd=tmp_path).returncode == 0
+    folder = tmp_path / "results" / "s"
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    result = cli("sweep", "--preset", str(preset), "--study", "s", "--seeds", "3", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "exists with different settings (seeds)" in lines[0]
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("text, message", [
+    ('variants = ["nope"]\ndatasets = ["ring8"]\n', "unknown variant 'nope'"),
+    ('variants = ["nsgan"]\ndatasets = ["ring8"]\nsampler = "bayes"\n', "sampler must be one of"),
+    ('variants = ["nsgan"]\ndatasets = ["ring8"]\nn_trails = 3\n', "unknown preset key(s) n_trails"),
+    ('variants = ["nsgan"\n', "not valid TOML"),
+])
+def test_bad_preset_is_one_line_exit_2(tmp_path, text, message):
+    (tmp_path / "bad.toml").write_text(text)
+    result = cli("sweep", "--preset", str(tmp_path / "bad.toml"), cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
+    assert not (tmp_path / "results" / "bad").exists()
+
+
+def test_two_local_workers_share_a_journal_exactly(tmp_path):
+    preset = tiny_preset(tmp_path, n_trials=4, steps=60)
+    result = cli("sweep", "--preset", str(preset), "--study", "s", "--workers", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    from ganzoo.sweep import Storage
+
+    storage = Storage(f"journal:{tmp_path / 'results' / 's' / 'journal.log'}", tmp_path / "lock").open()
+    trials = optuna.load_study(study_name="s/nsgan@ring8", storage=storage).get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    assert sorted(t.number for t in trials) == [0, 1, 2, 3]
+    assert len({json.dumps(t.params, sort_keys=True) for t in trials}) == 4, "workers propose different configurations"
+    workers = {Path(json.loads(t.user_attrs["run_dirs"])[0]).parts[-2] for t in trials}
+    assert len(workers) == 4, "each trial has its own run directory"
+
+
+def test_pruning_callback_prunes_a_designed_case():
+    """With two finished trials at FID 1 at step 10, a trial reporting FID 100 at step 10 is pruned
+    by the median rule; one reporting 0.5 goes on."""
+    study = optuna.create_study(pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0))
+    for _ in range(2):
+        t = study.ask()
+        t.report(1.0, 10)
+        study.tell(t, 1.0)
+
+    class Evaluator:
+        last = None
+
+    class State:
+        step, final = 10, False
+
+    for fid, pruned in ((0.5, False), (100.0, True)):
+        trial = study.ask()
+        Evaluator.last = {"fid": fid}
+        callback = _Pruning(trial, Evaluator)
+        if pruned:
+            with pytest.raises(StopTraining) as stop:
+                callback(State)
+            assert stop.value.status == "pruned"
+        else:
+            callback(State)
+        study.tell(trial, fid)
+
+
+def seed(status: str, fid: float | None) -> dict:
+    return {"seed": 0, "status": status, "run_dir": "x", "metrics": None if fid is None else {"fid": fid},
+            "stability": {}, "throughput": {"device": "cpu"}}
+
+
+def test_seed_aggregation():
+    s = summarise([seed("completed", 10.0), seed("completed", 14.0)])
+    assert s["objective"] == 12.0 and s["fid_std"] == pytest.approx(2 ** 1.5) and s["status"] == "complete"
+    d = summarise([seed("completed", 10.0), seed("diverged", None)])
+    assert math.isinf(d["objective"]) and d["status"] == "diverged" and d["diverged_seeds"] == 1
+
+
+def test_grid_sampler_covers_its_grid(tmp_path):
+    text = TINY.format(n_trials=2, seeds=1, steps=10).replace('sampler = "random"', 'sampler = "grid"')
+    (tmp_path / "grid.toml").write_text(text)
+    config = load_preset(str(tmp_path / "grid.toml"))
+    Sweep("g", config, tmp_path / "results").run()
+    trials = study_trials(tmp_path / "results", name="g")
+    assert len({t.params["adam.lr"] for t in trials}) == 2, "grid points are not repeated"
+
+
+def test_sweep_config_validation():
+    with pytest.raises(GanzooError, match="a pruner needs intermediate results"):
+        SweepConfig(variants=("nsgan",), datasets=("ring8",), pruner="median").validate()
+    with pytest.raises(GanzooError, match="variant_settings for variants not in the sweep"):
+        SweepConfig(variants=("nsgan",), datasets=("ring8",), variant_settings={"dcgan": {}}).validate()
