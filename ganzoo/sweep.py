@@ -366,8 +366,8 @@ class Sweep:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.prepare()
-        if not self.storage.is_rdb and self.workers <= 1:
-            self._requeue_orphans()
+        if not self.storage.is_rdb and not self.shared:
+            self._requeue_orphans()  # before any worker of ours starts, RUNNING means orphaned
         if self.workers > 1:
             self._run_workers()
         else:
@@ -421,8 +421,8 @@ class Sweep:
         return any(t.state == TrialState.RUNNING for t in study.get_trials(deepcopy=False))
 
     def _requeue_orphans(self) -> None:
-        """A journal study run by one process has no heartbeats: a RUNNING trial at start was left
-        by a process that died, so it is failed and queued again."""
+        """A journal study has no heartbeats and only this machine's workers: a RUNNING trial
+        before they start was left by a process that died, so it is failed and queued again."""
         from optuna.trial import TrialState
 
         for study in self._studies.values():

@@ -107,3 +107,9 @@ def create_database(server_url: str, name: str) -> str:
 
 def server_url(database_url: str) -> str:
     return database_url.rsplit("/", 1)[0]
+
+
+def psycopg2_url(url: str) -> str:
+    """The same URL naming the psycopg2 driver, for the tests' own look at the database:
+    SQLAlchemy >= 2.1 maps a bare ``postgresql://`` to psycopg 3, which ganzoo does not depend on."""
+    return url.replace("postgresql://", "postgresql+psycopg2://", 1)

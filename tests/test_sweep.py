@@ -213,3 +213,20 @@ def test_sweep_config_validation():
         SweepConfig(variants=("nsgan",), datasets=("ring8",), pruner="median").validate()
     with pytest.raises(GanzooError, match="variant_settings for variants not in the sweep"):
         SweepConfig(variants=("nsgan",), datasets=("ring8",), variant_settings={"dcgan": {}}).validate()
+
+
+def test_orphaned_journal_trial_is_run_again(tmp_path):
+    """A journal study whose worker died mid-trial (no heartbeats there) is repaired by the next run."""
+    from ganzoo.sweep import Storage
+
+    config = load_preset(str(tiny_preset(tmp_path, n_trials=2)))
+    journal = tmp_path / "results" / "s" / "journal.log"
+    sweep = Sweep("s", config, tmp_path / "results", storage=f"journal:{journal}")
+    sweep.prepare()
+    orphan = sweep._studies["nsgan@ring8"].ask()  # started, then its process "died"
+    orphan.suggest_float("adam.lr", 1e-4, 1e-3, log=True)
+    Sweep("s", config, tmp_path / "results", storage=f"journal:{journal}").run()
+    study = optuna.load_study(study_name="s/nsgan@ring8", storage=Storage(f"journal:{journal}", tmp_path / "l").open())
+    states = [t.state for t in study.get_trials()]
+    assert states.count(TrialState.COMPLETE) == 2 and states[0] == TrialState.FAIL
+    assert any(t.user_attrs.get("retry_of") == 0 for t in study.get_trials())
