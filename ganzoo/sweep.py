@@ -169,15 +169,28 @@ class Storage:
             path = self.url.removeprefix("journal:")
             return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
         try:
-            return optuna.storages.RDBStorage(
-                self.url,
-                heartbeat_interval=heartbeat_seconds(),
-                grace_period=grace_seconds(),
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES),
-            )
+            # Machines starting together would race on Optuna's table creation (create_all is not
+            # safe concurrently on PostgreSQL): the first creates them while the others wait.
+            with self.lock("ganzoo-storage-init") if self.is_postgres else contextlib.nullcontext():
+                return optuna.storages.RDBStorage(
+                    self.driver_url,
+                    heartbeat_interval=heartbeat_seconds(),
+                    grace_period=grace_seconds(),
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                        max_retry=MAX_RETRIES
+                    ),
+                )
+        except GanzooError:
+            raise
         except Exception as e:  # sqlalchemy and driver errors: unreachable server, bad credentials
-            reason = " ".join(str(e).split())[:200]
-            raise GanzooError(f"cannot open storage {redact(self.url)}: {reason}") from None
+            raise GanzooError(f"cannot open storage {redact(self.url)}: {_reason(e)}") from None
+
+    @property
+    def driver_url(self) -> str:
+        """SQLAlchemy 2.1 maps plain postgresql:// to psycopg 3; ganzoo ships psycopg2."""
+        if self.url.startswith("postgresql://"):
+            return "postgresql+psycopg2://" + self.url.removeprefix("postgresql://")
+        return self.url
 
     @contextlib.contextmanager
     def lock(self, key: str) -> Iterator[None]:
@@ -185,8 +198,12 @@ class Storage:
         if self.is_postgres:
             import sqlalchemy
 
-            engine = sqlalchemy.create_engine(self.url, poolclass=sqlalchemy.pool.NullPool)
-            with engine.connect() as conn:
+            engine = sqlalchemy.create_engine(self.driver_url, poolclass=sqlalchemy.pool.NullPool)
+            try:
+                conn_context = engine.connect()
+            except Exception as e:
+                raise GanzooError(f"cannot open storage {redact(self.url)}: {_reason(e)}") from None
+            with conn_context as conn:
                 conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(hashtext(:k))"), {"k": key})
                 try:
                     yield
@@ -203,8 +220,16 @@ class Storage:
                     fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def _reason(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text if len(text) <= 300 else text[:297].rsplit(" ", 1)[0] + " ..."
+
+
 def redact(url: str) -> str:
     """A storage URL without its password, for messages."""
+    import re
+
+    url = re.sub(r"(password=)[^&]*", r"\1***", url)
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
         creds, host = rest.rsplit("@", 1)
@@ -403,17 +428,41 @@ class Sweep:
         with self.storage.lock(study.study_name):
             if self.storage.is_rdb:
                 optuna.storages.fail_stale_trials(study)
+                self._fail_unbeaten(study)
             trials = study.get_trials(deepcopy=False)
-            if any(t.state == TrialState.WAITING for t in trials):
-                return study.ask()
-            taken = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING) for t in trials)
-            failed = sum(t.state == TrialState.FAIL and t.user_attrs.get("status") == "failed" for t in trials)
-            if taken >= self.config.n_trials:
-                return None
-            if failed >= self.config.n_trials:
-                self.log(f"{study.study_name}: {failed} trials failed; not starting more (see trials.csv)")
-                return None
-            return study.ask()
+            if not any(t.state == TrialState.WAITING for t in trials):
+                taken = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING) for t in trials)
+                failed = sum(t.state == TrialState.FAIL and t.user_attrs.get("status") == "failed" for t in trials)
+                if taken >= self.config.n_trials:
+                    return None
+                if failed >= self.config.n_trials:
+                    self.log(f"{study.study_name}: {failed} trials failed; not starting more (see trials.csv)")
+                    return None
+            trial = study.ask()
+            if self.storage.is_rdb:
+                # The first heartbeat before the lock is released: a RUNNING trial without one can
+                # then only belong to a worker that died, which _fail_unbeaten relies on.
+                study._storage.record_heartbeat(trial._trial_id)
+            return trial
+
+    def _fail_unbeaten(self, study: Any) -> None:
+        """Fail and queue again the RUNNING trials that never sent a heartbeat. Optuna's stale
+        check skips them, so a worker dying between claim and first beat (older ganzoo, or a
+        crash inside the claim) would otherwise keep every other worker waiting for ever."""
+        import sqlalchemy
+        from optuna.storages import RetryHeartbeatStaleTrialCallback
+        from optuna.trial import TrialState
+
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if not running:
+            return
+        backend = getattr(study._storage, "_backend", study._storage)  # Optuna wraps RDBStorage in a cache
+        with backend.engine.connect() as conn:
+            beaten = {row[0] for row in conn.execute(sqlalchemy.text("SELECT trial_id FROM trial_heartbeats"))}
+        retry = RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)
+        for t in running:
+            if t._trial_id not in beaten and study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
+                retry(study, study._storage.get_trial(t._trial_id))
 
     def _running(self, study: Any) -> bool:
         from optuna.trial import TrialState
@@ -470,8 +519,9 @@ class Sweep:
 
         started = time.time()
         try:
-            params = {key: suggest(trial, key, dist) for key, dist in self._space(pair).items()}
-            seeds = [self._run_seed(pair, trial, params, seed) for seed in range(self.config.seeds)]
+            with _heartbeat(self.storage, trial):  # from the claim to the end of the last seed
+                params = {key: suggest(trial, key, dist) for key, dist in self._space(pair).items()}
+                seeds = [self._run_seed(pair, trial, params, seed) for seed in range(self.config.seeds)]
         except optuna.TrialPruned:
             trial.set_user_attr("status", "pruned")
             trial.set_user_attr("wall_seconds", time.time() - started)
@@ -520,8 +570,7 @@ class Sweep:
         if seed == 0 and self.config.pruner != "none":
             callbacks.append(_Pruning(trial, evaluator))  # pruning follows the first seed's curve
         trainer = Trainer(config, run_dir, callbacks=callbacks, quiet=True)
-        with _heartbeat(self.storage, trial):
-            result = trainer.run(overwrite=True)
+        result = trainer.run(overwrite=True)
         if result.status == "pruned":
             import optuna
 

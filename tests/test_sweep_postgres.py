@@ -81,13 +81,15 @@ class Worker:
     def stderr(self) -> str:
         return self.err.read_text()
 
-    def wait(self, timeout: float = TIMEOUT) -> int:
+    def wait(self, timeout: float = TIMEOUT, stuck: str = "") -> int:
+        """The exit code; a worker still running after ``timeout`` fails the test (``stuck``: why it might be)."""
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
-            pytest.fail(f"worker {self.name} still running after {timeout} s; stderr:\n{self.stderr()}")
+            pytest.fail(f"worker {self.name} still running after {timeout} s{stuck}; stderr:\n{self.stderr()}",
+                        pytrace=False)
 
     def kill(self) -> None:
         """SIGKILL the worker's whole process group, as a power loss would."""
@@ -261,18 +263,21 @@ def test_killed_worker_trial_is_failed_and_retried(tmp_path, database, spawn):
     doomed.kill()
     running = [t for t in load_study(database).get_trials() if t.state == TrialState.RUNNING]
     assert len(running) == 1, "the killed worker leaves exactly its one trial RUNNING"
-    killed = running[0]
+    killed = running[0]  # as it was when its worker died
 
     rescuer = spawn("rescuer", sweep_command(preset, tmp_path / "machine-b", database), env=FAST_HEARTBEAT)
     assert rescuer.wait() == 0, rescuer.stderr()
 
     trials = load_study(database).get_trials()
     assert_exact(trials, n_trials, killed={killed.number})
-    assert trials[killed.number].state == TrialState.FAIL
-    retries = [t for t in trials if t.system_attrs.get("failed_trial") == killed.number]
+    dead = trials[killed.number]
+    assert dead.state == TrialState.FAIL
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == dead.number]
     assert len(retries) == 1, "Optuna's RetryHeartbeatStaleTrialCallback queues the dead trial once"
     retry = retries[0]
-    assert retry.state == TrialState.COMPLETE and retry.params == killed.params
+    assert retry.state == TrialState.COMPLETE
+    # The same configuration again (a worker killed before suggesting has none to pass on).
+    assert dead.params.items() <= retry.params.items()
     assert retry.number in trained(tmp_path / "machine-b")
     assert sum(t.state == TrialState.COMPLETE for t in trials) == n_trials
 
@@ -289,7 +294,8 @@ def test_worker_dead_before_its_first_heartbeat_does_not_stall_the_study(tmp_pat
     orphan = study.ask()
 
     rescuer = spawn("rescuer", sweep_command(preset, tmp_path / "machine-b", database), env=FAST_HEARTBEAT)
-    code = rescuer.wait(timeout=45)  # a healthy run takes about 10 s here
+    # A healthy run takes about 10 s here.
+    code = rescuer.wait(timeout=45, stuck=f": trial {orphan.number} stays RUNNING with no heartbeat, never stale")
     assert code == 0, rescuer.stderr()
     trials = load_study(database).get_trials()
     assert_exact(trials, 1, killed={orphan.number})
