@@ -13,7 +13,7 @@ from ganzoo import resolve_config
 from ganzoo.cli import main
 from ganzoo.config import EvalSpec
 from ganzoo.data import load_dataset
-from ganzoo.metrics import evaluate
+from ganzoo.metrics import evaluate, generate
 from ganzoo.rundir import append_jsonl, read_jsonl, write_json
 from ganzoo.stability import fid_curve, run_stability, seed_summary
 
@@ -39,22 +39,44 @@ def ring_test():
     return load_dataset("ring8", "test")
 
 
-def test_points_fid_is_zero_for_the_true_distribution_and_the_squared_shift_otherwise(ring_test):
+def test_points_fid_is_near_zero_for_the_true_distribution_and_grows_with_a_shift(ring_test):
     spec = EvalSpec(features="points", n_samples=10_000, metrics=("fid", "kid"))
     perfect = evaluate(MixtureSampler(ring_test.centers, ring_test.std), 3, "ring8", ring_test, spec, CPU)
-    shifted = evaluate(MixtureSampler(ring_test.centers, ring_test.std, shift=0.5), 3, "ring8", ring_test, spec, CPU)
+    shifted = evaluate(MixtureSampler(ring_test.centers, ring_test.std, shift=0.1), 3, "ring8", ring_test, spec, CPU)
     shifted_more = evaluate(MixtureSampler(ring_test.centers, ring_test.std, shift=1.0), 3, "ring8", ring_test, spec, CPU)
-    assert perfect["fid"] < 0.01
-    # Equal covariances: FID is |mean shift|^2 (0.5 and 2.0) up to the sample means' error, which
-    # enters as 2 * shift * (mean_fake - mean_real) with means good to about 0.015 at 10k samples.
-    assert shifted["fid"] == pytest.approx(0.5, abs=0.08)
-    assert shifted_more["fid"] == pytest.approx(2.0, abs=0.15)
-    assert shifted["kid_mean"] > perfect["kid_mean"] + 0.01
+    assert perfect["fid"] < 0.01 < shifted["fid"] < shifted_more["fid"]
+    assert shifted["kid_mean"] > 100 * perfect["kid_mean"]
     assert perfect["modes_covered"] == 8 and perfect["high_quality_share"] > 0.97
-    assert shifted["modes_covered"] == 0
+    assert shifted_more["modes_covered"] == 0
     for r in (perfect, shifted):
-        assert r["extractor"] == "points" and r["n_samples"] == 10_000 and r["n_reference"] == 10_000
+        assert r["extractor"] == "points-rff256@0.2" and r["n_samples"] == 10_000 and r["n_reference"] == 10_000
         assert r["eval_images_per_second"] > 0 and r["torch"] == torch.__version__
+
+
+class BlobSampler(nn.Module):
+    """A Gaussian with the ring's own mean and covariance: it covers no mode."""
+
+    def __init__(self, cov: torch.Tensor) -> None:
+        super().__init__()
+        self.chol = nn.Parameter(torch.linalg.cholesky(cov), requires_grad=False)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return z[:, :2] @ self.chol.T
+
+
+def test_points_fid_tells_a_ring_from_a_blob_with_the_same_moments(ring_test):
+    from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+
+    cov = torch.cov(ring_test.x.double().T).float()
+    spec = EvalSpec(features="points", n_samples=10_000, metrics=("fid",))
+    blob = evaluate(BlobSampler(cov), 3, "ring8", ring_test, spec, CPU)
+    perfect = evaluate(MixtureSampler(ring_test.centers, ring_test.std), 3, "ring8", ring_test, spec, CPU)
+    # On raw coordinates the two are indistinguishable: that is why points are lifted first.
+    raw = fid_statistics_to_metric(fid_features_to_statistics(generate(BlobSampler(cov), 3, 10_000, 0, CPU).double()),
+                                   fid_features_to_statistics(ring_test.x.double()), False)
+    assert raw["frechet_inception_distance"] < 0.01
+    assert blob["fid"] > 50 * max(perfect["fid"], 1e-3)
+    assert blob["modes_covered"] == 0
 
 
 def test_points_precision_recall_see_mode_collapse(ring_test):
@@ -133,7 +155,7 @@ def test_eval_every_and_ganzoo_eval(tmp_path, capsys):
     capsys.readouterr()
     assert main(["eval", str(tmp_path), "--n-samples", "800", "--metrics", "fid,kid,prc", "--device", "cpu"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["step"] == 40 and result["n_samples"] == 800 and result["extractor"] == "points"
+    assert result["step"] == 40 and result["n_samples"] == 800 and result["extractor"].startswith("points-rff")
     assert {"fid", "kid_mean", "precision", "recall", "modes_covered"} <= set(result)
     assert len(list(read_jsonl(tmp_path / "metrics.jsonl"))) == 3
 
