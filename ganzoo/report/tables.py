@@ -1,0 +1,259 @@
+"""The numbers of a report, computed from the trials table alone (pandas, numpy, scipy).
+
+FIDs are only compared within a *group*: one dataset, one feature extractor, one sample count.
+FID is biased in the sample count and means nothing across extractors, so numbers from different
+groups are never put side by side.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+BOOTSTRAP_RESAMPLES = 2000
+CONFIDENCE = 0.95
+
+
+@dataclasses.dataclass(frozen=True)
+class Group:
+    dataset: str
+    extractor: str
+    n_samples: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset} (FID by {self.extractor}, {self.n_samples} samples)"
+
+    @property
+    def title(self) -> str:
+        """Short enough for a panel title: the extractor without its data hash."""
+        return f"{self.dataset}\nFID by {self.extractor.split('@')[0]}, {self.n_samples} samples"
+
+    @property
+    def key(self) -> str:
+        return self.dataset if self.extractor == "?" else f"{self.dataset}-{self.extractor.split('@')[0]}-{self.n_samples}"
+
+
+def finished(trials: pd.DataFrame) -> pd.DataFrame:
+    """Trials whose outcome is known: complete, diverged or pruned (not running, failed or interrupted)."""
+    return trials[trials["status"].isin(["complete", "diverged", "pruned"])]
+
+
+def complete(trials: pd.DataFrame) -> pd.DataFrame:
+    """Complete trials with a finite FID: the population every FID statistic is taken over."""
+    done = trials[(trials["status"] == "complete")]
+    return done[np.isfinite(done["fid_mean"].astype(float))] if "fid_mean" in done else done.iloc[0:0]
+
+
+def groups(trials: pd.DataFrame) -> Iterator[tuple[Group, pd.DataFrame]]:
+    """(group, its trials) per dataset and FID kind. Trials with no FID (pruned, diverged, failed)
+    join the group of their dataset's FID kind, so that they are still counted."""
+    for dataset, rows in trials.groupby("dataset", sort=True):
+        kinds = rows.dropna(subset=["extractor"]) if "extractor" in rows else rows.iloc[0:0]
+        kinds = kinds[["extractor", "n_samples"]].drop_duplicates() if len(kinds) else kinds
+        if len(kinds) == 0:
+            yield Group(str(dataset), "?", 0), rows
+            continue
+        for i, (extractor, n) in enumerate(kinds.itertuples(index=False)):
+            mine = (rows["extractor"] == extractor) & (rows["n_samples"] == n)
+            if i == 0:  # trials with no FID go with the first kind
+                mine |= rows["extractor"].isna()
+            yield Group(str(dataset), str(extractor), int(n)), rows[mine]
+
+
+def best_trials(trials: pd.DataFrame) -> pd.DataFrame:
+    """Per variant, the complete trial with the lowest mean FID over its seeds."""
+    done = complete(trials)
+    if done.empty:
+        return done
+    return done.loc[done.groupby("variant")["fid_mean"].idxmin()].sort_values("variant")
+
+
+def bootstrap_ci(values: Any, statistic: Any = np.median, seed: int = 0) -> tuple[float, float] | None:
+    from scipy.stats import bootstrap
+
+    data = np.asarray(values, dtype=float)
+    if len(data) < 2:
+        return None
+    if np.all(data == data[0]):
+        return float(data[0]), float(data[0])
+    ci = bootstrap((data,), statistic, confidence_level=CONFIDENCE, n_resamples=BOOTSTRAP_RESAMPLES,
+                   method="percentile", rng=np.random.default_rng(seed)).confidence_interval
+    return float(ci.low), float(ci.high)
+
+
+def _coverage(row: pd.Series) -> str:
+    if pd.notna(row.get("modes_covered")):
+        return f"{row['modes_covered']:.3g} modes"
+    if pd.notna(row.get("classes_covered")):
+        return f"{row['classes_covered']:.3g} classes"
+    return "—"
+
+
+def summary(trials: pd.DataFrame) -> pd.DataFrame:
+    """The summary table of one group: a row per variant."""
+    rows = []
+    best = best_trials(trials).set_index("variant")
+    for variant, mine in trials.groupby("variant", sort=True):
+        done = complete(mine)
+        fids = done["fid_mean"].to_numpy(dtype=float)
+        ci = bootstrap_ci(fids)
+        b = best.loc[variant] if variant in best.index else None
+        rows.append({
+            "variant": variant,
+            "complete": int((mine["status"] == "complete").sum()),
+            "pruned": int((mine["status"] == "pruned").sum()),
+            "diverged": int((mine["status"] == "diverged").sum()),
+            "failed": int(mine["status"].isin(["failed", "interrupted", "fail"]).sum()),
+            "running": int((mine["state"] == "RUNNING").sum()),
+            "best_fid": float(fids.min()) if len(fids) else math.nan,
+            "median_fid": float(np.median(fids)) if len(fids) else math.nan,
+            "median_ci_low": ci[0] if ci else math.nan,
+            "median_ci_high": ci[1] if ci else math.nan,
+            "seed_std": float(b["fid_std"]) if b is not None and pd.notna(b.get("fid_std")) else math.nan,
+            "coverage": _coverage(b) if b is not None else "—",
+            "images_per_second": float(done["train_images_per_second"].median())
+            if len(done) and "train_images_per_second" in done else math.nan,
+        })
+    return pd.DataFrame(rows)
+
+
+def summary_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The summary table as printed: the issue's columns, numbers rounded for reading."""
+    def fmt(x: float, digits: int = 4) -> str:
+        return "—" if not np.isfinite(x) else f"{x:.{digits}g}"
+
+    out = pd.DataFrame({
+        "variant": table["variant"],
+        "trials (complete / pruned / diverged)": [
+            f"{c} / {p} / {d}" + (f" (+{f} failed)" if f else "") + (f" (+{r} running)" if r else "")
+            for c, p, d, f, r in zip(table["complete"], table["pruned"], table["diverged"], table["failed"],
+                                     table["running"])],
+        "best FID": [fmt(x) for x in table["best_fid"]],
+        "median FID [95% CI]": [
+            fmt(m) + ("" if not np.isfinite(lo) else f" [{fmt(lo)}, {fmt(hi)}]")
+            for m, lo, hi in zip(table["median_fid"], table["median_ci_low"], table["median_ci_high"])],
+        "seed std": [fmt(x, 3) for x in table["seed_std"]],
+        "modes covered": table["coverage"],
+        "images/s": [fmt(x, 4) for x in table["images_per_second"]],
+    })
+    return out
+
+
+def mann_whitney(trials: pd.DataFrame) -> pd.DataFrame:
+    """Pairwise two-sided Mann-Whitney U tests on the complete trials' FIDs, with effect sizes.
+
+    ``p(A better)``: the probability that a random trial of A has a lower FID than one of B (ties
+    count half); ``rank-biserial`` = 2 p(A better) - 1, in [-1, 1]. ``q``: Benjamini-Hochberg
+    adjusted p-values over the pairs of the group.
+    """
+    from scipy.stats import false_discovery_control, mannwhitneyu
+
+    done = complete(trials)
+    fids = {v: g["fid_mean"].to_numpy(dtype=float) for v, g in done.groupby("variant", sort=True)}
+    rows = []
+    for a, b in itertools.combinations(fids, 2):
+        x, y = fids[a], fids[b]
+        result = mannwhitneyu(x, y, alternative="two-sided")
+        p_better = 1.0 - float(result.statistic) / (len(x) * len(y))  # U counts pairs where x > y
+        rows.append({"A": a, "B": b, "n_A": len(x), "n_B": len(y), "U": float(result.statistic),
+                     "p": float(result.pvalue), "p(A better)": p_better, "rank-biserial": 2 * p_better - 1})
+    table = pd.DataFrame(rows, columns=["A", "B", "n_A", "n_B", "U", "p", "p(A better)", "rank-biserial"])
+    if len(table):
+        table.insert(6, "q", false_discovery_control(table["p"].to_numpy()))
+    return table
+
+
+def expected_best(trials: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Expected best FID after k trials per variant (Lucic et al. 2018, section 5.1): k trials drawn
+    with replacement from the variant's complete trials, the best kept; mean and 95% band over the
+    resamples."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for variant, g in complete(trials).groupby("variant", sort=True):
+        fids = g["fid_mean"].to_numpy(dtype=float)
+        for k in range(1, len(fids) + 1):
+            best = rng.choice(fids, size=(resamples, k), replace=True).min(axis=1)
+            lo, hi = np.quantile(best, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
+            rows.append({"variant": variant, "k": k, "expected_best": float(best.mean()),
+                         "low": float(lo), "high": float(hi)})
+    return pd.DataFrame(rows, columns=["variant", "k", "expected_best", "low", "high"])
+
+
+def stability(trials: pd.DataFrame) -> pd.DataFrame:
+    """Per variant: the best configuration's seed spread, divergence over every seed run, coverage."""
+    from ganzoo.stability import seed_summary
+
+    best = best_trials(trials).set_index("variant")
+    rows = []
+    for variant, mine in finished(trials).groupby("variant", sort=True):
+        seeds_run = sum(len(s) for s in mine["fid_per_seed"]) if "fid_per_seed" in mine else 0
+        diverged_seeds = float(pd.to_numeric(mine.get("diverged_seeds"), errors="coerce").fillna(0).sum())
+        row: dict[str, Any] = {
+            "variant": variant,
+            "trials": len(mine),
+            "diverged trials": int((mine["status"] == "diverged").sum()),
+            "divergence rate": float((mine["status"] == "diverged").mean()),
+            "diverged seeds": f"{int(diverged_seeds)} / {seeds_run}",
+            "D saturated share": float(pd.to_numeric(mine.get("d_saturated_share"), errors="coerce").mean()),
+        }
+        if variant in best.index:
+            b = best.loc[variant]
+            s = seed_summary([f for f in b["fid_per_seed"] if f is not None])
+            row.update({"best trial": int(b["number"]), "seeds": s["n"], "seed mean FID": s["mean"],
+                        "seed std": s["std"], "95% CI low": s["ci_low"], "95% CI high": s["ci_high"],
+                        "coverage (best)": _coverage(b)})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def param_columns(trials: pd.DataFrame) -> list[str]:
+    """Searched parameters that took more than one value."""
+    return [c for c in trials.columns if c.startswith("params_") and trials[c].nunique(dropna=True) > 1]
+
+
+def importances(trials: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Optuna's hyperparameter importances (fANOVA) per variant, from the complete trials.
+
+    The trials are replayed into an in-memory study with distributions spanning the values seen, so
+    the same code serves a study storage and a bare trials.csv. Returns the table and, per variant
+    left out, why.
+    """
+    import optuna
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rows, notes = [], []
+    for variant, g in complete(trials).groupby("variant", sort=True):
+        params = param_columns(g)
+        if len(g) < 3 or not params:
+            notes.append(f"{variant}: {len(g)} complete trial(s) and {len(params)} varied parameter(s); "
+                         "importances need at least 3 trials and 1 varied parameter")
+            continue
+        dists: dict[str, Any] = {}
+        for column in params:
+            values = g[column]
+            name = column.removeprefix("params_")
+            if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+                lo, hi = float(values.min()), float(values.max())
+                dists[name] = FloatDistribution(lo, hi, log=lo > 0 and hi / lo > 20)
+            else:
+                dists[name] = CategoricalDistribution(sorted(values.dropna().unique().tolist(), key=str))
+        study = optuna.create_study(direction="minimize")
+        for _, row in g.iterrows():
+            values = {n: (float(row[f"params_{n}"]) if isinstance(d, FloatDistribution) else row[f"params_{n}"])
+                      for n, d in dists.items()}
+            study.add_trial(optuna.trial.create_trial(params=values, distributions=dists, value=float(row["fid_mean"])))
+        try:
+            for name, value in optuna.importance.get_param_importances(
+                    study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0), normalize=True).items():
+                rows.append({"variant": variant, "parameter": name, "importance": float(value)})
+        except (ValueError, RuntimeError) as e:
+            notes.append(f"{variant}: Optuna could not compute importances ({e})")
+    return pd.DataFrame(rows, columns=["variant", "parameter", "importance"]), notes
