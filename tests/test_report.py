@@ -111,7 +111,8 @@ def test_expected_best_runs_from_the_mean_to_the_minimum():
     trials = pd.DataFrame({"variant": "a", "status": "complete", "fid_mean": [10.0, 20.0, 30.0, 40.0] * 5})
     curve = tables.expected_best(trials, resamples=4000)
     assert curve.iloc[0]["expected_best"] == pytest.approx(25.0, rel=0.05)
-    assert curve.iloc[-1]["expected_best"] == pytest.approx(10.0, abs=0.01)
+    # P(best > 10) = 0.75^20 and so on: E[best of 20] = 10 + 10 (0.75^20 + 0.5^20 + 0.25^20).
+    assert curve.iloc[-1]["expected_best"] == pytest.approx(10 + 10 * (0.75**20 + 0.5**20 + 0.25**20), abs=0.02)
     assert (np.diff(curve["expected_best"]) <= 1e-9).all(), "more budget never hurts"
 
 
@@ -196,3 +197,41 @@ def test_report_html_loads_every_figure_in_a_browser(report):
         assert "best FID" in headers and "median FID [95% CI]" in headers and "modes covered" in headers
     finally:
         browser.quit()
+
+
+def test_a_study_with_no_complete_trial_is_reported_not_crashed(tmp_path):
+    """A study that has just started: Optuna has written none of the result columns yet."""
+    csv = tmp_path / "new" / "trials.csv"
+    csv.parent.mkdir()
+    pd.DataFrame({"variant": ["nsgan", "nsgan", "vanilla"], "dataset": "ring8", "number": [0, 1, 0],
+                  "state": ["RUNNING", "FAIL", "WAITING"]}).to_csv(csv, index=False)
+    write_report(csv)
+    text = (csv.parent / REPORT_MD).read_text()
+    assert all(s in text for s in SECTIONS)
+    assert "0 trials finished (1 fail, 1 running, 1 waiting) — the study is still running" in text
+    assert "No figure:** no trial has completed with an FID yet" in text
+    assert "could not be drawn" not in text, "nothing failed unexpectedly"
+    summary = pd.read_csv(csv.parent / SUMMARY_CSV).set_index("variant")
+    assert summary.loc["nsgan", "running"] == 1 and summary.loc["nsgan", "failed"] == 1
+    assert summary.loc["vanilla", "queued"] == 1
+
+
+def test_expected_best_counts_failed_draws_against_a_variant():
+    stable = pd.DataFrame({"variant": "a", "status": "complete", "fid_mean": [10.0, 20.0]})
+    fragile = pd.DataFrame({"variant": "b", "status": ["complete", "diverged"], "fid_mean": [10.0, math.nan]})
+    curve = tables.expected_best(pd.concat([stable, fragile]), resamples=4000).set_index(["variant", "k"])
+    assert curve.loc[("a", 1), "p_none"] == 0 and curve.loc[("b", 1), "p_none"] == pytest.approx(0.5, abs=0.03)
+    assert curve.loc[("b", 2), "p_none"] == pytest.approx(0.25, abs=0.03)
+    alone = tables.expected_best(stable, resamples=4000)
+    assert alone["expected_best"].tolist() == curve.loc["a", "expected_best"].tolist(), "one stream per variant"
+
+
+def test_importances_skip_rows_with_missing_parameters():
+    rng = np.random.default_rng(0)
+    lr = rng.uniform(1e-4, 1e-3, 8)
+    trials = pd.DataFrame({"variant": "a", "status": "complete", "params_adam.lr": lr,
+                           "params_adam.beta1": rng.uniform(0, 0.9, 8), "fid_mean": 1000 * lr})
+    trials.loc[3, "params_adam.beta1"] = math.nan
+    table, notes = tables.importances(trials)
+    assert not notes and set(table["parameter"]) == {"adam.lr", "adam.beta1"}
+    assert table.set_index("parameter").loc["adam.lr", "importance"] > 0.5, "FID depends on lr alone"

@@ -131,6 +131,7 @@ def test_existing_study_with_other_settings_is_refused_untouched(tmp_path):
     preset = tiny_preset(tmp_path, n_trials=1)
     assert cli("sweep", "--preset", str(preset), "--study", "s", cwd=tmp_path).returncode == 0
     folder = tmp_path / "results" / "s"
+    assert (folder / "report.html").exists() and (folder / "report.md").exists(), "the sweep writes its report"
     before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     result = cli("sweep", "--preset", str(preset), "--study", "s", "--seeds", "3", cwd=tmp_path)
     assert result.returncode == 2

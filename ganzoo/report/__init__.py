@@ -86,9 +86,10 @@ def build_sections(results: StudyResults, out: Path) -> list[Section]:
     ))
     sections.append(Section(
         "budget", "2. Budget: expected best FID after k trials",
-        "For each budget of k trials, the best FID among k trials drawn at random from the variant's complete "
-        "trials (mean over 1000 draws; band: 95% of draws). A curve that drops fast needs little tuning; "
-        "where curves cross, the better variant depends on the tuning budget.",
+        "For each budget of k trials, the best FID among k trials drawn at random from all the variant's "
+        "finished trials (mean over 1000 draws; band: 95% of draws). Diverged and pruned trials are draws "
+        "that found nothing, so a variant that often fails needs a larger budget. A curve that drops fast "
+        "needs little tuning; where curves cross, the better variant depends on the tuning budget.",
         **_figure(out, "budget", figures.draw(lambda: figures.budget(data, colors))),
     ))
     sections.append(Section(
@@ -173,9 +174,11 @@ def header(results: StudyResults) -> list[str]:
         lines.append(
             f"Protocol: {s['sampler']} search over the {s['space']} space, {s['n_trials']} trials per "
             f"(variant, dataset), {s['seeds']} seed(s) each, {budget} at batch {s['batch_size']}, "
-            f"architecture {s.get('arch') or 'of each variant'}, pruner {s['pruner']}; FID by "
-            f"{ev.get('features', '?')} features on {ev.get('n_samples', '?')} generated samples "
-            f"against the {ev.get('split', 'test')} split.")
+            f"architecture {s.get('arch') or 'of each variant'}, pruner {s['pruner']}"
+            + (f", also searched: {', '.join(s['extra_space'])}" if s.get("extra_space") else "")
+            + f"; FID on {ev.get('n_samples', '?')} generated samples against the {ev.get('split', 'test')} "
+            + "split, by " + ("the extractor each dataset's table names." if ev.get("features") == "auto"
+                             else f"{ev.get('features')} features."))
     if len(trials) and "device" in trials:
         devices = trials[["device", "torch"]].dropna().drop_duplicates()
         lines.append("Measured on " + "; ".join(f"{d} (torch {t})" for d, t in devices.itertuples(index=False)) + ".")

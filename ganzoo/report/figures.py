@@ -122,6 +122,8 @@ def learning_curves_frame(results: StudyResults, data: GroupData) -> tuple[pd.Da
 def learning_curves(results: StudyResults, data: GroupData, colors: dict[str, Any]) -> Figure:
     frame, missing = learning_curves_frame(results, data)
     if frame.empty:
+        if all(tables.complete(t).empty for _, t in data):
+            raise Missing("no trial has completed with an FID yet")
         why = (f"the run directories of the best trials are not here ({len(missing)} missing, e.g. {missing[0]}); "
                "copy the study's runs/ folder next to it to draw them") if missing else \
             "no best trial has FID evaluations during training (set eval_every in the preset)"
@@ -148,8 +150,8 @@ def seed_spread(data: GroupData, colors: dict[str, Any]) -> Figure:
                 if fid is not None:
                     rows.append({"group": group.label, "variant": best["variant"], "seed": seed, "fid": fid})
     frame = pd.DataFrame(rows, columns=["group", "variant", "seed", "fid"])
-    if frame.empty:
-        raise Missing("no trial has completed with an FID yet")
+    if frame.empty and all(tables.finished(t).empty for _, t in data):
+        raise Missing("no trial has finished yet")
     labels = list(dict.fromkeys(frame["group"]))
     titles = {g.label: g.title for g, _ in data}
     fig, axes = _panels(len(labels) + 1)
@@ -200,24 +202,26 @@ def coverage(data: GroupData, colors: dict[str, Any], totals: dict[str, int | No
         if total:
             ax.axhline(total, color="gray", linestyle="--", linewidth=1)
             ax.set_ylim(-0.5, total + 0.5)
-        ax.set(title=group.dataset, xlabel="", ylabel=what + (f" (of {total})" if total else ""))
+        ax.set(title=group.title, xlabel="", ylabel=what + (f" (of {total})" if total else ""))
     fig.tight_layout()
     return fig
 
 
 def throughput(trials: pd.DataFrame) -> Figure:
     done = tables.complete(trials)
-    if done.empty or "train_images_per_second" not in done or done["train_images_per_second"].isna().all():
+    if done.empty or done["train_images_per_second"].isna().all():
         raise Missing("no complete trial recorded its throughput")
     done = done.assign(peak_memory_mib=done["peak_memory_bytes"] / 2**20)
     fig, axes = _panels(2)
     order = _variants(done)
     hue = "device" if done["device"].nunique() > 1 else "dataset"
+    done = done.assign(device=done["device"].fillna("unknown device"))
     for ax, column, label in ((axes[0], "train_images_per_second", "training images/s"),
                               (axes[1], "peak_memory_mib", "peak memory (MiB)")):
         sns.barplot(data=done, x="variant", y=column, hue=hue, order=order, errorbar="sd", ax=ax)
         ax.set(xlabel="", ylabel=label)
-    devices = ", ".join(f"{d} (torch {t})" for d, t in done[["device", "torch"]].drop_duplicates().itertuples(index=False))
+    devices = ", ".join(f"{d} (torch {t})" for d, t in
+                        done[["device", "torch"]].dropna().drop_duplicates().itertuples(index=False)) or "unknown devices"
     fig.suptitle(f"on {devices}; bars: mean over complete trials, whiskers: sd", fontsize=9)
     fig.tight_layout()
     return fig
@@ -244,13 +248,14 @@ def sensitivity(data: GroupData, colors: dict[str, Any]) -> Figure:
         x = done[column] if numeric else done[column].astype(str)
         sns.scatterplot(x=x, y=done["fid_mean"], hue=done["variant"], palette=colors, ax=ax, s=40,
                         edgecolor="black", linewidth=0.4)
-        if numeric and (column.endswith("lr") or _wide(done[column])):
-            ax.set_xscale("log")  # learning rates are searched on a log scale
+        if numeric and _wide(done[column]):
+            ax.set_xscale("log")
         elif numeric:
             ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
+            ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
         if _wide(done["fid_mean"]):
             ax.set_yscale("log")
-        ax.set(title=group.dataset, xlabel=_param_label(column), ylabel="FID")
+        ax.set(title=group.title, xlabel=_param_label(column), ylabel="FID")
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
@@ -325,3 +330,6 @@ def draw(make: Callable[[], Figure]) -> Figure | str:
     except Missing as e:
         plt.close("all")
         return str(e)
+    except Exception as e:  # one figure that fails must not cost the reader the whole report
+        plt.close("all")
+        return f"this figure could not be drawn ({type(e).__name__}: {' '.join(str(e).split())[:200]})"

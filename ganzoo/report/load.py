@@ -112,24 +112,33 @@ def _from_csv(path: Path, study: str | None, meta: dict[str, Any] | None = None)
     return StudyResults(name, str(path), path.parent, _typed(frame), meta.get("settings"), pairs)
 
 
+# Optuna adds a user-attribute column only once some trial has it: a study whose trials all
+# failed or still run has no fid_mean. Every column the report reads exists, NaN where unknown.
+NUMERIC = ("number", "value", "fid_mean", "fid_std", "best_fid", "diverged_seeds", "n_samples", "modes_covered",
+           "classes_covered", "class_kl", "high_quality_share", "d_saturated_share", "train_images_per_second",
+           "ms_per_step", "peak_memory_bytes")
+TEXT = ("extractor", "reference", "device", "torch", "dtype")
+
+
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     """The same columns whether read from storage or CSV: states as names, run_dirs as lists, FIDs as
     floats, a diverged trial's infinite objective kept apart from its FID."""
     frame = frame.copy()
+    for column in ("variant", "dataset", "state", "status", *TEXT, "run_dirs", "fid_per_seed"):
+        if column not in frame:
+            frame[column] = None
+    for column in NUMERIC:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce") if column in frame else float("nan")
     if frame.empty:
-        return pd.DataFrame(columns=["variant", "dataset", "number", "state", "status"])
+        return frame
     frame["state"] = frame["state"].map(lambda s: getattr(s, "name", s)).astype(str)
-    if "status" not in frame:
-        frame["status"] = None
-    # A trial that ended before its record was written (RUNNING, FAIL) has no status of its own.
+    # A trial that ended before its record was written (RUNNING, FAIL, WAITING) has no status of its own.
     frame["status"] = [s if isinstance(s, str) else state.lower() for s, state in zip(frame["status"], frame["state"])]
     frame.loc[frame["state"] == "PRUNED", "status"] = "pruned"
-    for column in ("fid_mean", "fid_std", "best_fid", "value", "modes_covered", "classes_covered", "class_kl",
-                   "high_quality_share", "train_images_per_second", "peak_memory_bytes", "n_samples"):
-        if column in frame:
-            frame[column] = pd.to_numeric(frame[column], errors="coerce")
-    frame["run_dirs"] = [_json_list(v) for v in frame.get("run_dirs", [None] * len(frame))]
-    frame["fid_per_seed"] = [_json_list(v) for v in frame.get("fid_per_seed", [None] * len(frame))]
+    for column in TEXT:
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    frame["run_dirs"] = [_json_list(v) for v in frame["run_dirs"]]
+    frame["fid_per_seed"] = [_json_list(v) for v in frame["fid_per_seed"]]
     return frame.sort_values(["dataset", "variant", "number"], kind="stable").reset_index(drop=True)
 
 

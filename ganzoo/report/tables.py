@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +26,7 @@ class Group:
     dataset: str
     extractor: str
     n_samples: int
+    reference: str | None = None  # the split and count FIDs were measured against
 
     @property
     def label(self) -> str:
@@ -35,10 +37,6 @@ class Group:
         """Short enough for a panel title: the extractor without its data hash."""
         return f"{self.dataset}\nFID by {self.extractor.split('@')[0]}, {self.n_samples} samples"
 
-    @property
-    def key(self) -> str:
-        return self.dataset if self.extractor == "?" else f"{self.dataset}-{self.extractor.split('@')[0]}-{self.n_samples}"
-
 
 def finished(trials: pd.DataFrame) -> pd.DataFrame:
     """Trials whose outcome is known: complete, diverged or pruned (not running, failed or interrupted)."""
@@ -47,24 +45,25 @@ def finished(trials: pd.DataFrame) -> pd.DataFrame:
 
 def complete(trials: pd.DataFrame) -> pd.DataFrame:
     """Complete trials with a finite FID: the population every FID statistic is taken over."""
-    done = trials[(trials["status"] == "complete")]
-    return done[np.isfinite(done["fid_mean"].astype(float))] if "fid_mean" in done else done.iloc[0:0]
+    done = trials[trials["status"] == "complete"]
+    return done[np.isfinite(done["fid_mean"].astype(float))]
 
 
 def groups(trials: pd.DataFrame) -> Iterator[tuple[Group, pd.DataFrame]]:
-    """(group, its trials) per dataset and FID kind. Trials with no FID (pruned, diverged, failed)
-    join the group of their dataset's FID kind, so that they are still counted."""
+    """(group, its trials) per dataset and kind of FID (extractor, sample count, reference). Trials
+    with no FID (pruned, diverged, failed) join their dataset's first kind, so they are still counted."""
     for dataset, rows in trials.groupby("dataset", sort=True):
-        kinds = rows.dropna(subset=["extractor"]) if "extractor" in rows else rows.iloc[0:0]
-        kinds = kinds[["extractor", "n_samples"]].drop_duplicates() if len(kinds) else kinds
+        kinds = rows[rows["extractor"].notna() & rows["n_samples"].notna()]
+        kinds = kinds[["extractor", "n_samples", "reference"]].astype(str).drop_duplicates()
         if len(kinds) == 0:
-            yield Group(str(dataset), "?", 0), rows
+            yield Group(str(dataset), "no FID yet", 0), rows
             continue
-        for i, (extractor, n) in enumerate(kinds.itertuples(index=False)):
-            mine = (rows["extractor"] == extractor) & (rows["n_samples"] == n)
-            if i == 0:  # trials with no FID go with the first kind
-                mine |= rows["extractor"].isna()
-            yield Group(str(dataset), str(extractor), int(n)), rows[mine]
+        for i, (extractor, n, reference) in enumerate(kinds.itertuples(index=False)):
+            mine = ((rows["extractor"].astype(str) == extractor) & (rows["n_samples"].astype(str) == n)
+                    & (rows["reference"].astype(str) == reference))
+            if i == 0:
+                mine |= rows["extractor"].isna() | rows["n_samples"].isna()
+            yield Group(str(dataset), extractor, int(float(n)), None if reference == "None" else reference), rows[mine]
 
 
 def best_trials(trials: pd.DataFrame) -> pd.DataFrame:
@@ -112,6 +111,7 @@ def summary(trials: pd.DataFrame) -> pd.DataFrame:
             "diverged": int((mine["status"] == "diverged").sum()),
             "failed": int(mine["status"].isin(["failed", "interrupted", "fail"]).sum()),
             "running": int((mine["state"] == "RUNNING").sum()),
+            "queued": int((mine["state"] == "WAITING").sum()),
             "best_fid": float(fids.min()) if len(fids) else math.nan,
             "median_fid": float(np.median(fids)) if len(fids) else math.nan,
             "median_ci_low": ci[0] if ci else math.nan,
@@ -133,8 +133,9 @@ def summary_display(table: pd.DataFrame) -> pd.DataFrame:
         "variant": table["variant"],
         "trials (complete / pruned / diverged)": [
             f"{c} / {p} / {d}" + (f" (+{f} failed)" if f else "") + (f" (+{r} running)" if r else "")
-            for c, p, d, f, r in zip(table["complete"], table["pruned"], table["diverged"], table["failed"],
-                                     table["running"])],
+            + (f" (+{q} queued)" if q else "")
+            for c, p, d, f, r, q in zip(table["complete"], table["pruned"], table["diverged"], table["failed"],
+                                        table["running"], table["queued"])],
         "best FID": [fmt(x) for x in table["best_fid"]],
         "median FID [95% CI]": [
             fmt(m) + ("" if not np.isfinite(lo) else f" [{fmt(lo)}, {fmt(hi)}]")
@@ -171,19 +172,27 @@ def mann_whitney(trials: pd.DataFrame) -> pd.DataFrame:
 
 
 def expected_best(trials: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Expected best FID after k trials per variant (Lucic et al. 2018, section 5.1): k trials drawn
-    with replacement from the variant's complete trials, the best kept; mean and 95% band over the
-    resamples."""
-    rng = np.random.default_rng(seed)
+    """Best FID after a budget of k trials per variant (Lucic et al. 2018, section 5.1): k trials drawn
+    with replacement from all the variant's finished trials, the best FID kept. Diverged and pruned
+    trials are spent draws that found nothing; ``p_none`` is the chance that all k draws were such, and
+    the mean and 95% band are over the other resamples."""
     rows = []
-    for variant, g in complete(trials).groupby("variant", sort=True):
-        fids = g["fid_mean"].to_numpy(dtype=float)
+    for variant, g in finished(trials).groupby("variant", sort=True):
+        fids = np.where(g["status"] == "complete", g["fid_mean"].astype(float), np.inf)
+        fids = np.where(np.isfinite(fids), fids, np.inf)
+        if not np.isfinite(fids).any():
+            continue
+        rng = np.random.default_rng([seed, zlib.crc32(str(variant).encode())])  # own stream per variant
+        # The first k of one row of n draws is a draw of k: the same draws serve every budget, so
+        # the curve cannot rise from resampling noise.
+        running_best = np.minimum.accumulate(rng.choice(fids, size=(resamples, len(fids)), replace=True), axis=1)
         for k in range(1, len(fids) + 1):
-            best = rng.choice(fids, size=(resamples, k), replace=True).min(axis=1)
-            lo, hi = np.quantile(best, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
-            rows.append({"variant": variant, "k": k, "expected_best": float(best.mean()),
-                         "low": float(lo), "high": float(hi)})
-    return pd.DataFrame(rows, columns=["variant", "k", "expected_best", "low", "high"])
+            best = running_best[:, k - 1]
+            found = best[np.isfinite(best)]
+            lo, hi = np.quantile(found, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
+            rows.append({"variant": variant, "k": k, "expected_best": float(found.mean()), "low": float(lo),
+                         "high": float(hi), "p_none": 1.0 - len(found) / resamples})
+    return pd.DataFrame(rows, columns=["variant", "k", "expected_best", "low", "high", "p_none"])
 
 
 def stability(trials: pd.DataFrame) -> pd.DataFrame:
@@ -194,14 +203,14 @@ def stability(trials: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for variant, mine in finished(trials).groupby("variant", sort=True):
         seeds_run = sum(len(s) for s in mine["fid_per_seed"]) if "fid_per_seed" in mine else 0
-        diverged_seeds = float(pd.to_numeric(mine.get("diverged_seeds"), errors="coerce").fillna(0).sum())
+        diverged_seeds = float(mine["diverged_seeds"].fillna(0).sum())
         row: dict[str, Any] = {
             "variant": variant,
             "trials": len(mine),
             "diverged trials": int((mine["status"] == "diverged").sum()),
             "divergence rate": float((mine["status"] == "diverged").mean()),
             "diverged seeds": f"{int(diverged_seeds)} / {seeds_run}",
-            "D saturated share": float(pd.to_numeric(mine.get("d_saturated_share"), errors="coerce").mean()),
+            "D saturated share": float(mine["d_saturated_share"].mean()),
         }
         if variant in best.index:
             b = best.loc[variant]
@@ -231,6 +240,7 @@ def importances(trials: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rows, notes = [], []
     for variant, g in complete(trials).groupby("variant", sort=True):
+        g = g.dropna(subset=[c for c in g.columns if c.startswith("params_")])  # e.g. hand-merged CSVs
         params = param_columns(g)
         if len(g) < 3 or not params:
             notes.append(f"{variant}: {len(g)} complete trial(s) and {len(params)} varied parameter(s); "
@@ -245,12 +255,13 @@ def importances(trials: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
                 dists[name] = FloatDistribution(lo, hi, log=lo > 0 and hi / lo > 20)
             else:
                 dists[name] = CategoricalDistribution(sorted(values.dropna().unique().tolist(), key=str))
-        study = optuna.create_study(direction="minimize")
-        for _, row in g.iterrows():
-            values = {n: (float(row[f"params_{n}"]) if isinstance(d, FloatDistribution) else row[f"params_{n}"])
-                      for n, d in dists.items()}
-            study.add_trial(optuna.trial.create_trial(params=values, distributions=dists, value=float(row["fid_mean"])))
         try:
+            study = optuna.create_study(direction="minimize")
+            for _, row in g.iterrows():
+                values = {n: (float(row[f"params_{n}"]) if isinstance(d, FloatDistribution) else row[f"params_{n}"])
+                          for n, d in dists.items()}
+                study.add_trial(optuna.trial.create_trial(params=values, distributions=dists,
+                                                          value=float(row["fid_mean"])))
             for name, value in optuna.importance.get_param_importances(
                     study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0), normalize=True).items():
                 rows.append({"variant": variant, "parameter": name, "importance": float(value)})
