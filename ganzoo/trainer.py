@@ -34,12 +34,15 @@ from ganzoo.errors import GanzooError
 from ganzoo.losses import Loss
 from ganzoo.metrics import device_name, generate
 from ganzoo.samples import save_samples
-from ganzoo.stability import write_stability
+from ganzoo.stability import METRICS, STABILITY, write_stability
 from ganzoo.variants import build_architecture, build_loss, validate
 
 COMPLETED, DIVERGED, RUNNING = "completed", "diverged", "running"
 THROUGHPUT = "throughput.json"
-_STAT_NAMES = ("d_loss", "g_loss", "penalty", "d_real", "d_fake", "d_grad_norm", "g_grad_norm")
+_STAT_NAMES = ("d_loss", "g_loss", "penalty", "d_real", "d_fake")  # means over the steps between log points
+# Gradient norms are taken at the log step only: a norm over every parameter each step costs about
+# 5-10% of a small GAN's step, and a sample per log point is what the stability summary needs.
+_NORM_NAMES = ("d_grad_norm", "g_grad_norm")
 _N_SAMPLE_IMAGES, _N_SAMPLE_POINTS = 64, 1000
 
 
@@ -149,13 +152,19 @@ class Trainer:
 
         torch.manual_seed(config.seed)
         G, D = arch.build(self.data.sample_shape, config.z_dim, self.data.bounded)
-        self.G, self.D = G.to(self.device), D.to(self.device)
+        self.memory_format = self._memory_format()
+        self.G, self.D = G.to(self.device, memory_format=self.memory_format), D.to(self.device, memory_format=self.memory_format)
         self.g_opt = self._adam(self.G, config.g_adam)
         self.d_opt = self._adam(self.D, config.d_adam)
+        self.compile_mode = self._compile_mode()
+        if self.compile_mode != "off":
+            # In place, so state_dict keys (checkpoints) are those of the plain modules.
+            self.G.compile(mode=self.compile_mode)
+            self.D.compile(mode=self.compile_mode)
         self.rng = torch.Generator(self.device).manual_seed(config.seed)
         if self.data.x is not None:
             self.batches: TensorBatches | StreamBatches = TensorBatches(
-                self.data.x.to(self.device), config.batch_size, self.rng
+                self.data.x.to(self.device, memory_format=self.memory_format), config.batch_size, self.rng
             )
         else:
             assert self.data.stream is not None
@@ -165,11 +174,26 @@ class Trainer:
         self.fixed_z = torch.randn(n_fixed, config.z_dim, generator=fixed_gen).to(self.device)
         self.step = 0
         self._stats = torch.zeros(len(_STAT_NAMES), device=self.device)
+        self._norms = torch.zeros(len(_NORM_NAMES), device=self.device)
+        self._log_step = False  # whether the step being taken ends at a log point
         self._nonfinite = torch.zeros((), dtype=torch.int64, device=self.device)
 
-    @staticmethod
-    def _adam(module: nn.Module, adam: Any) -> torch.optim.Adam:
-        return torch.optim.Adam(module.parameters(), lr=adam.lr, betas=(adam.beta1, adam.beta2))
+    def _adam(self, module: nn.Module, adam: Any) -> torch.optim.Adam:
+        # fused: one kernel for all parameters; else torch's default (foreach on CUDA, a loop on CPU).
+        return torch.optim.Adam(module.parameters(), lr=adam.lr, betas=(adam.beta1, adam.beta2),
+                                fused=self.config.fast.fused_adam)
+
+    def _memory_format(self) -> torch.memory_format:
+        """channels_last lets cuDNN pick its NHWC convolution kernels (tensor cores); on CPU it rarely pays."""
+        setting = self.config.fast.channels_last
+        on = setting == "on" or (setting == "auto" and self.device.type == "cuda")
+        return torch.channels_last if on and self.data.kind == "image" else torch.contiguous_format
+
+    def _compile_mode(self) -> str:
+        mode = self.config.fast.compile
+        if mode == "auto":
+            return "reduce-overhead" if self.device.type == "cuda" else "off"
+        return mode
 
     def _autocast(self) -> contextlib.AbstractContextManager[None]:
         if self.config.bf16:
@@ -181,10 +205,15 @@ class Trainer:
 
     # ---- one step -------------------------------------------------------------------------
 
-    def _d_step(self) -> None:
+    def _d_step(self, keep_fake: bool) -> Tensor | None:
+        """One D update. With ``keep_fake`` (the last critic step), G's forward keeps its graph and
+        the batch is returned for G's update, as compare_gan (Lucic et al. 2018) does: G's update
+        uses the z of the last D update. G's weights have not changed in between, so this is the
+        same update as a second forward of the same z, one G forward cheaper."""
         real = self.batches.next()
-        with torch.no_grad(), self._autocast():
-            fake = self.G(self._noise())
+        with torch.set_grad_enabled(keep_fake), self._autocast():
+            kept = self.G(self._noise())
+        fake = kept.detach()
         with self._autocast():
             real_logits, fake_logits = self.D(real).float(), self.D(fake).float()
             loss = self.loss.discriminator_loss(real_logits, fake_logits)
@@ -192,7 +221,8 @@ class Trainer:
             total = loss if penalty is None else loss + penalty
         self.d_opt.zero_grad(set_to_none=True)
         total.backward()
-        norm = grad_norm(self.D)
+        if self._log_step:
+            self._norms[0] += grad_norm(self.D) / self.config.n_critic
         self.d_opt.step()
         with torch.no_grad():
             k = 1.0 / self.config.n_critic  # D's figures are averaged over the critic steps
@@ -201,27 +231,30 @@ class Trainer:
                 self._stats[2] += k * penalty.detach()
             self._stats[3] += k * torch.sigmoid(real_logits).mean()
             self._stats[4] += k * torch.sigmoid(fake_logits).mean()
-            self._stats[5] += k * norm
             self._nonfinite += (~torch.isfinite(total)).long()
+        return kept if keep_fake else None
 
-    def _g_step(self) -> None:
+    def _g_step(self, fake: Tensor) -> None:
         self.D.requires_grad_(False)  # G's update needs gradients through D, not for D's weights
         with self._autocast():
-            loss = self.loss.generator_loss(self.D(self.G(self._noise())).float())
+            loss = self.loss.generator_loss(self.D(fake).float())
         self.g_opt.zero_grad(set_to_none=True)
         loss.backward()
-        norm = grad_norm(self.G)
+        if self._log_step:
+            self._norms[1] = grad_norm(self.G)
         self.g_opt.step()
         self.D.requires_grad_(True)
         with torch.no_grad():
             self._stats[1] += loss.detach()
-            self._stats[6] += norm
             self._nonfinite += (~torch.isfinite(loss)).long()
 
     def train_step(self) -> None:
-        for _ in range(self.config.n_critic):
-            self._d_step()
-        self._g_step()
+        cfg = self.config
+        self._log_step = (self.step + 1) % cfg.log_every == 0 or self.step + 1 == cfg.steps
+        for i in range(cfg.n_critic):
+            fake = self._d_step(keep_fake=i == cfg.n_critic - 1)
+        assert fake is not None
+        self._g_step(fake)
         self.step += 1
 
     # ---- state ----------------------------------------------------------------------------
@@ -257,11 +290,14 @@ class Trainer:
         cfg, out = self.config, self.run_dir
         if resume:
             self.load_state_dict(rundir.load_checkpoint(out / rundir.CHECKPOINT))
-            rundir.truncate_jsonl(out / rundir.STATS, self.step)
+            for records in (rundir.STATS, METRICS):  # steps after the checkpoint are logged again
+                rundir.truncate_jsonl(out / records, self.step)
         elif (out / rundir.CONFIG).exists():
             if not overwrite:
                 raise GanzooError(f"{out} already holds a run; continue it with --resume {out} or pick another --out")
-            for path in [*out.glob("samples_*.png"), *(out / n for n in rundir.RUN_FILES)]:
+            # Everything the old run wrote, so that no stale record is read as the new run's.
+            derived = (METRICS, STABILITY, THROUGHPUT)
+            for path in [*out.glob("samples_*.png"), *(out / n for n in (*rundir.RUN_FILES, *derived))]:
                 path.unlink(missing_ok=True)
         out.mkdir(parents=True, exist_ok=True)
         rundir.write_json(out / rundir.CONFIG, cfg.to_dict())
@@ -340,18 +376,33 @@ class Trainer:
             "device": device_name(self.device),
             "torch": torch.__version__,
             "dtype": "bf16-autocast" if self.config.bf16 else "float32",
+            "fast_paths": self.fast_paths(),
             "batch_size": self.config.batch_size,
         }
+
+    def fast_paths(self) -> str:
+        """The fast paths this run used, for throughput records."""
+        on = ["fused-adam" if self.config.fast.fused_adam else "foreach-adam"]
+        if self.memory_format == torch.channels_last:
+            on.append("channels-last")
+        if self.compile_mode != "off":
+            on.append(f"compile:{self.compile_mode}")
+        if self.config.bf16:
+            on.append("bf16")
+        return "+".join(on)
 
     def _log(self, seconds: float, steps: int) -> dict[str, Any] | None:
         """Read the accumulated statistics back (the only host sync), or None if any was non-finite."""
         values = self._stats.tolist()
+        norms = self._norms.tolist()
         nonfinite = int(self._nonfinite.item())
         self._stats.zero_()
+        self._norms.zero_()
         if nonfinite:
             return None
         record: dict[str, Any] = {"step": self.step}
         record.update({name: v / max(steps, 1) for name, v in zip(_STAT_NAMES, values)})
+        record.update(zip(_NORM_NAMES, norms))
         # Real images drawn per second: batch_size x n_critic per step.
         record["images_per_second"] = steps * self.config.batch_size * self.config.n_critic / max(seconds, 1e-9)
         record["steps_per_second"] = steps / max(seconds, 1e-9)

@@ -169,6 +169,7 @@ def validate(config: TrainConfig) -> None:
         raise GanzooError(f"device must be auto, cpu or cuda[:N], got {config.device!r}")
     if config.evaluation is not None:
         config.evaluation.validate()
+    config.fast.validate()
     build_loss(config)
     build_architecture(config)
 

@@ -137,8 +137,10 @@ def test_existing_run_is_refused_or_replaced_whole(tmp_path):
     with pytest.raises(GanzooError, match="already holds a run"):
         Trainer(config(steps=20), tmp_path, progress=False).run()
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    (tmp_path / "metrics.jsonl").write_text('{"step": 40, "fid": 1.0}\n')  # as an evaluation callback leaves it
     Trainer(config(steps=20), tmp_path, progress=False).run(overwrite=True)
     assert "samples_000040.png" not in {p.name for p in tmp_path.iterdir()}, "no stale files from the old run"
+    assert not (tmp_path / "metrics.jsonl").exists(), "no stale evaluations either"
     assert read_json(tmp_path / "status.json")["step"] == 20
 
 

@@ -1,0 +1,235 @@
+"""Throughput: ganzoo's trainer against a plain PyTorch loop on the same model and device.
+
+The baseline is the loop of the common tutorials (PyTorch's DCGAN tutorial and its MLP cousins):
+a torch DataLoader over host tensors, D ending in a sigmoid with BCELoss, separate forward passes
+for real and fake, Adam with torch's defaults, and ``.item()`` on the losses every step. Both sides
+build G and D from the same registered architecture with the same seed, and are timed in turns in
+one process, so that every speed claim is a ratio measured in one run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganzoo import rundir
+from ganzoo.config import TrainConfig
+from ganzoo.data import Data, load_dataset
+from ganzoo.errors import GanzooError
+from ganzoo.metrics import device_name
+
+BENCH_CSV = "throughput.csv"
+BENCH_FIGURE = "throughput"
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchSpec:
+    variants: tuple[str, ...] = ("vanilla", "nsgan", "dcgan")
+    dataset: str = "fashion-mnist"  # dcgan needs images; MLPs flatten them
+    batch_sizes: tuple[int, ...] = (64, 256)
+    device: str = "auto"
+    steps: int = 200  # timed steps per repeat
+    warmup: int = 20  # steps before timing (allocation, cuDNN autotuning, compilation)
+    repeats: int = 3  # ganzoo and baseline timed in turns; the median repeat counts
+    fast: dict[str, Any] = dataclasses.field(default_factory=dict)  # FastPaths overrides for ganzoo
+
+    @classmethod
+    def quick(cls, **changes: Any) -> BenchSpec:
+        """Small enough for CI on 2 CPU cores: still both loops, every variant, real data."""
+        return dataclasses.replace(cls(dataset="digits", batch_sizes=(64,), steps=20, warmup=3, repeats=3), **changes)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class TutorialLoop:
+    """The tutorial GAN loop on G and D built exactly as ganzoo builds them (same seed)."""
+
+    def __init__(self, config: TrainConfig, data: Data, device: torch.device) -> None:
+        from ganzoo.variants import build_architecture
+
+        assert data.x is not None
+        torch.manual_seed(config.seed)
+        G, D = build_architecture(config).build(data.sample_shape, config.z_dim, data.bounded)
+        self.G, self.D = G.to(device), nn.Sequential(D, nn.Sigmoid()).to(device)
+        self.device, self.z_dim, self.n_critic = device, config.z_dim, config.n_critic
+        self.loader = torch.utils.data.DataLoader(
+            torch.utils.data.TensorDataset(data.x), batch_size=config.batch_size, shuffle=True, drop_last=True)
+        self.batches = self._forever()
+        self.criterion = nn.BCELoss()
+        adam = config.g_adam
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=adam.lr, betas=(adam.beta1, adam.beta2))
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=adam.lr, betas=(adam.beta1, adam.beta2))
+        self.losses: list[tuple[float, float]] = []
+
+    def _forever(self) -> Iterator[torch.Tensor]:
+        while True:
+            for (x,) in self.loader:
+                yield x
+
+    def train_step(self) -> None:
+        for _ in range(self.n_critic):
+            real = next(self.batches).to(self.device)
+            ones = torch.ones(real.size(0), 1, device=self.device)
+            zeros = torch.zeros(real.size(0), 1, device=self.device)
+            self.opt_d.zero_grad()
+            loss_real = self.criterion(self.D(real).view(-1, 1), ones)
+            loss_real.backward()
+            fake = self.G(torch.randn(real.size(0), self.z_dim, device=self.device))
+            loss_fake = self.criterion(self.D(fake.detach()).view(-1, 1), zeros)
+            loss_fake.backward()
+            self.opt_d.step()
+        self.opt_g.zero_grad()
+        loss_g = self.criterion(self.D(fake).view(-1, 1), ones)
+        loss_g.backward()
+        self.opt_g.step()
+        self.losses.append((loss_real.item() + loss_fake.item(), loss_g.item()))
+
+
+def _time_steps(step: Callable[[], None], n: int, device: torch.device) -> float:
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(n):
+        step()
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def measure(variant: str, batch_size: int, spec: BenchSpec, log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Images/s of ganzoo's trainer and of the tutorial loop for one variant and batch size, timed in
+    turns (ganzoo, baseline, ganzoo, ...) so that both see the same machine state."""
+    from ganzoo.trainer import Trainer, resolve_device
+    from ganzoo.variants import resolve_config
+
+    device = resolve_device(spec.device)
+    overrides = {"batch_size": batch_size, "device": str(device), "steps": 10**9, "log_every": 10**6,
+                 "sample_every": 0, "checkpoint_every": 0, **{f"fast.{k}": v for k, v in spec.fast.items()}}
+    config = resolve_config(variant, spec.dataset, overrides=overrides)
+    data = load_dataset(spec.dataset, "train", download=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(config, Path(tmp) / "run", quiet=True)
+        baseline = TutorialLoop(config, data, device)
+        loops = {"ganzoo": trainer.train_step, "baseline": baseline.train_step}
+        for step in loops.values():
+            _time_steps(step, spec.warmup, device)
+        seconds: dict[str, list[float]] = {name: [] for name in loops}
+        for _ in range(spec.repeats):
+            for name, step in loops.items():
+                seconds[name].append(_time_steps(step, spec.steps, device))
+        fast_paths = trainer.fast_paths()
+    images_per_step = batch_size * config.n_critic
+    rows = []
+    for name, times in seconds.items():
+        median = statistics.median(times)
+        rows.append({
+            "variant": variant, "arch": config.arch, "dataset": spec.dataset, "loop": name, "batch_size": batch_size,
+            "n_critic": config.n_critic, "steps_per_second": spec.steps / median,
+            "images_per_second": spec.steps * images_per_step / median, "repeats": spec.repeats,
+            "timed_steps": spec.steps, "device": device_name(device), "torch": torch.__version__,
+            "dtype": "bf16-autocast" if config.bf16 and name == "ganzoo" else "float32",
+            "fast_paths": fast_paths if name == "ganzoo" else "tutorial",
+        })
+    ratio = rows[0]["images_per_second"] / rows[1]["images_per_second"]
+    for row in rows:
+        row["speedup_vs_baseline"] = ratio
+    if log:
+        log(f"{variant} batch {batch_size}: ganzoo {rows[0]['images_per_second']:.0f} img/s, "
+            f"baseline {rows[1]['images_per_second']:.0f} img/s, x{ratio:.2f}")
+    return rows
+
+
+def run(spec: BenchSpec, log: Callable[[str], None] | None = None) -> Any:
+    import pandas as pd
+
+    rows = [row for variant in spec.variants for batch in spec.batch_sizes for row in measure(variant, batch, spec, log)]
+    return pd.DataFrame(rows)
+
+
+def write(frame: Any, out: Path) -> Path:
+    """throughput.csv and a seaborn bar chart (png, svg) of images/s per variant, ganzoo vs baseline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    out.mkdir(parents=True, exist_ok=True)
+    rundir.atomic_write(out / BENCH_CSV, lambda f: f.write(frame.to_csv(index=False).encode()))
+    sizes = sorted(frame["batch_size"].unique())
+    fig, axes = plt.subplots(1, len(sizes), figsize=(4.8 * len(sizes), 3.8), squeeze=False)
+    for ax, size in zip(axes[0], sizes):
+        rows = frame[frame["batch_size"] == size]
+        sns.barplot(data=rows, x="variant", y="images_per_second", hue="loop", ax=ax,
+                    hue_order=["ganzoo", "baseline"])
+        for bars in ax.containers:
+            ax.bar_label(bars, fmt="%.0f", fontsize=7)
+        ratios = rows.groupby("variant", sort=False)["speedup_vs_baseline"].first()
+        ax.set(title=f"batch {size}: " + ", ".join(f"{v} x{r:.1f}" for v, r in ratios.items()),
+               xlabel="", ylabel="training images/s")
+    devices = "; ".join(f"{d}, torch {t}" for d, t in frame[["device", "torch"]].drop_duplicates().itertuples(index=False))
+    fig.suptitle(f"ganzoo's trainer vs the tutorial loop on {devices}", fontsize=9)
+    fig.tight_layout()
+    for ext in ("png", "svg"):
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=ext, dpi=110)
+        rundir.atomic_write(out / f"{BENCH_FIGURE}.{ext}", lambda f, b=buffer: f.write(b.getvalue()))
+    plt.close(fig)
+    return out / BENCH_CSV
+
+
+def extraction(features: str, dataset: str, n: int, device: str = "auto", batch_size: int = 250) -> dict[str, Any]:
+    """Images/s of FID feature extraction (generated-side work only: the reference is cached first)."""
+    from ganzoo.config import EvalSpec
+    from ganzoo.metrics import evaluate
+    from ganzoo.trainer import resolve_device
+    from ganzoo.variants import build_architecture, resolve_config
+
+    dev = resolve_device(device)
+    data = load_dataset(dataset, "test", download=False)
+    config = resolve_config("dcgan", dataset)
+    torch.manual_seed(0)
+    G, _ = build_architecture(config).build(data.sample_shape, config.z_dim, data.bounded)
+    G = G.to(dev).eval()
+    spec = EvalSpec(features=features, n_samples=n, n_reference=n, batch_size=batch_size)
+    evaluate(G, config.z_dim, dataset, data, spec, dev)  # reference statistics and weights, cached
+    start = time.perf_counter()
+    result = evaluate(G, config.z_dim, dataset, data, spec, dev)
+    seconds = time.perf_counter() - start
+    return {"features": result.get("extractor", features), "dataset": dataset, "n_samples": n,
+            "images_per_second": n / seconds, "device": device_name(dev), "torch": torch.__version__}
+
+
+def check_spec(spec: BenchSpec) -> None:
+    from ganzoo.variants import VARIANTS
+
+    for v in spec.variants:
+        VARIANTS.get(v)
+    if not spec.batch_sizes or min(spec.batch_sizes) < 1:
+        raise GanzooError(f"batch sizes must be >= 1, got {spec.batch_sizes}")
+    if spec.steps < 1 or spec.repeats < 1 or spec.warmup < 0:
+        raise GanzooError("steps and repeats must be >= 1 and warmup >= 0")
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x)
+    except ValueError:
+        raise GanzooError(f"--batch-sizes must be comma-separated integers, got {text!r}") from None
+
+
+def variants_list(text: str) -> tuple[str, ...]:
+    return tuple(x for x in text.split(",") if x)
+
+
+__all__: Sequence[str] = ("BenchSpec", "TutorialLoop", "measure", "run", "write", "extraction")

@@ -1,0 +1,119 @@
+"""Each fast path of the trainer computes the same training as the plain path, for the same seed.
+
+Tolerances: fused Adam reorders floating-point work (1e-5 relative after 20 steps); channels_last
+changes the convolution algorithm (1e-4); torch.compile fuses kernels (1e-4). CUDA-only paths
+(bf16 autocast, CUDA graphs) are covered by the tests marked ``gpu``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganzoo import resolve_config
+from ganzoo.bench import BenchSpec, TutorialLoop, measure
+from ganzoo.data import load_dataset
+from ganzoo.errors import GanzooError
+from ganzoo.trainer import Trainer
+
+STEPS = 20
+
+
+def trained(tmp_path: Path, variant: str, dataset: str, name: str, **fast: object) -> Trainer:
+    overrides = {"steps": STEPS, "batch_size": 32, "device": "cpu", "log_every": 10, "sample_every": 0,
+                 "checkpoint_every": 0, **{f"fast.{k}": v for k, v in fast.items()}}
+    if variant == "dcgan":
+        overrides["arch.width"] = 8  # tiny shapes: seconds on a CPU
+    trainer = Trainer(resolve_config(variant, dataset, overrides=overrides), tmp_path / name, quiet=True)
+    trainer.run()
+    return trainer
+
+
+def assert_same_weights(a: Trainer, b: Trainer, rtol: float, atol: float) -> None:
+    for net in ("G", "D"):
+        for (name, x), (_, y) in zip(getattr(a, net).state_dict().items(), getattr(b, net).state_dict().items()):
+            torch.testing.assert_close(x.contiguous(), y.contiguous(), rtol=rtol, atol=atol, msg=f"{net}.{name}")
+
+
+def test_plain_path_is_bitwise_reproducible(tmp_path):
+    a = trained(tmp_path, "nsgan", "digits", "a", fused_adam=False)
+    b = trained(tmp_path, "nsgan", "digits", "b", fused_adam=False)
+    assert_same_weights(a, b, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("variant", ["nsgan", "wgan-gp"])
+def test_fused_adam_matches_the_plain_optimiser(tmp_path, variant):
+    plain = trained(tmp_path, variant, "digits", "plain", fused_adam=False)
+    fused = trained(tmp_path, variant, "digits", "fused", fused_adam=True)
+    assert "fused-adam" in fused.fast_paths() and "foreach-adam" in plain.fast_paths()
+    assert_same_weights(plain, fused, rtol=1e-5, atol=1e-6)
+
+
+def test_channels_last_matches_contiguous_convolutions(tmp_path):
+    plain = trained(tmp_path, "dcgan", "digits", "plain", channels_last="off")
+    nhwc = trained(tmp_path, "dcgan", "digits", "nhwc", channels_last="on")
+    assert "channels-last" in nhwc.fast_paths()
+    assert nhwc.batches.x.is_contiguous(memory_format=torch.channels_last)
+    assert_same_weights(plain, nhwc, rtol=1e-4, atol=1e-5)
+
+
+def test_compiled_step_matches_eager(tmp_path):
+    eager = trained(tmp_path, "nsgan", "digits", "eager", compile="off")
+    compiled = trained(tmp_path, "nsgan", "digits", "compiled", compile="default")
+    assert "compile:default" in compiled.fast_paths()
+    assert_same_weights(eager, compiled, rtol=1e-4, atol=1e-5)
+    # Compiled in place: checkpoints keep the plain modules' keys.
+    assert list(compiled.G.state_dict()) == list(eager.G.state_dict())
+
+
+def test_auto_paths_resolve_by_device(tmp_path):
+    t = trained(tmp_path, "dcgan", "digits", "auto", channels_last="auto", compile="auto")
+    assert t.memory_format == torch.contiguous_format and t.compile_mode == "off", "CPU: neither pays"
+
+
+def test_bad_fast_path_setting_is_refused():
+    with pytest.raises(GanzooError, match="fast.compile must be one of"):
+        from ganzoo.variants import validate
+
+        validate(resolve_config("nsgan", "digits", overrides={"fast.compile": "max"}))
+    with pytest.raises(GanzooError, match="unknown"):
+        resolve_config("nsgan", "digits", overrides={"fast.fused": True})
+
+
+def test_tutorial_loop_trains_the_same_architecture_from_the_same_seed():
+    config = resolve_config("dcgan", "digits", overrides={"batch_size": 16, "device": "cpu", "arch.width": 8})
+    data = load_dataset("digits", "train")
+    loop = TutorialLoop(config, data, torch.device("cpu"))
+    trainer_G = Trainer(config, Path("/nonexistent-never-written"), quiet=True).G
+    for x, y in zip(loop.G.state_dict().values(), trainer_G.state_dict().values()):
+        assert torch.equal(x, y), "both sides start from the same weights"
+    assert isinstance(loop.D[-1], torch.nn.Sigmoid) and isinstance(loop.criterion, torch.nn.BCELoss)
+    loop.train_step()
+    assert len(loop.losses) == 1 and all(torch.isfinite(torch.tensor(loop.losses[0])))
+
+
+def test_bench_measures_both_loops_in_one_run():
+    rows = measure("nsgan", 32, BenchSpec.quick(steps=5, warmup=1, repeats=1))
+    assert [r["loop"] for r in rows] == ["ganzoo", "baseline"]
+    assert all(r["images_per_second"] > 0 for r in rows)
+    assert rows[0]["speedup_vs_baseline"] == pytest.approx(rows[0]["images_per_second"] / rows[1]["images_per_second"])
+    assert rows[0]["device"] and rows[0]["torch"] == torch.__version__ and rows[1]["fast_paths"] == "tutorial"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_fast_paths_match_the_plain_path(tmp_path):
+    def run(name: str, **fast: object) -> Trainer:
+        config = resolve_config("dcgan", "digits", overrides={
+            "steps": STEPS, "batch_size": 64, "device": "cuda", "log_every": 10, "sample_every": 0,
+            "checkpoint_every": 0, **{f"fast.{k}": v for k, v in fast.items()}})
+        trainer = Trainer(config, tmp_path / name, quiet=True)
+        trainer.run()
+        return trainer
+
+    plain = run("plain", fused_adam=False, channels_last="off", compile="off")
+    fast = run("fast", fused_adam=True, channels_last="on", compile="reduce-overhead")
+    # cuDNN picks algorithms per layout, and TF32 may differ: looser than on CPU.
+    assert_same_weights(plain, fast, rtol=1e-3, atol=1e-4)
