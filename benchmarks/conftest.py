@@ -18,9 +18,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="quick: CI-sized (default without CUDA); full: the committed protocol")
 
 
+def _mode(config: pytest.Config) -> str:
+    return config.getoption("--bench-mode") or ("full" if torch.cuda.is_available() else "quick")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Batch sizes come from the mode's protocol: 64 and 256 in full, 64 in quick.
+    if "batch" in metafunc.fixturenames:
+        spec = BenchSpec() if _mode(metafunc.config) == "full" else BenchSpec.quick()
+        metafunc.parametrize("batch", spec.batch_sizes)
+
+
 @pytest.fixture(scope="session")
 def bench_mode(request: pytest.FixtureRequest) -> str:
-    return request.config.getoption("--bench-mode") or ("full" if torch.cuda.is_available() else "quick")
+    return _mode(request.config)
 
 
 @pytest.fixture(scope="session")

@@ -29,8 +29,7 @@ def _sync() -> None:
 
 @pytest.mark.parametrize("loop", ["ganzoo", "baseline"])
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_train_steps(benchmark, spec, loop, variant):
-    batch = spec.batch_sizes[0]
+def test_train_steps(benchmark, spec, loop, variant, batch):
     device = resolve_device(spec.device)
     config = resolve_config(variant, spec.dataset, overrides={
         "batch_size": batch, "device": str(device), "steps": 10**9, "log_every": 10**6, "sample_every": 0,
@@ -54,10 +53,11 @@ def test_train_steps(benchmark, spec, loop, variant):
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_speedup_over_the_tutorial_loop(benchmark, spec, on_cuda, variant):
-    rows = benchmark.pedantic(lambda: measure(variant, spec.batch_sizes[0], spec), rounds=1, iterations=1)
+def test_speedup_over_the_tutorial_loop(benchmark, spec, on_cuda, variant, batch):
+    rows = benchmark.pedantic(lambda: measure(variant, batch, spec), rounds=1, iterations=1)
     ratio = rows[0]["speedup_vs_baseline"]
     benchmark.extra_info.update({"speedup": ratio, "ganzoo_images_per_second": rows[0]["images_per_second"],
                                  "baseline_images_per_second": rows[1]["images_per_second"]})
-    target = TARGET_CUDA[variant] if on_cuda else 1.0
+    # The GPU targets are stated at batch 64; larger batches are recorded, not asserted.
+    target = (TARGET_CUDA[variant] if batch == 64 else 1.0) if on_cuda else 1.0
     assert ratio >= target, f"{variant}: ganzoo x{ratio:.2f} the tutorial loop's images/s, target x{target}"

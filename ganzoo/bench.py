@@ -45,7 +45,7 @@ class BenchSpec:
     @classmethod
     def quick(cls, **changes: Any) -> BenchSpec:
         """Small enough for CI on 2 CPU cores: still both loops, every variant, real data."""
-        return dataclasses.replace(cls(dataset="digits", batch_sizes=(64,), steps=20, warmup=3, repeats=3), **changes)
+        return dataclasses.replace(cls(dataset="digits", batch_sizes=(64,), steps=50, warmup=5, repeats=5), **changes)
 
 
 def _sync(device: torch.device) -> None:

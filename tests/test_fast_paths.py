@@ -117,3 +117,18 @@ def test_cuda_fast_paths_match_the_plain_path(tmp_path):
     fast = run("fast", fused_adam=True, channels_last="on", compile="reduce-overhead")
     # cuDNN picks algorithms per layout, and TF32 may differ: looser than on CPU.
     assert_same_weights(plain, fast, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_no_host_sync_inside_a_cuda_step(tmp_path):
+    config = resolve_config("nsgan", "digits", overrides={"steps": 100, "batch_size": 64, "device": "cuda",
+                                                          "log_every": 50, "sample_every": 0, "checkpoint_every": 0})
+    trainer = Trainer(config, tmp_path / "run", quiet=True)
+    trainer.train_step()  # first step: allocations, cuDNN autotuning
+    torch.cuda.set_sync_debug_mode("error")  # any device-to-host copy in the step raises
+    try:
+        for _ in range(10):
+            trainer.train_step()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")

@@ -235,3 +235,15 @@ def test_importances_skip_rows_with_missing_parameters():
     table, notes = tables.importances(trials)
     assert not notes and set(table["parameter"]) == {"adam.lr", "adam.beta1"}
     assert table.set_index("parameter").loc["adam.lr", "importance"] > 0.5, "FID depends on lr alone"
+
+
+def test_throughput_section_shows_ganzoo_bench_when_present(study, tmp_path):
+    from ganzoo.bench import BenchSpec, run, write
+
+    copy = tmp_path / "results" / "s"
+    shutil.copytree(study, copy)
+    write(run(BenchSpec.quick(variants=("nsgan",), steps=2, warmup=1, repeats=1)), tmp_path / "results" / "bench")
+    write_report(copy)
+    section = (copy / REPORT_MD).read_text().split("## 5. Throughput")[1].split("## 6")[0]
+    assert "ganzoo bench: images/s, ganzoo vs the tutorial loop" in section
+    assert "| nsgan " in section and "baseline" in section and "tutorial" in section

@@ -119,12 +119,16 @@ def build_sections(results: StudyResults, out: Path) -> list[Section]:
         "is the number the data has; a variant below it drops modes (mode collapse).",
         **_figure(out, "coverage", figures.draw(lambda: figures.coverage(data, colors, totals))),
     ))
+    bench = _bench_table(results)
     sections.append(Section(
         "throughput", "5. Throughput",
         "Training images per second and peak memory per variant (warm-up excluded; on CUDA timed with "
         "synchronised events, peak memory is CUDA's max allocated, on CPU the process's peak RSS). Compare "
-        "bars of one device only; the title names the devices and torch versions measured.",
+        "bars of one device only; the title names the devices and torch versions measured."
+        + (" The table below is `ganzoo bench` (results/bench/): ganzoo's trainer against a plain PyTorch "
+           "tutorial loop on the same G and D, timed in turns in one run." if bench is not None else ""),
         **_figure(out, "throughput", figures.draw(lambda: figures.throughput(trials))),
+        tables=(("ganzoo bench: images/s, ganzoo vs the tutorial loop", bench),) if bench is not None else (),
     ))
     made = figures.draw(lambda: figures.importance(data, colors))
     importance_notes: tuple[str, ...] = ()
@@ -151,6 +155,18 @@ def build_sections(results: StudyResults, out: Path) -> list[Section]:
         **_figure(out, "samples", figures.draw(lambda: figures.samples(results, data))),
     ))
     return sections
+
+
+def _bench_table(results: StudyResults) -> pd.DataFrame | None:
+    """``ganzoo bench`` results beside the study folder (results/bench/throughput.csv), if any."""
+    from ganzoo.bench import BENCH_CSV
+
+    if results.study_dir is None or not (path := results.study_dir.parent / "bench" / BENCH_CSV).exists():
+        return None
+    frame = pd.read_csv(path)
+    columns = ["variant", "batch_size", "loop", "images_per_second", "speedup_vs_baseline", "device", "torch",
+               "fast_paths"]
+    return _round(frame[[c for c in columns if c in frame]])
 
 
 def _round(frame: pd.DataFrame) -> pd.DataFrame:
