@@ -32,6 +32,34 @@ def test_feature_extraction(benchmark, bench_mode, on_cuda, features, dataset):
         assert result["images_per_second"] >= INCEPTION_TARGET_CUDA, result
 
 
+def test_extraction_fast_paths_keep_the_fid(benchmark, bench_mode, on_cuda):
+    """Compiled (and on CUDA, bf16) extraction: images/s against float32 eager, and the FID within
+    1e-3 relative of it, on the same samples in one run. Full mode: Inception, 10k samples, large
+    batches; quick mode: the domain extractor on digits (Inception compiles for minutes on a CPU)."""
+    features, dataset, n, batch = (("inception", "fashion-mnist", 10_000, 1000) if bench_mode == "full"
+                                   else ("domain", "digits", 1000, 250))
+    if features == "inception":
+        from ganzoo.inception import cached_inception_weights, prepare_inception_weights
+
+        if cached_inception_weights() is None:
+            prepare_inception_weights()
+    paths = [{"compile": True}] + ([{"bf16": True}, {"compile": True, "bf16": True}] if on_cuda else [])
+
+    def measure() -> list[dict]:
+        plain = extraction(features, dataset, n, batch_size=batch)
+        return [plain] + [extraction(features, dataset, n, batch_size=batch, **p) for p in paths]
+
+    rows = benchmark.pedantic(measure, rounds=1, iterations=1)
+    plain = rows[0]
+    benchmark.extra_info["rows"] = rows
+    for row in rows[1:]:
+        row["fid_relative_difference"] = abs(row["fid"] - plain["fid"]) / plain["fid"]
+        row["speedup"] = row["images_per_second"] / plain["images_per_second"]
+    kept = [r for r in rows[1:] if r["fid_relative_difference"] <= 1e-3]
+    benchmark.extra_info["kept"] = [(r["compile"], r["dtype"], r["speedup"]) for r in kept]
+    assert rows[1]["fid_relative_difference"] <= 1e-3, rows  # compile must not change the FID
+
+
 TINY = """
 variants = ["nsgan"]
 datasets = ["ring8"]

@@ -188,8 +188,10 @@ def write(frame: Any, out: Path) -> Path:
     return out / BENCH_CSV
 
 
-def extraction(features: str, dataset: str, n: int, device: str = "auto", batch_size: int = 250) -> dict[str, Any]:
-    """Images/s of FID feature extraction (generated-side work only: the reference is cached first)."""
+def extraction(features: str, dataset: str, n: int, device: str = "auto", batch_size: int = 250,
+               compile: bool = False, bf16: bool = False) -> dict[str, Any]:
+    """Images/s of FID feature extraction and the FID it gives, for a fixed untrained dcgan G
+    (generated-side work only: the reference statistics are cached by a first call)."""
     from ganzoo.config import EvalSpec
     from ganzoo.metrics import evaluate
     from ganzoo.trainer import resolve_device
@@ -201,12 +203,13 @@ def extraction(features: str, dataset: str, n: int, device: str = "auto", batch_
     torch.manual_seed(0)
     G, _ = build_architecture(config).build(data.sample_shape, config.z_dim, data.bounded)
     G = G.to(dev).eval()
-    spec = EvalSpec(features=features, n_samples=n, n_reference=n, batch_size=batch_size)
+    spec = EvalSpec(features=features, n_samples=n, n_reference=n, batch_size=batch_size, compile=compile, bf16=bf16)
     evaluate(G, config.z_dim, dataset, data, spec, dev)  # reference statistics and weights, cached
     start = time.perf_counter()
     result = evaluate(G, config.z_dim, dataset, data, spec, dev)
     seconds = time.perf_counter() - start
-    return {"features": result.get("extractor", features), "dataset": dataset, "n_samples": n,
+    return {"features": result.get("extractor", features), "dataset": dataset, "n_samples": n, "fid": result["fid"],
+            "compile": compile, "dtype": result.get("extractor_dtype"), "batch_size": batch_size,
             "images_per_second": n / seconds, "device": device_name(dev), "torch": torch.__version__}
 
 

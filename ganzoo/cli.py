@@ -156,6 +156,8 @@ def _eval_flags(p: argparse.ArgumentParser, n_samples: int) -> None:
     p.add_argument("--n-samples", type=int, default=n_samples, help="generated samples per evaluation")
     p.add_argument("--n-reference", type=int, help="use the first N images of the reference split (default: all)")
     p.add_argument("--metrics", default="fid", help="comma-separated: fid, kid, prc, isc")
+    p.add_argument("--compile-extractor", action="store_true", help="torch.compile the feature extractor")
+    p.add_argument("--bf16-extractor", action="store_true", help="bf16 autocast in the feature extractor (CUDA)")
 
 
 def _eval_spec(args: argparse.Namespace) -> Any:
@@ -163,7 +165,7 @@ def _eval_spec(args: argparse.Namespace) -> Any:
     from ganzoo.metrics import parse_metrics
 
     spec = EvalSpec(features=args.features, n_samples=args.n_samples, n_reference=args.n_reference,
-                    metrics=parse_metrics(args.metrics))
+                    metrics=parse_metrics(args.metrics), compile=args.compile_extractor, bf16=args.bf16_extractor)
     spec.validate()
     return spec
 

@@ -45,6 +45,10 @@ class EvalSpec:
     split: str = "test"
     seed: int = 0
     batch_size: int = 250
+    # Feature-extraction fast paths, off by default: each is kept only where the FID stays within
+    # 1e-3 relative of float32 (benchmarks/test_eval_throughput.py measures both).
+    compile: bool = False  # torch-fidelity's torch.compile of the extractor (falls back to eager if it fails)
+    bf16: bool = False  # bf16 autocast around the extractor, CUDA only
 
     def validate(self) -> None:
         if self.features not in FEATURES:

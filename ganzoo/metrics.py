@@ -16,6 +16,7 @@ Extractors:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Sequence
@@ -73,7 +74,9 @@ def _generator_input(G: nn.Module, z_dim: int, device: torch.device) -> Any:
             return 0
 
         def forward(self, z: Tensor) -> Tensor:
-            return to_uint8_rgb(self.G(z.to(device)))
+            # A bf16 extraction (EvalSpec.bf16) must not change the samples it measures.
+            with torch.autocast(device.type, enabled=False):
+                return to_uint8_rgb(self.G(z.to(device)))
 
     return GeneratorInput()
 
@@ -171,31 +174,40 @@ def _image_metrics(
     isc = "isc" in wants and features == "inception" and not no_head
     # Reference statistics are cached under a key that includes a hash of the data and of the
     # extractor's weights: torch-fidelity's own cache would trust the name alone.
-    ref_key = f"{dataset}-{spec.split}-{n_ref}-{tensor_fingerprint(reference.x)}-{extractor_id}".replace(":", "_").replace("@", "_")
+    # bf16 reference statistics are kept apart from float32 ones: each side is extracted alike.
+    precision = "-bf16" if spec.bf16 else ""
+    ref_key = (f"{dataset}-{spec.split}-{n_ref}-{tensor_fingerprint(reference.x)}-{extractor_id}{precision}"
+               .replace(":", "_").replace("@", "_"))
+    if spec.bf16 and device.type != "cuda":
+        raise GanzooError("bf16 feature extraction needs a CUDA device")
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if spec.bf16 else contextlib.nullcontext()
     was_training = G.training
     G.eval()
     try:
-        out = torch_fidelity.calculate_metrics(
-            input1=_generator_input(G, z_dim, device),
-            input1_model_num_samples=spec.n_samples,
-            input2=_RealImages(reference.x),
-            input2_cache_name=ref_key,
-            cache_root=str(cache_dir("fidelity")),
-            fid="fid" in wants,
-            kid="kid" in wants,
-            prc="prc" in wants,
-            isc=isc,
-            kid_subset_size=min(1000, spec.n_samples, n_ref),
-            batch_size=spec.batch_size,
-            cuda=device.type == "cuda",
-            rng_seed=spec.seed,
-            save_cpu_ram=True,  # no DataLoader workers: the reference images are already in memory
-            verbose=False,
-            **extractor,
-        )
+        with autocast:
+            out = torch_fidelity.calculate_metrics(
+                input1=_generator_input(G, z_dim, device),
+                input1_model_num_samples=spec.n_samples,
+                input2=_RealImages(reference.x),
+                input2_cache_name=ref_key,
+                cache_root=str(cache_dir("fidelity")),
+                fid="fid" in wants,
+                kid="kid" in wants,
+                prc="prc" in wants,
+                isc=isc,
+                kid_subset_size=min(1000, spec.n_samples, n_ref),
+                batch_size=spec.batch_size,
+                cuda=device.type == "cuda",
+                rng_seed=spec.seed,
+                save_cpu_ram=True,  # no DataLoader workers: the reference images are already in memory
+                verbose=False,
+                feature_extractor_compile=spec.compile,
+                **extractor,
+            )
     finally:
         G.train(was_training)
-    result: dict[str, Any] = {"extractor": extractor_id}
+    result: dict[str, Any] = {"extractor": extractor_id, "extractor_dtype": "bf16-autocast" if spec.bf16 else "float32",
+                              "extractor_compile": spec.compile}
     result.update(_rename(out))
     if "isc" in wants and not isc:
         result["inception_score"] = None

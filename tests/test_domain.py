@@ -176,7 +176,9 @@ def test_extractor_matches_classifier_on_uint8_tiled_and_resized_input(
     digits_info: DomainInfo, digits_test: Data
 ) -> None:
     extractor = FeatureExtractorDomain(DOMAIN_EXTRACTOR, ["logits", "features"], str(digits_info.path))
-    assert not extractor.training and not extractor.can_be_compiled()
+    assert not extractor.training and extractor.can_be_compiled()
+    # torch-fidelity compiles with this input: the dataset's own size, 3 uint8 channels.
+    assert extractor.get_dummy_input_for_compile().shape == (1, 3, *digits_test.x.shape[2:])
     images = to_uint8_rgb(digits_test.x)
     logits, features = extractor(images)
     assert logits.shape == (360, 10) and features.shape == (360, 128) and features.dtype == torch.float32

@@ -132,3 +132,37 @@ def test_no_host_sync_inside_a_cuda_step(tmp_path):
             trainer.train_step()
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+def test_compiled_feature_extraction_keeps_the_fid():
+    """torch-fidelity compiles the extractor (here ganzoo's domain classifier); the FID must stay
+    within 1e-3 relative of the eager extractor's for the same samples."""
+    import dataclasses
+
+    from ganzoo.config import EvalSpec
+    from ganzoo.metrics import evaluate
+    from ganzoo.variants import build_architecture
+
+    data = load_dataset("digits", "test")
+    config = resolve_config("dcgan", "digits", overrides={"arch.width": 8})
+    torch.manual_seed(0)
+    G, _ = build_architecture(config).build(data.sample_shape, config.z_dim, data.bounded)
+    spec = EvalSpec(features="domain", n_samples=500, batch_size=250)
+    eager = evaluate(G, config.z_dim, "digits", data, spec, torch.device("cpu"))
+    compiled = evaluate(G, config.z_dim, "digits", data, dataclasses.replace(spec, compile=True), torch.device("cpu"))
+    assert compiled["extractor_compile"] and not eager["extractor_compile"]
+    assert compiled["fid"] == pytest.approx(eager["fid"], rel=1e-3)
+    assert compiled["extractor"] == eager["extractor"], "comparable: the same extractor and weights"
+
+
+def test_bf16_extraction_is_refused_off_cuda():
+    from ganzoo.config import EvalSpec
+    from ganzoo.metrics import evaluate
+    from ganzoo.variants import build_architecture
+
+    data = load_dataset("digits", "test")
+    config = resolve_config("dcgan", "digits", overrides={"arch.width": 8})
+    G, _ = build_architecture(config).build(data.sample_shape, config.z_dim, data.bounded)
+    with pytest.raises(GanzooError, match="bf16 feature extraction needs a CUDA device"):
+        evaluate(G, config.z_dim, "digits", data, EvalSpec(features="domain", n_samples=100, bf16=True),
+                 torch.device("cpu"))
