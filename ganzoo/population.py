@@ -1,0 +1,301 @@
+"""Population training: P members of one variant trained at once, stacked and stepped with vmap.
+
+Members differ in seed and in continuous hyperparameters (Adam's learning rates and betas, the
+loss's own parameters); whatever changes shapes or control flow (architecture, n_critic, batch
+size, z_dim, steps) must be equal, and ``check_population`` says which is not. Each member draws
+its data order and noise from its own generator, seeded as a single run's, and every operation of
+a single step is applied member-wise, so member i follows the single run of its configuration.
+
+- Parameters and buffers are stacked with ``torch.func.stack_module_state`` and the networks run
+  through ``functional_call`` under ``vmap``; ``torch.optim`` cannot be vmapped, so ``StackedAdam``
+  keeps each member's own learning rate and betas (torch's Adam formula, tensors of shape (P, ...)).
+- BatchNorm: every member has its own running statistics (the stacked buffers, updated in place
+  under vmap exactly as a single run updates its own), so nothing is shared across members.
+- A member whose losses turn non-finite is frozen (its parameters and optimiser state stop
+  changing) and marked diverged at the next log point; the others continue unharmed.
+- Each member writes the files of a single run directory (config.json, status.json, stats.jsonl,
+  checkpoint.pt, final samples, stability.json, throughput.json), so reports cannot tell them apart.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, grad, stack_module_state, vmap
+
+from ganzoo import rundir
+from ganzoo.batches import TensorBatches
+from ganzoo.config import TrainConfig
+from ganzoo.data import default_data_root, load_dataset
+from ganzoo.errors import GanzooError
+from ganzoo.losses import Loss
+from ganzoo.metrics import device_name
+from ganzoo.samples import save_samples
+from ganzoo.stability import write_stability
+from ganzoo.trainer import THROUGHPUT, resolve_device
+from ganzoo.variants import build_architecture, build_loss, validate
+
+# Settings that may differ between members: continuous hyperparameters and the seed.
+PER_MEMBER = ("seed", "g_adam", "d_adam", "loss_params")
+_N_SAMPLE_IMAGES, _N_SAMPLE_POINTS = 64, 1000
+
+
+def check_population(configs: Sequence[TrainConfig]) -> None:
+    """Refuse members that cannot share one stacked step."""
+    if not configs:
+        raise GanzooError("a population needs at least one member")
+    first = configs[0].to_dict()
+    for i, config in enumerate(configs[1:], start=1):
+        other = config.to_dict()
+        differ = sorted(k for k in first if k not in PER_MEMBER and first[k] != other[k])
+        if differ:
+            raise GanzooError(f"member {i} differs from member 0 in {', '.join(differ)}: only "
+                              f"{', '.join(PER_MEMBER)} may differ within a population")
+    loss = build_loss(configs[0])
+    if type(loss).penalty is not Loss.penalty:
+        raise GanzooError(f"loss {configs[0].loss!r} adds a penalty term that needs D as a module; "
+                          "population training does not support it yet")
+    if configs[0].bf16 or configs[0].fast.compile != "off":
+        raise GanzooError("population training runs in float32 without torch.compile")
+
+
+class StackedAdam:
+    """Adam over stacked parameters: member p uses lr[p], beta1[p], beta2[p] (torch's Adam, eps 1e-8,
+    no weight decay). Members outside ``active`` keep their parameters and moments unchanged."""
+
+    def __init__(self, params: dict[str, Tensor], lr: Tensor, beta1: Tensor, beta2: Tensor, eps: float = 1e-8) -> None:
+        self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
+        self.m = {k: torch.zeros_like(v) for k, v in params.items()}
+        self.v = {k: torch.zeros_like(v) for k, v in params.items()}
+        self.t = torch.zeros_like(lr)  # steps taken, per member (frozen members stop counting)
+
+    def step(self, params: dict[str, Tensor], grads: dict[str, Tensor], active: Tensor) -> None:
+        t = self.t + active.to(self.t.dtype)
+        bias1, bias2 = 1 - self.beta1**t, 1 - self.beta2**t
+        for k, p in params.items():
+            shape = (-1,) + (1,) * (p.dim() - 1)
+            b1, b2 = self.beta1.view(shape), self.beta2.view(shape)
+            keep = active.view(shape)
+            g = grads[k]
+            m = torch.where(keep, b1 * self.m[k] + (1 - b1) * g, self.m[k])
+            v = torch.where(keep, b2 * self.v[k] + (1 - b2) * g * g, self.v[k])
+            step_size = (self.lr / bias1).view(shape)
+            denom = v.sqrt() / bias2.sqrt().view(shape) + self.eps
+            p.copy_(torch.where(keep, p - step_size * m / denom, p))
+            self.m[k], self.v[k] = m, v
+        self.t = t
+
+
+@dataclasses.dataclass(frozen=True)
+class MemberResult:
+    status: str  # completed | diverged
+    step: int
+    run_dir: Path
+
+
+class PopulationTrainer:
+    def __init__(self, configs: Sequence[TrainConfig], run_dirs: Sequence[Path | str]) -> None:
+        for config in configs:
+            validate(config)
+        check_population(configs)
+        if len(run_dirs) != len(configs):
+            raise GanzooError(f"{len(configs)} members need {len(configs)} run directories, got {len(run_dirs)}")
+        self.configs, self.run_dirs = list(configs), [Path(d) for d in run_dirs]
+        c = configs[0]
+        self.device = resolve_device(c.device)
+        root = Path(c.data_root) if c.data_root else default_data_root()
+        self.data = load_dataset(c.dataset, "train", root=root, resolution=c.resolution)
+        if self.data.x is None:
+            raise GanzooError("population training needs a dataset held in memory, not a streamed folder")
+        arch = build_architecture(c)
+        if (problem := arch.check(self.data.sample_shape)) is not None:
+            raise GanzooError(f"architecture {c.arch!r} cannot train on {c.dataset!r}: {problem}")
+        self.losses = [build_loss(config) for config in configs]
+        Gs, Ds = [], []
+        for config in configs:
+            torch.manual_seed(config.seed)  # the same initial weights as the member's single run
+            G, D = arch.build(self.data.sample_shape, c.z_dim, self.data.bounded)
+            Gs.append(G.to(self.device))
+            Ds.append(D.to(self.device))
+        self.G_base, self.D_base = copy.deepcopy(Gs[0]).to("meta"), copy.deepcopy(Ds[0]).to("meta")
+        self.g_params, self.g_buffers = stack_module_state(Gs)
+        self.d_params, self.d_buffers = stack_module_state(Ds)
+        self.g_params = {k: v.detach() for k, v in self.g_params.items()}
+        self.d_params = {k: v.detach() for k, v in self.d_params.items()}
+
+        def per_member(values: list[float]) -> Tensor:
+            return torch.tensor(values, device=self.device, dtype=torch.float32)
+
+        self.g_opt = StackedAdam(self.g_params, *(per_member([getattr(x.g_adam, a) for x in configs])
+                                                  for a in ("lr", "beta1", "beta2")))
+        self.d_opt = StackedAdam(self.d_params, *(per_member([getattr(x.d_adam, a) for x in configs])
+                                                  for a in ("lr", "beta1", "beta2")))
+        x = self.data.x.to(self.device)
+        self.rngs = [torch.Generator(self.device).manual_seed(config.seed) for config in configs]
+        self.batches = [TensorBatches(x, c.batch_size, rng) for rng in self.rngs]
+        self.active = torch.ones(len(configs), dtype=torch.bool, device=self.device)
+        self.step = 0
+        n = len(configs)
+        self._stats = torch.zeros(n, 5, device=self.device)  # d_loss, g_loss, penalty, d_real, d_fake
+        self._norms = torch.zeros(n, 2, device=self.device)  # D and G gradient norms, at log steps
+        self._nonfinite = torch.zeros(n, dtype=torch.bool, device=self.device)
+        self._build_steps()
+
+    # ---- the stacked step ------------------------------------------------------------------
+
+    def _build_steps(self) -> None:
+        G, D, loss = self.G_base, self.D_base, self.losses[0]
+        loss_type = type(loss)
+        # Loss hyperparameters as per-member tensors, so that vmap hands each member its own.
+        fields = [f.name for f in dataclasses.fields(loss)] if dataclasses.is_dataclass(loss) else []
+        self.loss_params = {name: torch.tensor([float(getattr(m, name)) for m in self.losses], device=self.device)
+                            for name in fields}
+
+        def member_loss(params: dict[str, Tensor]) -> Any:
+            return loss_type(**{k: v for k, v in params.items()}) if params else loss_type()
+
+        def generate(g_params: dict[str, Tensor], g_buffers: dict[str, Tensor], z: Tensor) -> Tensor:
+            return functional_call(G, (g_params, g_buffers), (z,))
+
+        def d_loss(d_params: dict[str, Tensor], d_buffers: dict[str, Tensor], real: Tensor, fake: Tensor,
+                   loss_params: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+            real_logits = functional_call(D, (d_params, d_buffers), (real,))
+            fake_logits = functional_call(D, (d_params, d_buffers), (fake,))
+            value = member_loss(loss_params).discriminator_loss(real_logits, fake_logits)
+            aux = torch.stack([value, torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean()])
+            return value, aux.detach()
+
+        def g_loss(g_params: dict[str, Tensor], g_buffers: dict[str, Tensor], d_params: dict[str, Tensor],
+                   d_buffers: dict[str, Tensor], z: Tensor, loss_params: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+            # G's forward repeats the last D step's (same weights, same z, batch statistics), with its
+            # running statistics left alone: a single run updates them once per step, in the D step.
+            frozen = {k: v.clone() for k, v in g_buffers.items()}
+            fake = functional_call(G, (g_params, frozen), (z,))
+            value = member_loss(loss_params).generator_loss(functional_call(D, (d_params, d_buffers), (fake,)))
+            return value, value.detach()
+
+        self._generate = vmap(generate)
+        self._d_grad = vmap(grad(d_loss, has_aux=True))
+        self._g_grad = vmap(grad(g_loss, has_aux=True))
+
+    def _draw(self) -> tuple[Tensor, Tensor]:
+        """Each member's next batch and noise, from its own generator in a single run's order."""
+        c = self.configs[0]
+        real = torch.stack([b.next() for b in self.batches])
+        z = torch.stack([torch.randn(c.batch_size, c.z_dim, device=self.device, generator=r) for r in self.rngs])
+        return real, z
+
+    @staticmethod
+    def _norm(grads: dict[str, Tensor]) -> Tensor:
+        """Each member's gradient norm over all its parameters, shape (P,)."""
+        return torch.stack([g.flatten(1).pow(2).sum(1) for g in grads.values()]).sum(0).sqrt()
+
+    def train_step(self) -> None:
+        c = self.configs[0]
+        n_critic = c.n_critic
+        log_step = (self.step + 1) % c.log_every == 0 or self.step + 1 == c.steps
+        for _ in range(n_critic):
+            real, z = self._draw()
+            with torch.no_grad():
+                fake = self._generate(self.g_params, self.g_buffers, z)
+            grads, aux = self._d_grad(self.d_params, self.d_buffers, real, fake, self.loss_params)
+            self._nonfinite |= ~torch.isfinite(aux[:, 0])
+            if log_step:
+                self._norms[:, 0] += self._norm(grads) / n_critic
+            with torch.no_grad():
+                self.d_opt.step(self.d_params, grads, self.active & ~self._nonfinite)
+                self._stats[:, [0, 3, 4]] += aux / n_critic
+        grads, value = self._g_grad(self.g_params, self.g_buffers, self.d_params, self.d_buffers, z, self.loss_params)
+        self._nonfinite |= ~torch.isfinite(value)
+        if log_step:
+            self._norms[:, 1] = self._norm(grads)
+        with torch.no_grad():
+            self.g_opt.step(self.g_params, grads, self.active & ~self._nonfinite)
+            self._stats[:, 1] += value
+        self.step += 1
+
+    # ---- members as single runs --------------------------------------------------------------
+
+    def member_modules(self, i: int) -> tuple[nn.Module, nn.Module]:
+        """Member i's G and D as ordinary modules (copies), for sampling, evaluation and checkpoints."""
+        c = self.configs[i]
+        G, D = build_architecture(c).build(self.data.sample_shape, c.z_dim, self.data.bounded)
+        for module, params, buffers in ((G, self.g_params, self.g_buffers), (D, self.d_params, self.d_buffers)):
+            module.load_state_dict({k: v[i] for k, v in {**params, **buffers}.items()})
+            module.to(self.device)
+        return G, D
+
+    def run(self) -> list[MemberResult]:
+        c = self.configs[0]
+        for config, out in zip(self.configs, self.run_dirs):
+            if (out / rundir.CONFIG).exists():
+                raise GanzooError(f"{out} already holds a run; pick another directory")
+            out.mkdir(parents=True, exist_ok=True)
+            rundir.write_json(out / rundir.CONFIG, config.to_dict())
+        status = ["running"] * len(self.configs)
+        stopped_at = [c.steps] * len(self.configs)
+        intervals: list[tuple[int, float]] = []
+        last_log, started = 0, time.perf_counter()
+        while self.step < c.steps:
+            self.train_step()
+            if self.step % c.log_every and self.step != c.steps:
+                continue
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            seconds = time.perf_counter() - started
+            intervals.append((self.step - last_log, seconds))
+            stats = (self._stats / max(self.step - last_log, 1)).tolist()
+            norms = self._norms.tolist()
+            nonfinite = self._nonfinite.tolist()
+            for i, out in enumerate(self.run_dirs):
+                if status[i] != "running":
+                    continue
+                if nonfinite[i]:
+                    status[i], stopped_at[i] = "diverged", self.step
+                    self.active[i] = False
+                    continue
+                record = {"step": self.step, "d_loss": stats[i][0], "g_loss": stats[i][1], "penalty": 0.0,
+                          "d_real": stats[i][3], "d_fake": stats[i][4], "d_grad_norm": norms[i][0], "g_grad_norm": norms[i][1],
+                          "images_per_second": (self.step - last_log) * c.batch_size * c.n_critic / max(seconds, 1e-9),
+                          "steps_per_second": (self.step - last_log) / max(seconds, 1e-9), "population": len(self.configs)}
+                rundir.append_jsonl(out / rundir.STATS, record)
+            self._stats.zero_()
+            self._norms.zero_()
+            last_log, started = self.step, time.perf_counter()
+            if not bool(self.active.any()):
+                break
+        return [self._finish(i, "completed" if s == "running" else s, stopped_at[i], intervals)
+                for i, s in enumerate(status)]
+
+    def _finish(self, i: int, status: str, step: int, intervals: list[tuple[int, float]]) -> MemberResult:
+        out, config = self.run_dirs[i], self.configs[i]
+        G, D = self.member_modules(i)
+        message = "" if status == "completed" else f"non-finite loss by step {step}"
+        if status == "completed":
+            rundir.save_checkpoint(out / rundir.CHECKPOINT, {"step": step, "G": G.state_dict(), "D": D.state_dict()})
+            n = _N_SAMPLE_IMAGES if self.data.kind == "image" else _N_SAMPLE_POINTS
+            z = torch.randn(n, config.z_dim, generator=torch.Generator().manual_seed(config.seed + 1)).to(self.device)
+            G.eval()
+            with torch.no_grad():
+                save_samples(out / f"samples_{step:06d}.png", G(z), self.data.centers)
+        rundir.write_json(out / rundir.STATUS, {"status": status, "step": step, "steps": config.steps, "message": message})
+        timed = intervals[1:] if len(intervals) > 1 else intervals
+        steps, seconds = sum(n for n, _ in timed), sum(t for _, t in timed)
+        rundir.write_json(out / THROUGHPUT, {
+            # The population's images/s, shared by its members: what a sweep pays per member is this / P.
+            "train_images_per_second": steps * config.batch_size * config.n_critic * len(self.configs) / seconds
+            if seconds else None,
+            "ms_per_step": 1000 * seconds / steps if steps else None, "timed_steps": steps,
+            "warmup_excluded": len(intervals) > 1, "peak_memory_bytes": None, "device": device_name(self.device),
+            "torch": torch.__version__, "dtype": "float32", "batch_size": config.batch_size,
+            "population": len(self.configs), "fast_paths": "population-vmap",
+        })
+        write_stability(out)
+        return MemberResult(status, step, out)
