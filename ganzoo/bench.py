@@ -213,6 +213,44 @@ def extraction(features: str, dataset: str, n: int, device: str = "auto", batch_
             "images_per_second": n / seconds, "device": device_name(dev), "torch": torch.__version__}
 
 
+POPULATION_CSV = "population.csv"
+
+
+def population(variant: str, dataset: str, members: int, steps: int, device: str = "auto",
+               batch_size: int = 64) -> dict[str, Any]:
+    """Trials per hour of P members trained as one population against the same P trained one at a
+    time by the (fast) single-run trainer, in one run: seeds 0..P-1, learning rates spread over
+    [1e-4, 1e-3], ``steps`` steps each, no evaluation (training throughput only)."""
+    from ganzoo.population import PopulationTrainer
+    from ganzoo.trainer import Trainer, resolve_device
+    from ganzoo.variants import resolve_config
+
+    dev = resolve_device(device)
+
+    def config(i: int) -> TrainConfig:
+        lr = 1e-4 * 10 ** (i / max(members - 1, 1))
+        return resolve_config(variant, dataset, overrides={
+            "seed": i, "adam.lr": lr, "steps": steps, "batch_size": batch_size, "device": str(dev),
+            "log_every": max(1, steps // 2), "sample_every": 0, "checkpoint_every": 0})
+
+    configs = [config(i) for i in range(members)]
+    with tempfile.TemporaryDirectory() as tmp:
+        _sync(dev)
+        start = time.perf_counter()
+        PopulationTrainer(configs, [Path(tmp) / f"p{i}" for i in range(members)]).run()
+        _sync(dev)
+        together = time.perf_counter() - start
+        start = time.perf_counter()
+        for i, c in enumerate(configs):
+            Trainer(c, Path(tmp) / f"s{i}", quiet=True).run()
+        _sync(dev)
+        alone = time.perf_counter() - start
+    return {"variant": variant, "dataset": dataset, "members": members, "steps": steps, "batch_size": batch_size,
+            "population_seconds": together, "one_at_a_time_seconds": alone,
+            "population_trials_per_hour": 3600 * members / together, "one_at_a_time_trials_per_hour": 3600 * members / alone,
+            "speedup": alone / together, "device": device_name(dev), "torch": torch.__version__}
+
+
 def check_spec(spec: BenchSpec) -> None:
     from ganzoo.variants import VARIANTS
 
@@ -235,4 +273,4 @@ def variants_list(text: str) -> tuple[str, ...]:
     return tuple(x for x in text.split(",") if x)
 
 
-__all__: Sequence[str] = ("BenchSpec", "TutorialLoop", "measure", "run", "write", "extraction")
+__all__: Sequence[str] = ("BenchSpec", "TutorialLoop", "measure", "run", "write", "extraction", "population")

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from ganzoo import rundir
 from ganzoo.errors import GanzooError
 
 EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 1, 130
@@ -103,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--results", type=Path, default=Path("results"), help="where study folders live")
     s.add_argument("--storage", help="postgresql://USER:PASSWORD@HOST/DB to share a study across machines")
     s.add_argument("--workers", type=int, default=1, help="worker processes on this machine (one per GPU)")
+    s.add_argument("--population", default="1", metavar="P|auto",
+                   help="train P trials of a variant at once as one vmapped population (auto: from free GPU "
+                   "memory; 1 on a CPU)")
     s.add_argument("--trials", type=int, dest="n_trials", help="finished trials per (variant, dataset)")
     s.add_argument("--seeds", type=int, help="seeds per configuration; the objective is their mean")
     s.add_argument("--sampler", choices=("tpe", "random", "grid"))
@@ -135,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--device", default="auto")
     b.add_argument("--quick", action="store_true", help="a small run that finishes in about a minute on a CPU")
     b.add_argument("--out", type=Path, default=Path("results") / "bench")
+    b.add_argument("--population", type=int, metavar="P",
+                   help="instead: trials/hour of P nsgan members trained as one population vs one at a time")
     b.add_argument("--set", action="append", default=[], type=_key_value, metavar="fast.KEY=VALUE",
                    help="a fast-path switch for ganzoo's side, e.g. fast.fused_adam=false")
 
@@ -263,7 +269,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise GanzooError(f"--workers must be >= 1, got {args.workers}")
     study = args.study or Path(args.preset).stem
-    sweep = Sweep(study, config, args.results, storage=args.storage, workers=args.workers)
+    population: int | str = args.population
+    if population != "auto":
+        try:
+            population = int(population)
+        except ValueError:
+            raise GanzooError(f"--population must be a positive integer or auto, got {args.population!r}") from None
+    sweep = Sweep(study, config, args.results, storage=args.storage, workers=args.workers, population=population)
     for note in sweep.skipped:
         print(f"skipped {note}", file=sys.stderr)
     try:
@@ -282,6 +294,26 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from ganzoo import bench
 
+    if args.population is not None:
+        if args.population < 1:
+            raise GanzooError(f"--population must be >= 1, got {args.population}")
+        dataset = args.dataset or ("digits" if args.quick else "fashion-mnist")
+        steps = args.steps or (50 if args.quick else 500)
+        variant = bench.variants_list(args.variants)[0] if args.variants != "vanilla,nsgan,dcgan" else "nsgan"
+        row = bench.population(variant, dataset, args.population, steps, device=args.device)
+        import pandas as pd
+
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = args.out / bench.POPULATION_CSV
+        frame = pd.DataFrame([row])
+        if path.exists():
+            frame = pd.concat([pd.read_csv(path), frame], ignore_index=True)
+        rundir.atomic_write(path, lambda f: f.write(frame.to_csv(index=False).encode()))
+        print(f"population of {row['members']}: {row['population_trials_per_hour']:.0f} trials/h, one at a time "
+              f"{row['one_at_a_time_trials_per_hour']:.0f} trials/h, x{row['speedup']:.2f} ({row['device']})",
+              file=sys.stderr)
+        print(f"bench: {path}")
+        return 0
     spec = bench.BenchSpec.quick() if args.quick else bench.BenchSpec()
     changes: dict[str, Any] = {"variants": bench.variants_list(args.variants), "device": args.device}
     if args.dataset:

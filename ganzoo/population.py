@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from ganzoo.losses import Loss
 from ganzoo.metrics import device_name
 from ganzoo.samples import save_samples
 from ganzoo.stability import write_stability
-from ganzoo.trainer import THROUGHPUT, resolve_device
+from ganzoo.trainer import THROUGHPUT, StopTraining, TrainState, clear_run_dir, resolve_device
 from ganzoo.variants import build_architecture, build_loss, validate
 
 # Settings that may differ between members: continuous hyperparameters and the seed.
@@ -67,30 +67,35 @@ def check_population(configs: Sequence[TrainConfig]) -> None:
 
 
 class StackedAdam:
-    """Adam over stacked parameters: member p uses lr[p], beta1[p], beta2[p] (torch's Adam, eps 1e-8,
-    no weight decay). Members outside ``active`` keep their parameters and moments unchanged."""
+    """Adam over stacked parameters: member p uses lr[p], beta1[p], beta2[p] (torch's Adam formula,
+    eps 1e-8, no weight decay). Members outside ``active`` keep their parameters and moments.
+
+    The parameters are moved into one (P, N) tensor and ``params`` is given views of it, so that an
+    update is a handful of whole-population ops instead of a Python loop over tensors."""
 
     def __init__(self, params: dict[str, Tensor], lr: Tensor, beta1: Tensor, beta2: Tensor, eps: float = 1e-8) -> None:
-        self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
-        self.m = {k: torch.zeros_like(v) for k, v in params.items()}
-        self.v = {k: torch.zeros_like(v) for k, v in params.items()}
-        self.t = torch.zeros_like(lr)  # steps taken, per member (frozen members stop counting)
+        self.keys = list(params)
+        self.flat = torch.cat([params[k].flatten(1) for k in self.keys], 1)
+        offset = 0
+        for k in self.keys:
+            n = params[k][0].numel()
+            params[k] = self.flat[:, offset:offset + n].view(params[k].shape)
+            offset += n
+        self.lr, self.beta1, self.beta2, self.eps = lr[:, None], beta1[:, None], beta2[:, None], eps
+        self.m = torch.zeros_like(self.flat)
+        self.v = torch.zeros_like(self.flat)
+        self.t = torch.zeros_like(self.lr)  # steps taken, per member (frozen members stop counting)
 
-    def step(self, params: dict[str, Tensor], grads: dict[str, Tensor], active: Tensor) -> None:
-        t = self.t + active.to(self.t.dtype)
-        bias1, bias2 = 1 - self.beta1**t, 1 - self.beta2**t
-        for k, p in params.items():
-            shape = (-1,) + (1,) * (p.dim() - 1)
-            b1, b2 = self.beta1.view(shape), self.beta2.view(shape)
-            keep = active.view(shape)
-            g = grads[k]
-            m = torch.where(keep, b1 * self.m[k] + (1 - b1) * g, self.m[k])
-            v = torch.where(keep, b2 * self.v[k] + (1 - b2) * g * g, self.v[k])
-            step_size = (self.lr / bias1).view(shape)
-            denom = v.sqrt() / bias2.sqrt().view(shape) + self.eps
-            p.copy_(torch.where(keep, p - step_size * m / denom, p))
-            self.m[k], self.v[k] = m, v
-        self.t = t
+    def step(self, grads: dict[str, Tensor], active: Tensor) -> None:
+        g = torch.cat([grads[k].flatten(1) for k in self.keys], 1)
+        keep = active[:, None]
+        self.t += keep.to(self.t.dtype)
+        bias1, bias2 = 1 - self.beta1**self.t, 1 - self.beta2**self.t
+        m = torch.where(keep, self.beta1 * self.m + (1 - self.beta1) * g, self.m)
+        v = torch.where(keep, self.beta2 * self.v + (1 - self.beta2) * g * g, self.v)
+        update = (self.lr / bias1) * m / (v.sqrt() / bias2.sqrt() + self.eps)
+        self.flat.sub_(torch.where(keep, update, 0.0))
+        self.m, self.v = m, v
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,13 +106,18 @@ class MemberResult:
 
 
 class PopulationTrainer:
-    def __init__(self, configs: Sequence[TrainConfig], run_dirs: Sequence[Path | str]) -> None:
+    def __init__(self, configs: Sequence[TrainConfig], run_dirs: Sequence[Path | str],
+                 callbacks: Sequence[Sequence[Callable[[TrainState], None]]] | None = None) -> None:
+        """``callbacks[i]``: member i's trainer callbacks (evaluation, pruning), called at its config's
+        ``callback_every`` and at the end with a ``TrainState`` of the member as an ordinary module pair;
+        a ``StopTraining`` they raise stops that member alone."""
         for config in configs:
             validate(config)
         check_population(configs)
         if len(run_dirs) != len(configs):
             raise GanzooError(f"{len(configs)} members need {len(configs)} run directories, got {len(run_dirs)}")
         self.configs, self.run_dirs = list(configs), [Path(d) for d in run_dirs]
+        self.callbacks = [list(cb) for cb in callbacks] if callbacks is not None else [[] for _ in configs]
         c = configs[0]
         self.device = resolve_device(c.device)
         root = Path(c.data_root) if c.data_root else default_data_root()
@@ -210,14 +220,14 @@ class PopulationTrainer:
             if log_step:
                 self._norms[:, 0] += self._norm(grads) / n_critic
             with torch.no_grad():
-                self.d_opt.step(self.d_params, grads, self.active & ~self._nonfinite)
+                self.d_opt.step(grads, self.active & ~self._nonfinite)
                 self._stats[:, [0, 3, 4]] += aux / n_critic
         grads, value = self._g_grad(self.g_params, self.g_buffers, self.d_params, self.d_buffers, z, self.loss_params)
         self._nonfinite |= ~torch.isfinite(value)
         if log_step:
             self._norms[:, 1] = self._norm(grads)
         with torch.no_grad():
-            self.g_opt.step(self.g_params, grads, self.active & ~self._nonfinite)
+            self.g_opt.step(grads, self.active & ~self._nonfinite)
             self._stats[:, 1] += value
         self.step += 1
 
@@ -232,20 +242,29 @@ class PopulationTrainer:
             module.to(self.device)
         return G, D
 
-    def run(self) -> list[MemberResult]:
+    def run(self, overwrite: bool = False) -> list[MemberResult]:
+        """Train every member to the end (or its divergence or stop); ``overwrite`` replaces runs
+        already in the members' directories, which are otherwise refused."""
         c = self.configs[0]
         for config, out in zip(self.configs, self.run_dirs):
             if (out / rundir.CONFIG).exists():
-                raise GanzooError(f"{out} already holds a run; pick another directory")
+                if not overwrite:
+                    raise GanzooError(f"{out} already holds a run; pick another directory")
+                clear_run_dir(out)
             out.mkdir(parents=True, exist_ok=True)
             rundir.write_json(out / rundir.CONFIG, config.to_dict())
         status = ["running"] * len(self.configs)
         stopped_at = [c.steps] * len(self.configs)
+        messages = [""] * len(self.configs)
         intervals: list[tuple[int, float]] = []
         last_log, started = 0, time.perf_counter()
         while self.step < c.steps:
             self.train_step()
-            if self.step % c.log_every and self.step != c.steps:
+            last = self.step == c.steps
+            call = (c.callback_every and self.step % c.callback_every == 0) or last
+            if self.step % c.log_every and not last:
+                if call:  # callbacks between log points (callback_every need not divide log_every)
+                    self._call_back(status, stopped_at, messages, last)
                 continue
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
@@ -268,16 +287,32 @@ class PopulationTrainer:
                 rundir.append_jsonl(out / rundir.STATS, record)
             self._stats.zero_()
             self._norms.zero_()
+            if call:
+                self._call_back(status, stopped_at, messages, last)
             last_log, started = self.step, time.perf_counter()
             if not bool(self.active.any()):
                 break
-        return [self._finish(i, "completed" if s == "running" else s, stopped_at[i], intervals)
+        return [self._finish(i, "completed" if s == "running" else s, stopped_at[i], messages[i], intervals)
                 for i, s in enumerate(status)]
 
-    def _finish(self, i: int, status: str, step: int, intervals: list[tuple[int, float]]) -> MemberResult:
+    def _call_back(self, status: list[str], stopped_at: list[int], messages: list[str], last: bool) -> None:
+        for i, callbacks in enumerate(self.callbacks):
+            if status[i] != "running" or not callbacks or bool(self._nonfinite[i]):
+                continue
+            G, D = self.member_modules(i)
+            state = TrainState(self.step, last, self.configs[i], self.run_dirs[i], G, D, self.data, self.device)
+            try:
+                for callback in callbacks:
+                    callback(state)
+            except StopTraining as stop:
+                status[i], stopped_at[i], messages[i] = stop.status, self.step, str(stop)
+                self.active[i] = False
+
+    def _finish(self, i: int, status: str, step: int, message: str, intervals: list[tuple[int, float]]) -> MemberResult:
         out, config = self.run_dirs[i], self.configs[i]
         G, D = self.member_modules(i)
-        message = "" if status == "completed" else f"non-finite loss by step {step}"
+        if status == "diverged":
+            message = f"non-finite loss by step {step}"
         if status == "completed":
             rundir.save_checkpoint(out / rundir.CHECKPOINT, {"step": step, "G": G.state_dict(), "D": D.state_dict()})
             n = _N_SAMPLE_IMAGES if self.data.kind == "image" else _N_SAMPLE_POINTS

@@ -277,13 +277,19 @@ class Sweep:
         workers: int = 1,
         log: Any = None,
         shared: bool = False,
+        population: int | str = 1,
     ) -> None:
-        """``shared``: this process is one of several working on the study (a spawned worker)."""
+        """``shared``: this process is one of several working on the study (a spawned worker).
+        ``population``: trials trained at once as one population (``auto``: from free device memory)."""
         if not study or "/" in study or study.startswith("."):
             raise GanzooError(f"study name must be a plain folder name, got {study!r}")
         config.validate()
         self.study, self.config, self.workers = study, config, workers
         self.shared = shared
+        if not (population == "auto" or (isinstance(population, int) and population >= 1)):
+            raise GanzooError(f"--population must be a positive integer or auto, got {population!r}")
+        self.population = population
+        self._told: set[str] = set()
         self.dir = Path(results) / study
         self.storage = resolve_storage(self.dir, storage, workers)
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -408,9 +414,13 @@ class Sweep:
             ran = False
             for pair in self.pairs:
                 study = self._studies[pair.name]
-                trial = self._claim(study)
-                if trial is not None:
-                    self._execute(pair, study, trial)
+                size = self._population_size(pair) if self._can_populate(pair) else 1
+                trials = [t for t in (self._claim(study) for _ in range(size)) if t is not None]
+                if len(trials) > 1:
+                    self._execute_population(pair, study, trials)
+                elif trials:
+                    self._execute(pair, study, trials[0])
+                if trials:
                     self.export()
                     ran = True
                 elif self._running(study):
@@ -492,7 +502,8 @@ class Sweep:
             # Each worker gets its share of the cores: torch's default (all of them) oversubscribes.
             env["GANZOO_THREADS"] = str(max(1, (os.cpu_count() or 1) // self.workers))
             p = context.Process(
-                target=_worker_main, args=(self.study, to_dict(self.config), str(self.dir.parent), self.storage.url, env),
+                target=_worker_main,
+                args=(self.study, to_dict(self.config), str(self.dir.parent), self.storage.url, env, self.population),
                 name=f"ganzoo-worker-{i}",
             )
             p.start()
@@ -547,11 +558,126 @@ class Sweep:
         study.tell(trial, summary["objective"])
         self.log(f"{pair.name} trial {trial.number}: {summary['status']} fid={summary['fid_mean']}")
 
-    def _run_seed(self, pair: Pair, trial: Any, params: Mapping[str, Any], seed: int) -> dict[str, Any]:
+    def _can_populate(self, pair: Pair) -> bool:
+        """Whether this pair's trials can share a population (see population.check_population)."""
+        if self.population == 1:
+            return False
+        from ganzoo.population import check_population
+        from ganzoo.variants import resolve_config
+
+        config = resolve_config(pair.variant, pair.dataset, arch=self.config.arch, overrides={
+            **self.config.settings, **self.config.variant_settings.get(pair.variant, {}), "device": self.config.device})
+        try:
+            check_population([config])
+        except GanzooError as e:
+            if pair.name not in self._told:
+                self._told.add(pair.name)
+                self.log(f"{pair.name}: trained one trial at a time ({e})")
+            return False
+        return True
+
+    def _population_size(self, pair: Pair) -> int:
+        """Trials per population: as asked, or ``auto``: one on a CPU (a population is slower there:
+        the cores are already busy with one run), else as many members as fit in 80% of the free GPU
+        memory by a measured member, at most 64 (Optuna proposes them without seeing each other)."""
+        if self.population != "auto":
+            return int(self.population)
+        import torch
+
+        from ganzoo.trainer import resolve_device
+
+        device = resolve_device(self.config.device)
+        if device.type != "cuda":
+            return 1
+        per_member = self._member_bytes(pair, device)
+        free, _ = torch.cuda.mem_get_info(device)
+        return max(1, min(64, int(0.8 * free / max(per_member, 1)) // max(self.config.seeds, 1)))
+
+    def _member_bytes(self, pair: Pair, device: Any) -> int:
+        """Peak CUDA memory of a population of two, minus that of one: the cost of a member."""
+        import tempfile
+
+        import torch
+
+        from ganzoo.population import PopulationTrainer
+        from ganzoo.variants import resolve_config
+
+        peaks = []
+        for n in (1, 2):
+            config = resolve_config(pair.variant, pair.dataset, arch=self.config.arch, overrides={
+                **self.config.settings, **self.config.variant_settings.get(pair.variant, {}),
+                "steps": 3, "batch_size": self.config.batch_size, "device": str(device), "log_every": 1,
+                "sample_every": 0, "checkpoint_every": 0})
+            torch.cuda.reset_peak_memory_stats(device)
+            base = torch.cuda.memory_allocated(device)
+            with tempfile.TemporaryDirectory() as tmp:
+                PopulationTrainer([config] * n, [Path(tmp) / str(i) for i in range(n)]).run()
+            peaks.append(torch.cuda.max_memory_allocated(device) - base)
+        return max(peaks[1] - peaks[0], 1)
+
+    def _execute_population(self, pair: Pair, study: Any, trials: list[Any]) -> None:
+        """Several trials as one population: each (trial, seed) is a member; trials whose discrete
+        settings differ (n_critic, architecture switches) train in separate populations. Every
+        trial is recorded exactly as ``_execute`` records a trial run on its own."""
+        from optuna.trial import TrialState
+
+        from ganzoo.population import PER_MEMBER, PopulationTrainer
+
+        started = time.time()
+        seeds: dict[int, list[dict[str, Any]]] = {t.number: [] for t in trials}
+        try:
+            with contextlib.ExitStack() as stack:
+                for trial in trials:
+                    stack.enter_context(_heartbeat(self.storage, trial))
+                members = []
+                for trial in trials:
+                    params = {key: suggest(trial, key, dist) for key, dist in self._space(pair).items()}
+                    members += [(trial, seed, *self._prepare_seed(pair, trial, params, seed))
+                                for seed in range(self.config.seeds)]
+                groups: dict[str, list[Any]] = {}
+                for m in members:
+                    key = json.dumps({k: v for k, v in m[2].to_dict().items() if k not in PER_MEMBER}, sort_keys=True)
+                    groups.setdefault(key, []).append(m)
+                for group in groups.values():
+                    population = PopulationTrainer([m[2] for m in group], [m[3] for m in group],
+                                                   callbacks=[m[5] for m in group])
+                    for (trial, seed, _, run_dir, evaluator, _), result in zip(group, population.run(overwrite=True)):
+                        seeds[trial.number].append(self._seed_record(seed, result.status, run_dir, evaluator))
+        except KeyboardInterrupt:
+            for trial in trials:
+                trial.set_user_attr("status", "interrupted")
+                study.tell(trial, state=TrialState.FAIL)
+                study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+            self.export()
+            raise
+        except Exception as e:
+            for trial in trials:
+                trial.set_user_attr("status", "failed")
+                trial.set_user_attr("error", f"{type(e).__name__}: {' '.join(str(e).split())[:300]}")
+                study.tell(trial, state=TrialState.FAIL)
+            self.log(f"{pair.name} trials {[t.number for t in trials]}: failed: {e}")
+            return
+        for trial in trials:
+            records = sorted(seeds[trial.number], key=lambda r: r["seed"])
+            trial.set_user_attr("population", len(trials))
+            if any(r["status"] == "pruned" for r in records):
+                trial.set_user_attr("status", "pruned")
+                trial.set_user_attr("wall_seconds", time.time() - started)
+                study.tell(trial, state=TrialState.PRUNED)
+                self.log(f"{pair.name} trial {trial.number}: pruned")
+                continue
+            summary = summarise(records)
+            summary["wall_seconds"] = time.time() - started
+            for key, value in summary.items():
+                trial.set_user_attr(key, value)
+            study.tell(trial, summary["objective"])
+            self.log(f"{pair.name} trial {trial.number}: {summary['status']} fid={summary['fid_mean']} "
+                     f"(population of {len(trials)})")
+
+    def _prepare_seed(self, pair: Pair, trial: Any, params: Mapping[str, Any], seed: int) -> tuple[Any, Path, Any, list[Any]]:
+        """One seed of a trial: its config, run directory, evaluator and callbacks."""
         from ganzoo.data import load_dataset
         from ganzoo.metrics import EvalCallback
-        from ganzoo.stability import STABILITY
-        from ganzoo.trainer import THROUGHPUT, Trainer
         from ganzoo.variants import resolve_config
 
         n_train = len(load_dataset(pair.dataset, "train", download=False)) if self.config.epochs else None
@@ -569,17 +695,28 @@ class Sweep:
         callbacks: list[Any] = [evaluator]
         if seed == 0 and self.config.pruner != "none":
             callbacks.append(_Pruning(trial, evaluator))  # pruning follows the first seed's curve
+        return config, run_dir, evaluator, callbacks
+
+    @staticmethod
+    def _seed_record(seed: int, status: str, run_dir: Path, evaluator: Any) -> dict[str, Any]:
+        from ganzoo.stability import STABILITY
+        from ganzoo.trainer import THROUGHPUT
+
+        last = evaluator.last if status == "completed" else None
+        return {"seed": seed, "status": status, "run_dir": str(run_dir), "metrics": last,
+                "stability": rundir.read_json(run_dir / STABILITY), "throughput": rundir.read_json(run_dir / THROUGHPUT)}
+
+    def _run_seed(self, pair: Pair, trial: Any, params: Mapping[str, Any], seed: int) -> dict[str, Any]:
+        from ganzoo.trainer import Trainer
+
+        config, run_dir, evaluator, callbacks = self._prepare_seed(pair, trial, params, seed)
         trainer = Trainer(config, run_dir, callbacks=callbacks, quiet=True)
         result = trainer.run(overwrite=True)
         if result.status == "pruned":
             import optuna
 
             raise optuna.TrialPruned()
-        stability = rundir.read_json(run_dir / STABILITY)
-        throughput = rundir.read_json(run_dir / THROUGHPUT)
-        last = evaluator.last if result.status == "completed" else None
-        return {"seed": seed, "status": result.status, "run_dir": str(run_dir), "metrics": last,
-                "stability": stability, "throughput": throughput}
+        return self._seed_record(seed, result.status, run_dir, evaluator)
 
 
 class _Pruning:
@@ -621,14 +758,16 @@ def _heartbeat(storage: Storage, trial: Any) -> Iterator[None]:
         thread.join()
 
 
-def _worker_main(study: str, config: dict[str, Any], results: str, storage: str, env: dict[str, str]) -> None:
+def _worker_main(study: str, config: dict[str, Any], results: str, storage: str, env: dict[str, str],
+                 population: int | str = 1) -> None:
     """One of ``--workers N`` processes: the same loop on the same storage."""
     os.environ.update(env)
     import torch
 
     torch.set_num_threads(int(env["GANZOO_THREADS"]))
     try:
-        sweep = Sweep(study, from_dict(SweepConfig, config), results, storage=storage, shared=True)
+        sweep = Sweep(study, from_dict(SweepConfig, config), results, storage=storage, shared=True,
+                      population=population)
         sweep.prepare()
         sweep._work()
     except GanzooError as e:

@@ -110,6 +110,13 @@ class _Clock:
         return end - self._start
 
 
+def clear_run_dir(out: Path) -> None:
+    """Remove everything an old run wrote, so that no stale record is read as the new run's."""
+    derived = (METRICS, STABILITY, THROUGHPUT)
+    for path in [*out.glob("samples_*.png"), *(out / n for n in (*rundir.RUN_FILES, *derived))]:
+        path.unlink(missing_ok=True)
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -295,10 +302,7 @@ class Trainer:
         elif (out / rundir.CONFIG).exists():
             if not overwrite:
                 raise GanzooError(f"{out} already holds a run; continue it with --resume {out} or pick another --out")
-            # Everything the old run wrote, so that no stale record is read as the new run's.
-            derived = (METRICS, STABILITY, THROUGHPUT)
-            for path in [*out.glob("samples_*.png"), *(out / n for n in (*rundir.RUN_FILES, *derived))]:
-                path.unlink(missing_ok=True)
+            clear_run_dir(out)
         out.mkdir(parents=True, exist_ok=True)
         rundir.write_json(out / rundir.CONFIG, cfg.to_dict())
         self._write_status(RUNNING)

@@ -92,3 +92,28 @@ def test_penalty_losses_are_refused_until_supported() -> None:
     config = resolve_config("wgan-gp", "digits", overrides={"device": "cpu"})
     with pytest.raises(GanzooError, match="penalty term"):
         check_population([config])
+
+
+def test_a_member_stopped_by_its_callback_is_stopped_alone(tmp_path: Path) -> None:
+    """Pruning is per member: a callback that stops member 1 at step 10 leaves member 0 on course."""
+    from ganzoo.trainer import StopTraining
+
+    configs = [member("nsgan", s, 2e-4, 0.5, callback_every=10) for s in (0, 1)]
+    calls: list[tuple[int, int]] = []
+
+    def record(i: int):
+        def callback(state) -> None:
+            calls.append((i, state.step))
+            if i == 1 and state.step == 10:
+                raise StopTraining("pruned", "FID too high at step 10")
+        return callback
+
+    population = PopulationTrainer(configs, [tmp_path / "a", tmp_path / "b"], callbacks=[[record(0)], [record(1)]])
+    results = population.run()
+    assert [(r.status, r.step) for r in results] == [("completed", STEPS), ("pruned", 10)]
+    assert calls == [(0, 10), (1, 10), (0, 20), (0, 30)]
+    assert read_json(tmp_path / "b" / "status.json")["message"] == "FID too high at step 10"
+    single = Trainer(configs[0], tmp_path / "single", quiet=True)
+    single.run()
+    G, _ = population.member_modules(0)
+    assert max_difference(G, single.G) < 1e-5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -240,3 +241,42 @@ def test_orphaned_journal_trial_is_run_again(tmp_path):
     states = [t.state for t in study.get_trials()]
     assert states.count(TrialState.COMPLETE) == 2 and states[0] == TrialState.FAIL
     assert any(t.user_attrs.get("retry_of") == 0 for t in study.get_trials())
+
+
+def test_population_sweep_records_trials_as_one_at_a_time(tmp_path):
+    """--population 3: the same study records as trials run one by one (the random sampler proposes
+    the same configurations either way), the same FIDs up to the optimiser's float rounding."""
+    config = load_preset(str(tiny_preset(tmp_path, n_trials=3, seeds=2, steps=40)))
+    Sweep("one", config, tmp_path / "results").run()
+    Sweep("pop", config, tmp_path / "results", population=3).run()
+    one, pop = (study_trials(tmp_path / "results", name=n) for n in ("one", "pop"))
+    assert [t.state for t in pop] == [TrialState.COMPLETE] * 3
+    assert [t.params for t in pop] == [t.params for t in one]
+    for a, b in zip(one, pop):
+        assert b.user_attrs["population"] == 3 and "population" not in a.user_attrs
+        assert set(a.user_attrs) <= set(b.user_attrs)
+        assert json.loads(b.user_attrs["fid_per_seed"]) == pytest.approx(json.loads(a.user_attrs["fid_per_seed"]), rel=1e-3)
+        assert b.user_attrs["modes_covered"] == a.user_attrs["modes_covered"]
+        for run_dir in json.loads(b.user_attrs["run_dirs"]):
+            assert (Path(run_dir) / "metrics.jsonl").exists() and (Path(run_dir) / "stability.json").exists()
+
+
+def test_population_flag_on_the_command_line(tmp_path):
+    preset = tiny_preset(tmp_path, n_trials=2)
+    result = cli("sweep", "--preset", str(preset), "--study", "s", "--population", "auto", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr  # auto on a CPU: one trial at a time
+    bad = cli("sweep", "--preset", str(preset), "--study", "t", "--population", "many", cwd=tmp_path)
+    assert bad.returncode == 2 and "--population must be a positive integer or auto" in bad.stderr
+
+
+def test_population_sweep_with_a_pruner_finishes_every_trial(tmp_path):
+    config = load_preset(str(tiny_preset(tmp_path, n_trials=4, steps=40)))
+    config = dataclasses.replace(config, pruner="median", eval_every=10)
+    Sweep("s", config, tmp_path / "results", population=2).run()
+    trials = study_trials(tmp_path / "results")
+    assert len(trials) == 4 and all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    for t in trials:
+        assert t.user_attrs["status"] == ("pruned" if t.state == TrialState.PRUNED else "complete")
+        assert t.user_attrs["population"] == 2
+        if t.state == TrialState.COMPLETE:
+            assert sorted(t.intermediate_values) == [10, 20, 30], "per-member FIDs reported (the final is the value)"
