@@ -33,7 +33,31 @@ class Loss:
         self, D: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator
     ) -> Tensor | None:
         """An extra D loss term that needs D itself (gradient penalties). None: no extra term."""
+        noise = self.penalty_noise(real, generator)
+        return None if noise is None else self.penalty_at(D, real, fake, noise, input_gradient)
+
+    def penalty_noise(self, real: Tensor, generator: torch.Generator) -> Tensor | None:
+        """The random numbers the penalty draws, drawn apart so a population draws them per member."""
         return None
+
+    def penalty_at(
+        self, D: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, noise: Tensor,
+        gradient: Callable[[Callable[[Tensor], Tensor], Tensor], Tensor],
+    ) -> Tensor | None:
+        """The penalty for given noise; ``gradient(D, x)`` is dD/dx, differentiable (autograd or torch.func)."""
+        return None
+
+
+def input_gradient(D: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """dD(x)/dx with its graph kept, so that a penalty on it can be backpropagated (eager autograd)."""
+    x = x.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
+    return grad
+
+
+def functional_input_gradient(D: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """dD(x)/dx through torch.func, usable inside vmap and torch.func.grad (population training)."""
+    return torch.func.grad(lambda y: D(y).sum())(x)
 
 
 LOSSES: Registry[type[Loss]] = Registry("loss", dataclass_subclass_of(Loss))
@@ -90,13 +114,16 @@ class WassersteinGP(Loss):
     def generator_loss(self, fake: Tensor) -> Tensor:
         return -fake.mean()
 
-    def penalty(
-        self, D: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator
-    ) -> Tensor:
+    def penalty_noise(self, real: Tensor, generator: torch.Generator) -> Tensor:
         shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-        alpha = torch.rand(shape, device=real.device, dtype=real.dtype, generator=generator)
-        mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-        (grad,) = torch.autograd.grad(D(mixed).sum(), mixed, create_graph=True)
+        return torch.rand(shape, device=real.device, dtype=real.dtype, generator=generator)
+
+    def penalty_at(
+        self, D: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, noise: Tensor,
+        gradient: Callable[[Callable[[Tensor], Tensor], Tensor], Tensor],
+    ) -> Tensor:
+        mixed = noise * real + (1 - noise) * fake
+        grad = gradient(D, mixed)
         # Float32 norm: under bf16 autocast the squared sum loses the precision the penalty needs.
         norm = grad.float().flatten(1).norm(dim=1)
         return self.gp_weight * (norm - 1).square().mean()

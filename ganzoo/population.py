@@ -35,7 +35,7 @@ from ganzoo.batches import TensorBatches
 from ganzoo.config import TrainConfig
 from ganzoo.data import default_data_root, load_dataset
 from ganzoo.errors import GanzooError
-from ganzoo.losses import Loss
+from ganzoo.losses import functional_input_gradient
 from ganzoo.metrics import device_name
 from ganzoo.samples import save_samples
 from ganzoo.stability import write_stability
@@ -58,10 +58,6 @@ def check_population(configs: Sequence[TrainConfig]) -> None:
         if differ:
             raise GanzooError(f"member {i} differs from member 0 in {', '.join(differ)}: only "
                               f"{', '.join(PER_MEMBER)} may differ within a population")
-    loss = build_loss(configs[0])
-    if type(loss).penalty is not Loss.penalty:
-        raise GanzooError(f"loss {configs[0].loss!r} adds a penalty term that needs D as a module; "
-                          "population training does not support it yet")
     if configs[0].bf16 or configs[0].fast.compile != "off":
         raise GanzooError("population training runs in float32 without torch.compile")
 
@@ -175,12 +171,17 @@ class PopulationTrainer:
             return functional_call(G, (g_params, g_buffers), (z,))
 
         def d_loss(d_params: dict[str, Tensor], d_buffers: dict[str, Tensor], real: Tensor, fake: Tensor,
-                   loss_params: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
-            real_logits = functional_call(D, (d_params, d_buffers), (real,))
-            fake_logits = functional_call(D, (d_params, d_buffers), (fake,))
-            value = member_loss(loss_params).discriminator_loss(real_logits, fake_logits)
-            aux = torch.stack([value, torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean()])
-            return value, aux.detach()
+                   noise: Tensor, loss_params: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+            def critic(x: Tensor) -> Tensor:
+                return functional_call(D, (d_params, d_buffers), (x,))
+
+            real_logits, fake_logits = critic(real), critic(fake)
+            this = member_loss(loss_params)
+            value = this.discriminator_loss(real_logits, fake_logits)
+            penalty = this.penalty_at(critic, real, fake, noise, functional_input_gradient)
+            penalty = torch.zeros_like(value) if penalty is None else penalty
+            aux = torch.stack([value, torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean(), penalty])
+            return value + penalty, aux.detach()
 
         def g_loss(g_params: dict[str, Tensor], g_buffers: dict[str, Tensor], d_params: dict[str, Tensor],
                    d_buffers: dict[str, Tensor], z: Tensor, loss_params: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
@@ -195,12 +196,16 @@ class PopulationTrainer:
         self._d_grad = vmap(grad(d_loss, has_aux=True))
         self._g_grad = vmap(grad(g_loss, has_aux=True))
 
-    def _draw(self) -> tuple[Tensor, Tensor]:
-        """Each member's next batch and noise, from its own generator in a single run's order."""
+    def _draw(self) -> tuple[Tensor, Tensor, Tensor]:
+        """Each member's next batch, noise and penalty noise, from its own generator in a single run's order."""
         c = self.configs[0]
-        real = torch.stack([b.next() for b in self.batches])
-        z = torch.stack([torch.randn(c.batch_size, c.z_dim, device=self.device, generator=r) for r in self.rngs])
-        return real, z
+        reals, zs, noises = [], [], []
+        for batches, rng, loss in zip(self.batches, self.rngs, self.losses):
+            reals.append(batches.next())
+            zs.append(torch.randn(c.batch_size, c.z_dim, device=self.device, generator=rng))
+            noise = loss.penalty_noise(reals[-1], rng)
+            noises.append(torch.zeros(()) if noise is None else noise)  # a placeholder vmap can map
+        return torch.stack(reals), torch.stack(zs), torch.stack(noises).to(self.device)
 
     @staticmethod
     def _norm(grads: dict[str, Tensor]) -> Tensor:
@@ -212,16 +217,16 @@ class PopulationTrainer:
         n_critic = c.n_critic
         log_step = (self.step + 1) % c.log_every == 0 or self.step + 1 == c.steps
         for _ in range(n_critic):
-            real, z = self._draw()
+            real, z, noise = self._draw()
             with torch.no_grad():
                 fake = self._generate(self.g_params, self.g_buffers, z)
-            grads, aux = self._d_grad(self.d_params, self.d_buffers, real, fake, self.loss_params)
-            self._nonfinite |= ~torch.isfinite(aux[:, 0])
+            grads, aux = self._d_grad(self.d_params, self.d_buffers, real, fake, noise, self.loss_params)
+            self._nonfinite |= ~torch.isfinite(aux[:, 0] + aux[:, 3])
             if log_step:
                 self._norms[:, 0] += self._norm(grads) / n_critic
             with torch.no_grad():
                 self.d_opt.step(grads, self.active & ~self._nonfinite)
-                self._stats[:, [0, 3, 4]] += aux / n_critic
+                self._stats[:, [0, 3, 4, 2]] += aux / n_critic
         grads, value = self._g_grad(self.g_params, self.g_buffers, self.d_params, self.d_buffers, z, self.loss_params)
         self._nonfinite |= ~torch.isfinite(value)
         if log_step:
@@ -280,7 +285,7 @@ class PopulationTrainer:
                     status[i], stopped_at[i] = "diverged", self.step
                     self.active[i] = False
                     continue
-                record = {"step": self.step, "d_loss": stats[i][0], "g_loss": stats[i][1], "penalty": 0.0,
+                record = {"step": self.step, "d_loss": stats[i][0], "g_loss": stats[i][1], "penalty": stats[i][2],
                           "d_real": stats[i][3], "d_fake": stats[i][4], "d_grad_norm": norms[i][0], "g_grad_norm": norms[i][1],
                           "images_per_second": (self.step - last_log) * c.batch_size * c.n_critic / max(seconds, 1e-9),
                           "steps_per_second": (self.step - last_log) / max(seconds, 1e-9), "population": len(self.configs)}

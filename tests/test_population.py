@@ -33,22 +33,30 @@ def max_difference(a: torch.nn.Module, b: torch.nn.Module) -> float:
                for (_, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()))
 
 
-@pytest.mark.parametrize("variant", ["nsgan", "dcgan"])  # dcgan: BatchNorm in G and D
+# dcgan: BatchNorm in G and D; wgan-gp: 5 critic steps and a gradient penalty whose weight differs.
+@pytest.mark.parametrize("variant", ["nsgan", "dcgan", "wgan-gp"])
 def test_each_member_follows_its_single_run(tmp_path: Path, variant: str) -> None:
-    configs = [member(variant, 0, 2e-4, 0.5), member(variant, 1, 1e-3, 0.0), member(variant, 2, 5e-4, 0.9)]
+    extra = [{"loss.gp_weight": w} for w in (10.0, 1.0, 30.0)] if variant == "wgan-gp" else [{}] * 3
+    configs = [member(variant, 0, 2e-4, 0.5, **extra[0]), member(variant, 1, 1e-3, 0.0, **extra[1]),
+               member(variant, 2, 5e-4, 0.9, **extra[2])]
     population = PopulationTrainer(configs, [tmp_path / f"member-{i}" for i in range(3)])
     assert [r.status for r in population.run()] == ["completed"] * 3
     for i, config in enumerate(configs):
         single = Trainer(config, tmp_path / f"single-{i}", quiet=True)
         single.run()
         G, D = population.member_modules(i)
-        # Weights and BatchNorm running statistics (per member, never shared).
-        assert max_difference(G, single.G) < 1e-5 and max_difference(D, single.D) < 1e-5, i
+        # Weights and BatchNorm running statistics (per member, never shared). The gradient penalty's
+        # double backward runs through torch.func here and autograd there; Adam's g / (|g| + eps)
+        # magnifies their rounding where gradients are near zero (measured: 4e-8 after 5 steps,
+        # 1e-4 after 150 critic steps at lr 1e-3), hence the looser bound for wgan-gp.
+        tolerance = 5e-4 if variant == "wgan-gp" else 1e-5
+        assert max_difference(G, single.G) < tolerance and max_difference(D, single.D) < tolerance, i
         ours = list(read_jsonl(tmp_path / f"member-{i}" / "stats.jsonl"))
         theirs = list(read_jsonl(tmp_path / f"single-{i}" / "stats.jsonl"))
         assert [r["step"] for r in ours] == [r["step"] for r in theirs]
-        for key in ("d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm"):
-            assert ours[-1][key] == pytest.approx(theirs[-1][key], rel=1e-4, abs=1e-6), key
+        for key in ("d_loss", "g_loss", "penalty", "d_real", "d_fake", "d_grad_norm", "g_grad_norm"):
+            assert ours[-1][key] == pytest.approx(theirs[-1][key], rel=1e-4 if variant != "wgan-gp" else 1e-2,
+                                                  abs=1e-6), key
 
 
 def test_a_diverged_member_is_frozen_and_the_others_unharmed(tmp_path: Path) -> None:
@@ -86,12 +94,6 @@ def test_members_that_cannot_share_a_step_are_refused(change: dict, message: str
     other = dataclasses.replace(base, **change)
     with pytest.raises(GanzooError, match=message):
         check_population([base, other])
-
-
-def test_penalty_losses_are_refused_until_supported() -> None:
-    config = resolve_config("wgan-gp", "digits", overrides={"device": "cpu"})
-    with pytest.raises(GanzooError, match="penalty term"):
-        check_population([config])
 
 
 def test_a_member_stopped_by_its_callback_is_stopped_alone(tmp_path: Path) -> None:
