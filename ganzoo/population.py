@@ -14,7 +14,10 @@ a single step is applied member-wise, so member i follows the single run of its 
 - A member whose losses turn non-finite is frozen (its parameters and optimiser state stop
   changing) and marked diverged at the next log point; the others continue unharmed.
 - Each member writes the files of a single run directory (config.json, status.json, stats.jsonl,
-  checkpoint.pt, final samples, stability.json, throughput.json), so reports cannot tell them apart.
+  checkpoint.pt with G and D, final samples, stability.json, throughput.json), which reports read as
+  any run's. Differences: throughput.json gives the population's images/s (its ``population`` field
+  says how many members shared it) and no peak memory; a member's checkpoint has no optimiser
+  state, so a member cannot be resumed on its own.
 """
 
 from __future__ import annotations
@@ -151,6 +154,9 @@ class PopulationTrainer:
         n = len(configs)
         self._stats = torch.zeros(n, 5, device=self.device)  # d_loss, g_loss, penalty, d_real, d_fake
         self._norms = torch.zeros(n, 2, device=self.device)  # D and G gradient norms, at log steps
+        # Device-side constants: a host-made index or placeholder would sync the step every time.
+        self._d_columns = torch.tensor([0, 3, 4, 2], device=self.device)
+        self._no_noise = torch.zeros((), device=self.device)
         self._nonfinite = torch.zeros(n, dtype=torch.bool, device=self.device)
         self._build_steps()
 
@@ -186,7 +192,7 @@ class PopulationTrainer:
         def g_loss(g_params: dict[str, Tensor], g_buffers: dict[str, Tensor], d_params: dict[str, Tensor],
                    d_buffers: dict[str, Tensor], z: Tensor, loss_params: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
             # G's forward repeats the last D step's (same weights, same z, batch statistics), with its
-            # running statistics left alone: a single run updates them once per step, in the D step.
+            # running statistics left alone: a single run updates them once per D step, not again here.
             frozen = {k: v.clone() for k, v in g_buffers.items()}
             fake = functional_call(G, (g_params, frozen), (z,))
             value = member_loss(loss_params).generator_loss(functional_call(D, (d_params, d_buffers), (fake,)))
@@ -204,8 +210,8 @@ class PopulationTrainer:
             reals.append(batches.next())
             zs.append(torch.randn(c.batch_size, c.z_dim, device=self.device, generator=rng))
             noise = loss.penalty_noise(reals[-1], rng)
-            noises.append(torch.zeros(()) if noise is None else noise)  # a placeholder vmap can map
-        return torch.stack(reals), torch.stack(zs), torch.stack(noises).to(self.device)
+            noises.append(self._no_noise if noise is None else noise)  # a placeholder vmap can map
+        return torch.stack(reals), torch.stack(zs), torch.stack(noises)
 
     @staticmethod
     def _norm(grads: dict[str, Tensor]) -> Tensor:
@@ -226,7 +232,7 @@ class PopulationTrainer:
                 self._norms[:, 0] += self._norm(grads) / n_critic
             with torch.no_grad():
                 self.d_opt.step(grads, self.active & ~self._nonfinite)
-                self._stats[:, [0, 3, 4, 2]] += aux / n_critic
+                self._stats.index_add_(1, self._d_columns, aux / n_critic)
         grads, value = self._g_grad(self.g_params, self.g_buffers, self.d_params, self.d_buffers, z, self.loss_params)
         self._nonfinite |= ~torch.isfinite(value)
         if log_step:
@@ -269,7 +275,9 @@ class PopulationTrainer:
             call = (c.callback_every and self.step % c.callback_every == 0) or last
             if self.step % c.log_every and not last:
                 if call:  # callbacks between log points (callback_every need not divide log_every)
+                    paused = time.perf_counter()
                     self._call_back(status, stopped_at, messages, last)
+                    started += time.perf_counter() - paused  # evaluation is not training time
                 continue
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)

@@ -290,6 +290,7 @@ class Sweep:
             raise GanzooError(f"--population must be a positive integer or auto, got {population!r}")
         self.population = population
         self._told: set[str] = set()
+        self._sizes: dict[str, int] = {}
         self.dir = Path(results) / study
         self.storage = resolve_storage(self.dir, storage, workers)
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -415,7 +416,9 @@ class Sweep:
             for pair in self.pairs:
                 study = self._studies[pair.name]
                 size = self._population_size(pair) if self._can_populate(pair) else 1
-                trials = [t for t in (self._claim(study) for _ in range(size)) if t is not None]
+                trials = []
+                while len(trials) < size and (trial := self._claim(study)) is not None:
+                    trials.append(trial)
                 if len(trials) > 1:
                     self._execute_population(pair, study, trials)
                 elif trials:
@@ -562,6 +565,7 @@ class Sweep:
         """Whether this pair's trials can share a population (see population.check_population)."""
         if self.population == 1:
             return False
+        from ganzoo.data import load_dataset
         from ganzoo.population import check_population
         from ganzoo.variants import resolve_config
 
@@ -569,6 +573,8 @@ class Sweep:
             **self.config.settings, **self.config.variant_settings.get(pair.variant, {}), "device": self.config.device})
         try:
             check_population([config])
+            if load_dataset(pair.dataset, "train", download=False).x is None:
+                raise GanzooError("a streamed folder cannot be stacked")
         except GanzooError as e:
             if pair.name not in self._told:
                 self._told.add(pair.name)
@@ -589,12 +595,20 @@ class Sweep:
         device = resolve_device(self.config.device)
         if device.type != "cuda":
             return 1
-        per_member = self._member_bytes(pair, device)
-        free, _ = torch.cuda.mem_get_info(device)
-        return max(1, min(64, int(0.8 * free / max(per_member, 1)) // max(self.config.seeds, 1)))
+        if pair.name not in self._sizes:
+            fixed, per_member = self._member_bytes(pair, device)
+            torch.cuda.empty_cache()
+            free, _ = torch.cuda.mem_get_info(device)
+            # Evaluation needs room too (G's samples, the extractor): keep a fifth of the memory free.
+            members = int((0.8 * free - fixed) / max(per_member, 1))
+            self._sizes[pair.name] = max(1, min(64, members // max(self.config.seeds, 1)))
+            self.log(f"{pair.name}: population of {self._sizes[pair.name]} trials "
+                     f"({per_member / 2**20:.0f} MiB a member, {fixed / 2**20:.0f} MiB shared)")
+        return self._sizes[pair.name]
 
-    def _member_bytes(self, pair: Pair, device: Any) -> int:
-        """Peak CUDA memory of a population of two, minus that of one: the cost of a member."""
+    def _member_bytes(self, pair: Pair, device: Any) -> tuple[int, int]:
+        """(shared, per member) peak CUDA bytes, from populations of 2 and 4 after a warm-up run
+        (the first run also allocates cuBLAS and cuDNN workspaces, which are not a member's cost)."""
         import tempfile
 
         import torch
@@ -603,7 +617,7 @@ class Sweep:
         from ganzoo.variants import resolve_config
 
         peaks = []
-        for n in (1, 2):
+        for n in (1, 2, 4):
             config = resolve_config(pair.variant, pair.dataset, arch=self.config.arch, overrides={
                 **self.config.settings, **self.config.variant_settings.get(pair.variant, {}),
                 "steps": 3, "batch_size": self.config.batch_size, "device": str(device), "log_every": 1,
@@ -613,68 +627,97 @@ class Sweep:
             with tempfile.TemporaryDirectory() as tmp:
                 PopulationTrainer([config] * n, [Path(tmp) / str(i) for i in range(n)]).run()
             peaks.append(torch.cuda.max_memory_allocated(device) - base)
-        return max(peaks[1] - peaks[0], 1)
+        per_member = max((peaks[2] - peaks[1]) // 2, 1)
+        return max(peaks[1] - 2 * per_member, 0), per_member
 
     def _execute_population(self, pair: Pair, study: Any, trials: list[Any]) -> None:
         """Several trials as one population: each (trial, seed) is a member; trials whose discrete
-        settings differ (n_critic, architecture switches) train in separate populations. Every
-        trial is recorded exactly as ``_execute`` records a trial run on its own."""
+        settings differ (n_critic, architecture switches) train in separate populations. Each trial
+        gets the records ``_execute`` gives a trial run on its own, plus its ``population`` size."""
+        import torch
         from optuna.trial import TrialState
 
         from ganzoo.population import PER_MEMBER, PopulationTrainer
 
         started = time.time()
-        seeds: dict[int, list[dict[str, Any]]] = {t.number: [] for t in trials}
+        told: set[int] = set()
+
+        def fail(group_trials: list[Any], e: BaseException) -> None:
+            # Out of memory says the population was too large, not that the configurations are bad.
+            retry = isinstance(e, torch.cuda.OutOfMemoryError)
+            for trial in group_trials:
+                trial.set_user_attr("status", "interrupted" if retry else "failed")
+                trial.set_user_attr("error", f"{type(e).__name__}: {' '.join(str(e).split())[:300]}")
+                study.tell(trial, state=TrialState.FAIL)
+                if retry:
+                    study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+                told.add(trial.number)
+            self.log(f"{pair.name} trials {[t.number for t in group_trials]}: "
+                     f"{'out of memory, queued again' if retry else 'failed'}: {e}")
+
         try:
             with contextlib.ExitStack() as stack:
                 for trial in trials:
                     stack.enter_context(_heartbeat(self.storage, trial))
-                members = []
+                groups: dict[str, list[Any]] = {}
                 for trial in trials:
                     params = {key: suggest(trial, key, dist) for key, dist in self._space(pair).items()}
-                    members += [(trial, seed, *self._prepare_seed(pair, trial, params, seed))
-                                for seed in range(self.config.seeds)]
-                groups: dict[str, list[Any]] = {}
-                for m in members:
-                    key = json.dumps({k: v for k, v in m[2].to_dict().items() if k not in PER_MEMBER}, sort_keys=True)
-                    groups.setdefault(key, []).append(m)
+                    siblings = _Siblings()
+                    for seed in range(self.config.seeds):
+                        member = (trial, seed, *self._prepare_seed(pair, trial, params, seed, siblings))
+                        key = json.dumps({k: v for k, v in member[2].to_dict().items() if k not in PER_MEMBER},
+                                         sort_keys=True)
+                        groups.setdefault(key, []).append(member)
                 for group in groups.values():
-                    population = PopulationTrainer([m[2] for m in group], [m[3] for m in group],
-                                                   callbacks=[m[5] for m in group])
-                    for (trial, seed, _, run_dir, evaluator, _), result in zip(group, population.run(overwrite=True)):
-                        seeds[trial.number].append(self._seed_record(seed, result.status, run_dir, evaluator))
+                    group_trials = list({id(m[0]): m[0] for m in group}.values())
+                    try:
+                        population = PopulationTrainer([m[2] for m in group], [m[3] for m in group],
+                                                       callbacks=[m[5] for m in group])
+                        results = population.run(overwrite=True)
+                    except Exception as e:  # this group only: the others' trials stand
+                        fail(group_trials, e)
+                        continue
+                    records: dict[int, list[dict[str, Any]]] = {}
+                    for (trial, seed, _, run_dir, evaluator, _), result in zip(group, results):
+                        records.setdefault(trial.number, []).append(
+                            self._seed_record(seed, result.status, run_dir, evaluator))
+                    for trial in group_trials:
+                        self._tell(pair, study, trial, sorted(records[trial.number], key=lambda r: r["seed"]),
+                                   started, len(trials))
+                        told.add(trial.number)
         except KeyboardInterrupt:
             for trial in trials:
+                if trial.number in told:
+                    continue
                 trial.set_user_attr("status", "interrupted")
                 study.tell(trial, state=TrialState.FAIL)
                 study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
             self.export()
             raise
-        except Exception as e:
-            for trial in trials:
-                trial.set_user_attr("status", "failed")
-                trial.set_user_attr("error", f"{type(e).__name__}: {' '.join(str(e).split())[:300]}")
-                study.tell(trial, state=TrialState.FAIL)
-            self.log(f"{pair.name} trials {[t.number for t in trials]}: failed: {e}")
-            return
-        for trial in trials:
-            records = sorted(seeds[trial.number], key=lambda r: r["seed"])
-            trial.set_user_attr("population", len(trials))
-            if any(r["status"] == "pruned" for r in records):
-                trial.set_user_attr("status", "pruned")
-                trial.set_user_attr("wall_seconds", time.time() - started)
-                study.tell(trial, state=TrialState.PRUNED)
-                self.log(f"{pair.name} trial {trial.number}: pruned")
-                continue
-            summary = summarise(records)
-            summary["wall_seconds"] = time.time() - started
-            for key, value in summary.items():
-                trial.set_user_attr(key, value)
-            study.tell(trial, summary["objective"])
-            self.log(f"{pair.name} trial {trial.number}: {summary['status']} fid={summary['fid_mean']} "
-                     f"(population of {len(trials)})")
+        except Exception as e:  # before any population ran (suggesting, building configs)
+            fail([t for t in trials if t.number not in told], e)
 
-    def _prepare_seed(self, pair: Pair, trial: Any, params: Mapping[str, Any], seed: int) -> tuple[Any, Path, Any, list[Any]]:
+    def _tell(self, pair: Pair, study: Any, trial: Any, records: list[dict[str, Any]], started: float,
+              population: int) -> None:
+        from optuna.trial import TrialState
+
+        trial.set_user_attr("population", population)
+        if any(r["status"] == "pruned" for r in records):
+            trial.set_user_attr("status", "pruned")
+            trial.set_user_attr("wall_seconds", time.time() - started)
+            study.tell(trial, state=TrialState.PRUNED)
+            self.log(f"{pair.name} trial {trial.number}: pruned")
+            return
+        summary = summarise(records)
+        summary["wall_seconds"] = time.time() - started
+        for key, value in summary.items():
+            trial.set_user_attr(key, value)
+        study.tell(trial, summary["objective"])
+        self.log(f"{pair.name} trial {trial.number}: {summary['status']} fid={summary['fid_mean']} "
+                 f"(population of {population})")
+
+    def _prepare_seed(self, pair: Pair, trial: Any, params: Mapping[str, Any], seed: int,
+                      siblings: _Siblings | None = None) -> tuple[Any, Path, Any, list[Any]]:
         """One seed of a trial: its config, run directory, evaluator and callbacks."""
         from ganzoo.data import load_dataset
         from ganzoo.metrics import EvalCallback
@@ -694,7 +737,9 @@ class Sweep:
         evaluator = EvalCallback(self.config.evaluation)
         callbacks: list[Any] = [evaluator]
         if seed == 0 and self.config.pruner != "none":
-            callbacks.append(_Pruning(trial, evaluator))  # pruning follows the first seed's curve
+            callbacks.append(_Pruning(trial, evaluator, siblings))  # pruning follows the first seed's curve
+        elif siblings is not None:
+            callbacks.append(siblings)  # in a population, the other seeds stop when the first is pruned
         return config, run_dir, evaluator, callbacks
 
     @staticmethod
@@ -719,9 +764,23 @@ class Sweep:
         return self._seed_record(seed, result.status, run_dir, evaluator)
 
 
+class _Siblings:
+    """The seeds of one trial in a population: once the first seed is pruned, the others stop too
+    (run alone, a pruned trial's later seeds never start)."""
+
+    def __init__(self) -> None:
+        self.pruned_at: int | None = None
+
+    def __call__(self, state: Any) -> None:
+        from ganzoo.trainer import StopTraining
+
+        if self.pruned_at is not None:
+            raise StopTraining("pruned", f"the trial's first seed was pruned at step {self.pruned_at}")
+
+
 class _Pruning:
-    def __init__(self, trial: Any, evaluator: Any) -> None:
-        self.trial, self.evaluator = trial, evaluator
+    def __init__(self, trial: Any, evaluator: Any, siblings: _Siblings | None = None) -> None:
+        self.trial, self.evaluator, self.siblings = trial, evaluator, siblings
 
     def __call__(self, state: Any) -> None:
         from ganzoo.trainer import StopTraining
@@ -730,6 +789,8 @@ class _Pruning:
             return
         self.trial.report(self.evaluator.last["fid"], state.step)
         if self.trial.should_prune():
+            if self.siblings is not None:
+                self.siblings.pruned_at = state.step
             raise StopTraining("pruned", f"FID {self.evaluator.last['fid']:.4g} at step {state.step}")
 
 

@@ -19,7 +19,7 @@ import pytest
 from optuna.trial import TrialState
 
 from ganzoo.errors import GanzooError
-from ganzoo.sweep import Sweep, SweepConfig, _Pruning, load_preset, summarise
+from ganzoo.sweep import Sweep, SweepConfig, _Pruning, _Siblings, load_preset, summarise
 from ganzoo.trainer import StopTraining, Trainer
 
 TINY = """
@@ -188,13 +188,17 @@ def test_pruning_callback_prunes_a_designed_case():
     for fid, pruned in ((0.5, False), (100.0, True)):
         trial = study.ask()
         Evaluator.last = {"fid": fid}
-        callback = _Pruning(trial, Evaluator)
+        siblings = _Siblings()  # the trial's other seeds, in a population
+        callback = _Pruning(trial, Evaluator, siblings)
         if pruned:
             with pytest.raises(StopTraining) as stop:
                 callback(State)
             assert stop.value.status == "pruned"
+            with pytest.raises(StopTraining, match="first seed was pruned at step 10"):
+                siblings(State)
         else:
             callback(State)
+            siblings(State)  # goes on
         study.tell(trial, fid)
 
 
@@ -270,7 +274,7 @@ def test_population_flag_on_the_command_line(tmp_path):
 
 
 def test_population_sweep_with_a_pruner_finishes_every_trial(tmp_path):
-    config = load_preset(str(tiny_preset(tmp_path, n_trials=4, steps=40)))
+    config = load_preset(str(tiny_preset(tmp_path, n_trials=4, seeds=2, steps=40)))
     config = dataclasses.replace(config, pruner="median", eval_every=10)
     Sweep("s", config, tmp_path / "results", population=2).run()
     trials = study_trials(tmp_path / "results")
@@ -280,3 +284,6 @@ def test_population_sweep_with_a_pruner_finishes_every_trial(tmp_path):
         assert t.user_attrs["population"] == 2
         if t.state == TrialState.COMPLETE:
             assert sorted(t.intermediate_values) == [10, 20, 30], "per-member FIDs reported (the final is the value)"
+        else:  # pruned on its first seed: the second stopped with it
+            seed_1 = tmp_path / "results" / "s" / "runs" / "nsgan@ring8" / f"trial-{t.number:04d}" / "seed-1"
+            assert json.loads((seed_1 / "status.json").read_text())["status"] == "pruned"
