@@ -554,12 +554,7 @@ class Sweep:
             study.tell(trial, state=TrialState.FAIL)
             self.log(f"{pair.name} trial {trial.number}: failed: {e}")
             return
-        summary = summarise(seeds)
-        summary["wall_seconds"] = time.time() - started
-        for key, value in summary.items():
-            trial.set_user_attr(key, value)
-        study.tell(trial, summary["objective"])
-        self.log(f"{pair.name} trial {trial.number}: {summary['status']} fid={summary['fid_mean']}")
+        self._tell(pair, study, trial, seeds, started)
 
     def _can_populate(self, pair: Pair) -> bool:
         """Whether this pair's trials can share a population (see population.check_population)."""
@@ -698,10 +693,12 @@ class Sweep:
             fail([t for t in trials if t.number not in told], e)
 
     def _tell(self, pair: Pair, study: Any, trial: Any, records: list[dict[str, Any]], started: float,
-              population: int) -> None:
+              population: int | None = None) -> None:
+        """Record a trial from its seeds' results (``population``: how many trials trained with it)."""
         from optuna.trial import TrialState
 
-        trial.set_user_attr("population", population)
+        if population is not None:
+            trial.set_user_attr("population", population)
         if any(r["status"] == "pruned" for r in records):
             trial.set_user_attr("status", "pruned")
             trial.set_user_attr("wall_seconds", time.time() - started)
@@ -713,8 +710,8 @@ class Sweep:
         for key, value in summary.items():
             trial.set_user_attr(key, value)
         study.tell(trial, summary["objective"])
-        self.log(f"{pair.name} trial {trial.number}: {summary['status']} fid={summary['fid_mean']} "
-                 f"(population of {population})")
+        self.log(f"{pair.name} trial {trial.number}: {summary['status']} fid={summary['fid_mean']}"
+                 + (f" (population of {population})" if population is not None else ""))
 
     def _prepare_seed(self, pair: Pair, trial: Any, params: Mapping[str, Any], seed: int,
                       siblings: _Siblings | None = None) -> tuple[Any, Path, Any, list[Any]]:
