@@ -15,8 +15,8 @@ a single step is applied member-wise, so member i follows the single run of its 
   changing) and marked diverged at the next log point; the others continue unharmed.
 - Each member writes the files of a single run directory (config.json, status.json, stats.jsonl,
   checkpoint.pt with G and D, final samples, stability.json, throughput.json), which reports read as
-  any run's. Differences: throughput.json gives the population's images/s (its ``population`` field
-  says how many members shared it) and no peak memory; a member's checkpoint has no optimiser
+  any run's. Differences: throughput.json gives the population's images/s and peak memory (its
+  ``population`` field says how many members shared them); a member's checkpoint has no optimiser
   state, so a member cannot be resumed on its own.
 """
 
@@ -39,15 +39,21 @@ from ganzoo.config import TrainConfig
 from ganzoo.data import default_data_root, load_dataset
 from ganzoo.errors import GanzooError
 from ganzoo.losses import functional_input_gradient
-from ganzoo.metrics import device_name
 from ganzoo.samples import save_samples
 from ganzoo.stability import write_stability
-from ganzoo.trainer import THROUGHPUT, StopTraining, TrainState, clear_run_dir, resolve_device
+from ganzoo.trainer import (
+    THROUGHPUT,
+    StopTraining,
+    TrainState,
+    clear_run_dir,
+    fixed_noise,
+    resolve_device,
+    throughput_record,
+)
 from ganzoo.variants import build_architecture, build_loss, validate
 
 # Settings that may differ between members: continuous hyperparameters and the seed.
 PER_MEMBER = ("seed", "g_adam", "d_adam", "loss_params")
-_N_SAMPLE_IMAGES, _N_SAMPLE_POINTS = 64, 1000
 
 
 def check_population(configs: Sequence[TrainConfig]) -> None:
@@ -328,22 +334,13 @@ class PopulationTrainer:
             message = f"non-finite loss by step {step}"
         if status == "completed":
             rundir.save_checkpoint(out / rundir.CHECKPOINT, {"step": step, "G": G.state_dict(), "D": D.state_dict()})
-            n = _N_SAMPLE_IMAGES if self.data.kind == "image" else _N_SAMPLE_POINTS
-            z = torch.randn(n, config.z_dim, generator=torch.Generator().manual_seed(config.seed + 1)).to(self.device)
+            z = fixed_noise(config, self.data).to(self.device)
             G.eval()
             with torch.no_grad():
                 save_samples(out / f"samples_{step:06d}.png", G(z), self.data.centers)
         rundir.write_json(out / rundir.STATUS, {"status": status, "step": step, "steps": config.steps, "message": message})
-        timed = intervals[1:] if len(intervals) > 1 else intervals
-        steps, seconds = sum(n for n, _ in timed), sum(t for _, t in timed)
-        rundir.write_json(out / THROUGHPUT, {
-            # The population's images/s, shared by its members: what a sweep pays per member is this / P.
-            "train_images_per_second": steps * config.batch_size * config.n_critic * len(self.configs) / seconds
-            if seconds else None,
-            "ms_per_step": 1000 * seconds / steps if steps else None, "timed_steps": steps,
-            "warmup_excluded": len(intervals) > 1, "peak_memory_bytes": None, "device": device_name(self.device),
-            "torch": torch.__version__, "dtype": "float32", "batch_size": config.batch_size,
-            "population": len(self.configs), "fast_paths": "population-vmap",
-        })
+        # The population's images/s and memory, shared by its members: a member's cost is this / P.
+        rundir.write_json(out / THROUGHPUT, throughput_record(intervals, config, self.device, "population-vmap",
+                                                              members=len(self.configs)))
         write_stability(out)
         return MemberResult(status, step, out)

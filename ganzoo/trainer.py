@@ -110,6 +110,45 @@ class _Clock:
         return end - self._start
 
 
+def fixed_noise(config: TrainConfig, data: Data) -> Tensor:
+    """The noise behind a run's sample pictures: fixed by the seed, apart from the training RNG."""
+    n = _N_SAMPLE_IMAGES if data.kind == "image" else _N_SAMPLE_POINTS
+    return torch.randn(n, config.z_dim, generator=torch.Generator().manual_seed(config.seed + 1))
+
+
+def throughput_record(intervals: Sequence[tuple[int, float]], config: TrainConfig, device: torch.device,
+                      fast_paths: str, members: int = 1) -> dict[str, Any]:
+    """Training speed over (steps, seconds) log intervals, the first (warm-up: allocation,
+    autotuning, compilation) excluded whenever there is another. ``members``: runs trained together
+    (a population), whose images all count."""
+    timed = intervals[1:] if len(intervals) > 1 else intervals
+    steps = sum(n for n, _ in timed)
+    seconds = sum(t for _, t in timed)
+    images = steps * config.batch_size * config.n_critic * members
+    if device.type == "cuda":
+        peak, peak_kind = torch.cuda.max_memory_allocated(device), "cuda_max_allocated"
+    else:
+        import resource
+
+        peak, peak_kind = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "process_max_rss"
+    record = {
+        "train_images_per_second": images / seconds if seconds > 0 else None,
+        "ms_per_step": 1000 * seconds / steps if steps else None,
+        "timed_steps": steps,
+        "warmup_excluded": len(intervals) > 1,
+        "peak_memory_bytes": peak,
+        "peak_memory_kind": peak_kind,
+        "device": device_name(device),
+        "torch": torch.__version__,
+        "dtype": "bf16-autocast" if config.bf16 else "float32",
+        "fast_paths": fast_paths,
+        "batch_size": config.batch_size,
+    }
+    if members > 1:
+        record["population"] = members  # images/s and memory are the population's, shared by its members
+    return record
+
+
 def clear_run_dir(out: Path) -> None:
     """Remove everything an old run wrote, so that no stale record is read as the new run's."""
     derived = (METRICS, STABILITY, THROUGHPUT)
@@ -176,9 +215,7 @@ class Trainer:
         else:
             assert self.data.stream is not None
             self.batches = StreamBatches(self.data.stream, config.batch_size, config.seed, self.device)
-        n_fixed = _N_SAMPLE_IMAGES if self.data.kind == "image" else _N_SAMPLE_POINTS
-        fixed_gen = torch.Generator().manual_seed(config.seed + 1)
-        self.fixed_z = torch.randn(n_fixed, config.z_dim, generator=fixed_gen).to(self.device)
+        self.fixed_z = fixed_noise(config, self.data).to(self.device)
         self.step = 0
         self._stats = torch.zeros(len(_STAT_NAMES), device=self.device)
         self._norms = torch.zeros(len(_NORM_NAMES), device=self.device)
@@ -358,31 +395,7 @@ class Trainer:
         return RunResult(status, self.step, out, message)
 
     def throughput(self) -> dict[str, Any]:
-        """Training speed over this process's log intervals, the first (warm-up: allocation,
-        autotuning, compilation) excluded whenever there is another."""
-        intervals = self._intervals[1:] if len(self._intervals) > 1 else self._intervals
-        steps = sum(n for n, _ in intervals)
-        seconds = sum(t for _, t in intervals)
-        images = steps * self.config.batch_size * self.config.n_critic
-        if self.device.type == "cuda":
-            peak, peak_kind = torch.cuda.max_memory_allocated(self.device), "cuda_max_allocated"
-        else:
-            import resource
-
-            peak, peak_kind = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "process_max_rss"
-        return {
-            "train_images_per_second": images / seconds if seconds > 0 else None,
-            "ms_per_step": 1000 * seconds / steps if steps else None,
-            "timed_steps": steps,
-            "warmup_excluded": len(self._intervals) > 1,
-            "peak_memory_bytes": peak,
-            "peak_memory_kind": peak_kind,
-            "device": device_name(self.device),
-            "torch": torch.__version__,
-            "dtype": "bf16-autocast" if self.config.bf16 else "float32",
-            "fast_paths": self.fast_paths(),
-            "batch_size": self.config.batch_size,
-        }
+        return throughput_record(self._intervals, self.config, self.device, self.fast_paths())
 
     def fast_paths(self) -> str:
         """The fast paths this run used, for throughput records."""
