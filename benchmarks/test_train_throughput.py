@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganzoo.bench import TutorialLoop, measure
+from ganzoo.bench import TutorialLoop, measure, timed_config
 from ganzoo.data import load_dataset
 from ganzoo.trainer import Trainer, resolve_device
-from ganzoo.variants import resolve_config
 
 VARIANTS = ("vanilla", "nsgan", "dcgan")
 TARGET_CUDA = {"vanilla": 10.0, "nsgan": 10.0, "dcgan": 3.0}
@@ -31,9 +30,7 @@ def _sync() -> None:
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_train_steps(benchmark, spec, loop, variant, batch):
     device = resolve_device(spec.device)
-    config = resolve_config(variant, spec.dataset, overrides={
-        "batch_size": batch, "device": str(device), "steps": 10**9, "log_every": 10**6, "sample_every": 0,
-        "checkpoint_every": 0})
+    config = timed_config(variant, spec.dataset, batch, device, spec.fast)
     with tempfile.TemporaryDirectory() as tmp:
         if loop == "ganzoo":
             step = Trainer(config, Path(tmp) / "run", quiet=True).train_step

@@ -97,6 +97,16 @@ class TutorialLoop:
         self.losses.append((loss_real.item() + loss_fake.item(), loss_g.item()))
 
 
+def timed_config(variant: str, dataset: str, batch_size: int, device: torch.device,
+                 fast: dict[str, Any] | None = None) -> TrainConfig:
+    """A config for timing steps: no logging, samples or checkpoints inside the timed window."""
+    from ganzoo.variants import resolve_config
+
+    return resolve_config(variant, dataset, overrides={
+        "batch_size": batch_size, "device": str(device), "steps": 10**9, "log_every": 10**6, "sample_every": 0,
+        "checkpoint_every": 0, **{f"fast.{k}": v for k, v in (fast or {}).items()}})
+
+
 def _time_steps(step: Callable[[], None], n: int, device: torch.device) -> float:
     _sync(device)
     start = time.perf_counter()
@@ -110,12 +120,9 @@ def measure(variant: str, batch_size: int, spec: BenchSpec, log: Callable[[str],
     """Images/s of ganzoo's trainer and of the tutorial loop for one variant and batch size, timed in
     turns (ganzoo, baseline, ganzoo, ...) so that both see the same machine state."""
     from ganzoo.trainer import Trainer, resolve_device
-    from ganzoo.variants import resolve_config
 
     device = resolve_device(spec.device)
-    overrides = {"batch_size": batch_size, "device": str(device), "steps": 10**9, "log_every": 10**6,
-                 "sample_every": 0, "checkpoint_every": 0, **{f"fast.{k}": v for k, v in spec.fast.items()}}
-    config = resolve_config(variant, spec.dataset, overrides=overrides)
+    config = timed_config(variant, spec.dataset, batch_size, device, spec.fast)
     data = load_dataset(spec.dataset, "train", download=False)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(config, Path(tmp) / "run", quiet=True)

@@ -289,7 +289,7 @@ class Sweep:
         if not (population == "auto" or (isinstance(population, int) and population >= 1)):
             raise GanzooError(f"--population must be a positive integer or auto, got {population!r}")
         self.population = population
-        self._told: set[str] = set()
+        self._populable: dict[str, bool] = {}
         self._sizes: dict[str, int] = {}
         self.dir = Path(results) / study
         self.storage = resolve_storage(self.dir, storage, workers)
@@ -556,26 +556,31 @@ class Sweep:
             return
         self._tell(pair, study, trial, seeds, started)
 
-    def _can_populate(self, pair: Pair) -> bool:
-        """Whether this pair's trials can share a population (see population.check_population)."""
-        if self.population == 1:
-            return False
-        from ganzoo.data import load_dataset
-        from ganzoo.population import check_population
+    def _pair_config(self, pair: Pair, **overrides: Any) -> Any:
+        """A run config of this pair: the preset's settings, the variant's own, then ``overrides``."""
         from ganzoo.variants import resolve_config
 
-        config = resolve_config(pair.variant, pair.dataset, arch=self.config.arch, overrides={
-            **self.config.settings, **self.config.variant_settings.get(pair.variant, {}), "device": self.config.device})
-        try:
-            check_population([config])
-            if load_dataset(pair.dataset, "train", download=False).x is None:
-                raise GanzooError("a streamed folder cannot be stacked")
-        except GanzooError as e:
-            if pair.name not in self._told:
-                self._told.add(pair.name)
-                self.log(f"{pair.name}: trained one trial at a time ({e})")
+        return resolve_config(pair.variant, pair.dataset, arch=self.config.arch, overrides={
+            **self.config.settings, **self.config.variant_settings.get(pair.variant, {}), **overrides})
+
+    def _can_populate(self, pair: Pair) -> bool:
+        """Whether this pair's trials can share a population (see population.check_population);
+        decided once per pair, and said once when it cannot."""
+        if self.population == 1:
             return False
-        return True
+        if pair.name not in self._populable:
+            from ganzoo.data import load_dataset
+            from ganzoo.population import check_population
+
+            try:
+                check_population([self._pair_config(pair, device=self.config.device)])
+                if load_dataset(pair.dataset, "train", download=False).x is None:
+                    raise GanzooError("a streamed folder cannot be stacked")
+                self._populable[pair.name] = True
+            except GanzooError as e:
+                self._populable[pair.name] = False
+                self.log(f"{pair.name}: trained one trial at a time ({e})")
+        return self._populable[pair.name]
 
     def _population_size(self, pair: Pair) -> int:
         """Trials per population: as asked, or ``auto``: one on a CPU (a population is slower there:
@@ -609,14 +614,11 @@ class Sweep:
         import torch
 
         from ganzoo.population import PopulationTrainer
-        from ganzoo.variants import resolve_config
 
         peaks = []
         for n in (1, 2, 4):
-            config = resolve_config(pair.variant, pair.dataset, arch=self.config.arch, overrides={
-                **self.config.settings, **self.config.variant_settings.get(pair.variant, {}),
-                "steps": 3, "batch_size": self.config.batch_size, "device": str(device), "log_every": 1,
-                "sample_every": 0, "checkpoint_every": 0})
+            config = self._pair_config(pair, steps=3, batch_size=self.config.batch_size, device=str(device),
+                                       log_every=1, sample_every=0, checkpoint_every=0)
             torch.cuda.reset_peak_memory_stats(device)
             base = torch.cuda.memory_allocated(device)
             with tempfile.TemporaryDirectory() as tmp:
@@ -718,18 +720,15 @@ class Sweep:
         """One seed of a trial: its config, run directory, evaluator and callbacks."""
         from ganzoo.data import load_dataset
         from ganzoo.metrics import EvalCallback
-        from ganzoo.variants import resolve_config
 
         n_train = len(load_dataset(pair.dataset, "train", download=False)) if self.config.epochs else None
         steps = self._steps(n_train)
-        log_every = max(1, min(100, steps // 10))
-        overrides = {
-            **self.config.settings, **self.config.variant_settings.get(pair.variant, {}), **params,
-            "seed": seed, "steps": steps, "batch_size": self.config.batch_size, "device": self.config.device,
-            "log_every": log_every, "sample_every": 0, "checkpoint_every": 0,
-            "callback_every": self.config.eval_every, "evaluation": to_dict(self.config.evaluation),
-        }
-        config = resolve_config(pair.variant, pair.dataset, arch=self.config.arch, overrides=overrides)
+        config = self._pair_config(pair, **{
+            **params, "seed": seed, "steps": steps, "batch_size": self.config.batch_size,
+            "device": self.config.device, "log_every": max(1, min(100, steps // 10)), "sample_every": 0,
+            "checkpoint_every": 0, "callback_every": self.config.eval_every,
+            "evaluation": to_dict(self.config.evaluation),
+        })
         run_dir = self.dir / "runs" / pair.name / f"trial-{trial.number:04d}" / f"seed-{seed}"
         evaluator = EvalCallback(self.config.evaluation)
         callbacks: list[Any] = [evaluator]

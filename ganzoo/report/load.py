@@ -52,7 +52,9 @@ def load(source: str, study: str | None = None) -> StudyResults:
     if source.startswith(("postgresql://", "postgresql+", "postgres://")):
         if not study:
             raise GanzooError("a PostgreSQL source needs --study NAME")
-        return _from_storage(study, source, None, source_label=_redact(source))
+        from ganzoo.sweep import redact
+
+        return _from_storage(study, source, None, source_label=redact(source))
     path = Path(source)
     if path.is_file():
         if path.suffix != ".csv":
@@ -153,8 +155,3 @@ def _json_list(value: Any) -> list[Any]:
         return []
     return [None if isinstance(v, float) and math.isnan(v) else v for v in out] if isinstance(out, list) else []
 
-
-def _redact(url: str) -> str:
-    from ganzoo.sweep import redact
-
-    return redact(url)
