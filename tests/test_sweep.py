@@ -21,27 +21,7 @@ from optuna.trial import TrialState
 from ganzoo.errors import GanzooError
 from ganzoo.sweep import Sweep, SweepConfig, _Pruning, _Siblings, load_preset, summarise
 from ganzoo.trainer import StopTraining, Trainer
-
-TINY = """
-variants = ["nsgan"]
-datasets = ["ring8"]
-n_trials = {n_trials}
-seeds = {seeds}
-sampler = "random"
-space = "narrow"
-steps = {steps}
-batch_size = 64
-device = "cpu"
-
-[evaluation]
-n_samples = 200
-"""
-
-
-def tiny_preset(tmp_path: Path, n_trials: int = 3, seeds: int = 1, steps: int = 20) -> Path:
-    path = tmp_path / "tiny.toml"
-    path.write_text(TINY.format(n_trials=n_trials, seeds=seeds, steps=steps))
-    return path
+from presets import TINY, tiny_preset
 
 
 def study_trials(results: Path, name: str = "s", pair: str = "nsgan@ring8", storage: str | None = None):

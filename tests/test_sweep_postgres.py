@@ -27,6 +27,7 @@ import pytest
 from optuna.trial import TrialState
 
 import pg
+from presets import tiny_preset
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY, PAIR = "s", "nsgan@ring8"
@@ -34,27 +35,6 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # A worker that notices a dead trial within seconds (the defaults are 10 s and 60 s).
 FAST_HEARTBEAT = {"GANZOO_HEARTBEAT_SECONDS": "1", "GANZOO_GRACE_SECONDS": "2"}
 TIMEOUT = 120  # seconds for any one worker; the tests take a fraction of it
-
-TINY = """
-variants = ["nsgan"]
-datasets = ["ring8"]
-n_trials = {n_trials}
-seeds = 1
-sampler = "random"
-space = "narrow"
-steps = {steps}
-batch_size = 64
-device = "cpu"
-
-[evaluation]
-n_samples = 200
-"""
-
-
-def tiny_preset(tmp_path: Path, n_trials: int, steps: int) -> Path:
-    path = tmp_path / "tiny.toml"
-    path.write_text(TINY.format(n_trials=n_trials, steps=steps))
-    return path
 
 
 # ---- fixtures ----------------------------------------------------------------------------
