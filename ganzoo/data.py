@@ -3,24 +3,32 @@
 A loader turns a ``DataRequest`` into a ``Data``: images as float32 (N, C, H, W) in [-1, 1], or 2-d
 points from a Gaussian mixture whose centres are known (so mode coverage can be counted). Every
 missing, corrupt or truncated file surfaces as a one-line ``GanzooError`` naming how to fix it.
+
+A root passed to ``load_dataset`` (``--data-root``) is used as given: it must hold the dataset's
+files, or loading fails. With no root, the default root is searched, then Debian's copy, then a
+download. Either way every ``Data`` carries a ``DataSource`` naming the files it was read from and
+their sha256, which ``data_record`` turns into the JSON written beside each run.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
+import io
 import os
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from ganzoo.cache import file_sha256
 from ganzoo.errors import GanzooError
-from ganzoo.registry import Registry
+from ganzoo.registry import Registry, callable_with
 
 SPLITS = ("train", "test")
 # Where the Debian package dataset-fashion-mnist puts its gzip IDX files (read offline).
@@ -43,6 +51,41 @@ class DataRequest:
     root: Path  # where torchvision downloads to and looks
     resolution: int | None  # resize images to resolution x resolution when given
     download: bool  # allowed to try torchvision's download
+    # True when the caller named ``root`` (--data-root): then it must hold the files, and nothing
+    # else is searched or downloaded; False for the default root, which keeps every fallback.
+    explicit_root: bool = False
+
+
+# DataSource.kind values of the built-in loaders; a plugin may use its own words.
+SOURCE_IDX = "idx files"
+SOURCE_TORCHVISION = "torchvision files"  # files torchvision reads itself (cifar10), already on disk
+SOURCE_DOWNLOAD = "torchvision download"  # fetched by torchvision during this load
+SOURCE_DIGITS = "sklearn digits"
+SOURCE_MIXTURE = "generated mixture"
+SOURCE_FOLDER = "folder"
+SOURCE_PLUGIN = "plugin loader"  # a registered loader that returned no source of its own
+ROOTLESS_KINDS = frozenset({SOURCE_DIGITS, SOURCE_MIXTURE, SOURCE_FOLDER})
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: str  # absolute
+    bytes: int
+    sha256: str  # of the bytes as read (a .gz file's compressed bytes)
+    # Set for a folder of images, which is summarised in one entry rather than one per image:
+    # ``bytes`` is then their total and ``sha256`` covers the manifest of "relative path, size,
+    # sha256" lines, so any changed, added or removed image changes it.
+    count: int | None = None
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where a ``Data`` came from: enough to tell, after the fact, which bytes a run trained on."""
+
+    kind: str  # one of the SOURCE_* values for built-in datasets
+    files: tuple[SourceFile, ...] = ()  # empty for data that is generated or bundled in code
+    detail: str = ""  # whatever else decides the data: generator parameters, library version, ...
+    split: str | None = None  # filled in by load_dataset
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: tensors have no useful ==
@@ -56,6 +99,7 @@ class Data:
     centers: Tensor | None = None  # (M, 2) mixture mode centres
     std: float | None = None  # per-mode standard deviation of the mixture
     stream: torch.utils.data.Dataset | None = None  # lazily decoded (C, H, W) items in [-1, 1]
+    source: DataSource | None = None  # load_dataset fills it in for loaders that leave it out
 
     def __post_init__(self) -> None:
         if self.kind not in ("image", "points"):
@@ -78,7 +122,8 @@ class Data:
 
 Loader = Callable[[DataRequest], Data]
 LoaderT = TypeVar("LoaderT", bound=Loader)
-DATASETS: Registry[Loader] = Registry("dataset")
+# A loader is called with one DataRequest; registration refuses one that cannot be.
+DATASETS: Registry[Loader] = Registry("dataset", callable_with("request", what="loader", see="ganzoo.DataRequest"))
 
 
 def register_dataset(name: str) -> Callable[[LoaderT], LoaderT]:
@@ -104,11 +149,37 @@ def load_dataset(
     if resolution is not None and resolution < 1:
         raise GanzooError(f"resolution must be a positive integer, got {resolution}")
     data_root = Path(root).expanduser() if root is not None else default_data_root()
-    request = DataRequest(arg if sep else None, split, data_root, resolution, download)
+    # Naming the default root is the same as naming none: it keeps the default's fallbacks.
+    explicit = root is not None and os.path.abspath(data_root) != os.path.abspath(default_data_root())
+    request = DataRequest(arg if sep else None, split, data_root, resolution, download, explicit)
     data = loader(request)
+    source = data.source or DataSource(SOURCE_PLUGIN, detail=f"{loader.__module__}.{loader.__qualname__}")
+    if explicit and source.kind in ROOTLESS_KINDS:
+        # Ignored rather than refused: a sweep or preset passes one data_root to every dataset it
+        # runs, ring8 and fashion-mnist alike, and refusing would make that config unusable. The
+        # record says so, and a file-less dataset cannot read the wrong files anyway.
+        note = f"data root {data_root} ignored: {name} reads no files from it"
+        source = replace(source, detail=f"{source.detail}; {note}" if source.detail else note)
+    data = replace(data, source=replace(source, split=split))
     if resolution is not None:
         data = _resized(data, resolution)
     return data
+
+
+def data_record(data: Data) -> dict[str, Any]:
+    """JSON-ready provenance of ``data``, for a run's data.json: the dataset, split, sample count
+    and shape, the source kind, and each file with its absolute path, size and sha256."""
+    source = data.source or DataSource(SOURCE_PLUGIN)
+    files = [{k: v for k, v in asdict(f).items() if v is not None} for f in source.files]
+    return {
+        "dataset": data.name,
+        "split": source.split,
+        "kind": source.kind,
+        "files": files,
+        "detail": source.detail,
+        "samples": len(data),
+        "sample_shape": list(data.sample_shape),
+    }
 
 
 def _resized(data: Data, resolution: int) -> Data:
@@ -145,12 +216,20 @@ def _first_line(exc: BaseException) -> str:
 
 # ---- IDX files (MNIST, Fashion-MNIST) ----------------------------------------------------------
 
+def _source_file(path: Path, blob: bytes) -> SourceFile:
+    return SourceFile(os.path.abspath(path), len(blob), hashlib.sha256(blob).hexdigest())
+
+
 def read_idx(path: Path) -> np.ndarray:
     """An IDX uint8 array (gzip or plain), checked against its header so truncation is caught."""
+    return _read_idx(path)[0]
+
+
+def _read_idx(path: Path) -> tuple[np.ndarray, SourceFile]:
+    """The array and the file's record, hashed from the very bytes that were decoded."""
     try:
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
+        blob = path.read_bytes()
+        raw = gzip.decompress(blob) if blob[:2] == b"\x1f\x8b" else blob
     except (OSError, EOFError, zlib.error) as exc:
         raise GanzooError(f"corrupt or truncated IDX file {path}: {_first_line(exc)}") from None
     if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] != 0x08:
@@ -165,7 +244,7 @@ def read_idx(path: Path) -> np.ndarray:
         raise GanzooError(
             f"corrupt or truncated IDX file {path}: {len(raw)} bytes, header {dims} needs {expected}"
         )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims), _source_file(path, blob)
 
 
 def _idx_file(folder: Path, stem: str) -> Path | None:
@@ -175,15 +254,18 @@ def _idx_file(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def _idx_pair(folder: Path, split: str) -> tuple[Path, Path] | None:
+def _idx_stems(split: str) -> tuple[str, str]:
     prefix = "train" if split == "train" else "t10k"
-    images = _idx_file(folder, f"{prefix}-images-idx3-ubyte")
-    labels = _idx_file(folder, f"{prefix}-labels-idx1-ubyte")
+    return f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
+
+
+def _idx_pair(folder: Path, split: str) -> tuple[Path, Path] | None:
+    images, labels = (_idx_file(folder, stem) for stem in _idx_stems(split))
     return (images, labels) if images is not None and labels is not None else None
 
 
-def _idx_data(name: str, images_path: Path, labels_path: Path) -> Data:
-    images, labels = read_idx(images_path), read_idx(labels_path)
+def _idx_data(name: str, images_path: Path, labels_path: Path, kind: str = SOURCE_IDX) -> Data:
+    (images, images_file), (labels, labels_file) = _read_idx(images_path), _read_idx(labels_path)
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise GanzooError(
             f"IDX files {images_path} and {labels_path} do not match: "
@@ -192,14 +274,47 @@ def _idx_data(name: str, images_path: Path, labels_path: Path) -> Data:
     if labels.size and labels.max() > 9:
         raise GanzooError(f"corrupt IDX file {labels_path}: label {labels.max()} outside 0..9")
     x = _from_uint8(images[:, None])
-    return Data(name, x, torch.from_numpy(labels.astype(np.int64)), "image", tuple(x.shape[1:]), 10)
+    y = torch.from_numpy(labels.astype(np.int64))
+    source = DataSource(kind, (images_file, labels_file))
+    return Data(name, x, y, "image", tuple(x.shape[1:]), 10, source=source)
+
+
+def _root_missing(
+    request: DataRequest, spec: str, looked: str, fallback: str, hint: str = ""
+) -> GanzooError:
+    """The one line for an explicit root without the dataset: what was looked for, and where."""
+    root = request.root
+    if not root.exists():
+        problem = "does not exist"
+    elif not root.is_dir():
+        problem = "is a file, not a folder" if root.is_file() else "is not a folder"
+    else:
+        problem = f"holds no {spec} {request.split} split"
+    return GanzooError(
+        f"--data-root {root} {problem}: looked for {looked}{hint}; pass a folder holding "
+        f"torchvision's layout, or drop --data-root to {fallback}"
+    )
 
 
 def _torchvision_idx(
     spec: str, tv_name: str, request: DataRequest, extra_dirs: list[Path], offline_hint: str
 ) -> Data:
-    """Look in root/<tv_name>/raw, then ``extra_dirs``, then try torchvision's download."""
+    """Look in root/<tv_name>/raw, then ``extra_dirs``, then try torchvision's download; an
+    explicit root is the only place looked."""
     raw_dir = request.root / tv_name / "raw"
+    if request.explicit_root:
+        if request.root.is_dir() and (pair := _idx_pair(raw_dir, request.split)) is not None:
+            return _idx_data(spec, *pair)
+        stems = _idx_stems(request.split)
+        looked = " and ".join(f"{raw_dir / stem}[.gz]" for stem in stems)
+        hint = ""
+        if request.root.is_dir() and any(_idx_file(request.root, stem) for stem in stems):
+            hint = f" ({request.root} holds IDX files itself; torchvision's layout keeps them in {raw_dir})"
+        default_dirs = [default_data_root() / tv_name / "raw", *extra_dirs]
+        found = next((d for d in default_dirs if _idx_pair(d, request.split) is not None), None)
+        searched = " and ".join(str(d) for d in default_dirs)
+        fallback = f"use {found}" if found else f"search {searched}, then download"
+        raise _root_missing(request, spec, looked, fallback, hint)
     for folder in [raw_dir, *extra_dirs]:
         if (pair := _idx_pair(folder, request.split)) is not None:
             return _idx_data(spec, *pair)
@@ -214,7 +329,7 @@ def _torchvision_idx(
             reason = _first_line(exc)
         else:
             if (pair := _idx_pair(raw_dir, request.split)) is not None:
-                return _idx_data(spec, *pair)
+                return _idx_data(spec, *pair, kind=SOURCE_DOWNLOAD)
             reason = f"no IDX files in {raw_dir} afterwards"
     looked = " and ".join(str(d) for d in [raw_dir, *extra_dirs])
     raise GanzooError(
@@ -243,9 +358,18 @@ def mnist(request: DataRequest) -> Data:
 def cifar10(request: DataRequest) -> Data:
     import torchvision.datasets
 
+    train = request.split == "train"
+    folder = request.root / "cifar-10-batches-py"
+    batches = [f"data_batch_{i}" for i in range(1, 6)] if train else ["test_batch"]
+    files = [folder / name for name in [*batches, "batches.meta"]]
+    present = request.root.is_dir() and all(f.is_file() for f in files)
+    if request.explicit_root and not present:
+        looked = f"{folder}/{'data_batch_1..5' if train else 'test_batch'} and batches.meta"
+        fallback = f"use the default root {default_data_root()} (downloaded there when allowed)"
+        raise _root_missing(request, "cifar10", looked, fallback)
     try:
-        train = request.split == "train"
-        ds = torchvision.datasets.CIFAR10(request.root, train=train, download=request.download)
+        download = request.download and not request.explicit_root
+        ds = torchvision.datasets.CIFAR10(request.root, train=train, download=download)
     except Exception as exc:  # noqa: BLE001 -- missing, corrupt pickles and network errors alike
         raise GanzooError(
             f"cifar10 not available under {request.root / 'cifar-10-batches-py'} ({_first_line(exc)}). "
@@ -254,12 +378,21 @@ def cifar10(request: DataRequest) -> Data:
         ) from None
     x = _from_uint8(ds.data.transpose(0, 3, 1, 2))  # stored as (N, H, W, C)
     y = torch.tensor(ds.targets, dtype=torch.int64)
-    return Data("cifar10", x, y, "image", tuple(x.shape[1:]), 10)
+    # torchvision reads the pickles itself, so they are hashed once more here (170 MB: well under
+    # a second); the decoded tensor's fingerprint (cache.tensor_fingerprint) is not a file hash.
+    source = DataSource(
+        SOURCE_TORCHVISION if present else SOURCE_DOWNLOAD,
+        tuple(SourceFile(os.path.abspath(f), f.stat().st_size, file_sha256(f)) for f in files),
+    )
+    return Data("cifar10", x, y, "image", tuple(x.shape[1:]), 10, source=source)
 
 
 @register_dataset("digits")
 def digits(request: DataRequest) -> Data:
     """sklearn's bundled 8x8 digits: tiny, offline, good for smoke tests."""
+    from importlib import resources
+
+    import sklearn
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -269,7 +402,12 @@ def digits(request: DataRequest) -> Data:
     keep = train if request.split == "train" else test
     x = torch.from_numpy(bunch.images[keep]).float().div_(8.0).sub_(1.0).unsqueeze(1)  # 0..16 -> [-1, 1]
     y = torch.from_numpy(bunch.target[keep].astype(np.int64))
-    return Data("digits", x, y, "image", (1, 8, 8), 10)
+    bundled = Path(str(resources.files("sklearn.datasets") / "data" / "digits.csv.gz"))
+    files: tuple[SourceFile, ...] = ()
+    if bundled.is_file():  # absent only if scikit-learn moves it; the version in detail still says which
+        files = (SourceFile(str(bundled), bundled.stat().st_size, file_sha256(bundled)),)
+    detail = f"scikit-learn {sklearn.__version__} load_digits; stratified 80/20 split, random_state=0"
+    return Data("digits", x, y, "image", (1, 8, 8), 10, source=DataSource(SOURCE_DIGITS, files, detail))
 
 
 # ---- Gaussian mixtures --------------------------------------------------------------------------
@@ -284,36 +422,39 @@ def grid_centers(side: int = 5, spacing: float = 2.0) -> Tensor:
     return torch.cartesian_prod(coords, coords)
 
 
-def _mixture(name: str, request: DataRequest, centers: Tensor, std: float) -> Data:
+def _mixture(name: str, request: DataRequest, centers: Tensor, std: float, layout: str) -> Data:
     if request.resolution is not None:
         raise GanzooError(f"dataset {name!r} is 2-d points; a resolution applies only to images")
     generator = torch.Generator().manual_seed(POINT_SEEDS[request.split])
     n = POINT_COUNTS[request.split]
     mode = torch.randint(len(centers), (n,), generator=generator)
     x = centers[mode] + std * torch.randn((n, 2), generator=generator)
-    return Data(name, x, mode, "points", (2,), len(centers), centers, std)
+    seed = POINT_SEEDS[request.split]
+    source = DataSource(SOURCE_MIXTURE, detail=f"{n} points, {layout}, std {std}, seed {seed}")
+    return Data(name, x, mode, "points", (2,), len(centers), centers, std, source=source)
 
 
 @register_dataset("ring8")
 def ring8(request: DataRequest) -> Data:
     """8 modes on a radius-2 circle, std 0.02 (Metz et al., Unrolled GANs)."""
-    return _mixture("ring8", request, ring_centers(), 0.02)
+    return _mixture("ring8", request, ring_centers(), 0.02, "8 modes on a radius-2 circle")
 
 
 @register_dataset("grid25")
 def grid25(request: DataRequest) -> Data:
     """5x5 modes on {-4,-2,0,2,4}^2, std 0.05 (Srivastava et al., VEEGAN)."""
-    return _mixture("grid25", request, grid_centers(), 0.05)
+    return _mixture("grid25", request, grid_centers(), 0.05, "5x5 modes on {-4,-2,0,2,4}^2")
 
 
 # ---- image folders ------------------------------------------------------------------------------
 
-def _decode_image(path: Path, resolution: int) -> Tensor:
-    """RGB, centre-cropped to a square, resized -> (3, R, R) float32 in [-1, 1]."""
+def _decode_image(path: Path, resolution: int, raw: bytes | None = None) -> Tensor:
+    """RGB, centre-cropped to a square, resized -> (3, R, R) float32 in [-1, 1]; ``raw``: the
+    file's bytes when the caller has read them already."""
     from PIL import Image
 
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(raw) if raw is not None else path) as image:
             rgb = np.asarray(image.convert("RGB"))
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise GanzooError(f"cannot read image {path}: {_first_line(exc)}") from None
@@ -353,12 +494,52 @@ def folder(request: DataRequest) -> Data:
     """``folder:PATH``: every image under PATH, recursively; the split is ignored (no labels)."""
     if not request.arg:
         raise GanzooError("dataset 'folder' needs a path: folder:PATH")
-    paths = _image_paths(Path(request.arg).expanduser())
+    root = Path(request.arg).expanduser()
+    paths = _image_paths(root)
     resolution = request.resolution or DEFAULT_FOLDER_RESOLUTION
     name, shape = f"folder:{request.arg}", (3, resolution, resolution)
+    manifest = _FolderManifest(root)
     if len(paths) * 3 * resolution * resolution * 4 > max_in_memory_bytes:
+        # Hashing reads every image once up front: far cheaper than the decoding of one epoch.
+        for p in paths:
+            manifest.add(p, *_hashed(p))
         stream = ImageFolderStream(paths, resolution)
         stream[0]  # fail now, not mid-training, if the images cannot be read at all
-        return Data(name, None, None, "image", shape, stream=stream)
-    x = torch.stack([_decode_image(p, resolution) for p in paths])
-    return Data(name, x, None, "image", shape)
+        return Data(name, None, None, "image", shape, stream=stream, source=manifest.source())
+    images = []
+    for p in paths:
+        raw = _read_image_bytes(p)
+        manifest.add(p, len(raw), hashlib.sha256(raw).hexdigest())
+        images.append(_decode_image(p, resolution, raw))
+    return Data(name, torch.stack(images), None, "image", shape, source=manifest.source())
+
+
+def _read_image_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise GanzooError(f"cannot read image {path}: {_first_line(exc)}") from None
+
+
+def _hashed(path: Path) -> tuple[int, str]:
+    try:
+        return path.stat().st_size, file_sha256(path)
+    except OSError as exc:
+        raise GanzooError(f"cannot read image {path}: {_first_line(exc)}") from None
+
+
+class _FolderManifest:
+    """One SourceFile for a whole folder: a record per image would make data.json as long as the
+    folder (hundreds of thousands of lines for a face dataset)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.count, self.bytes, self.digest = root, 0, 0, hashlib.sha256()
+
+    def add(self, path: Path, size: int, sha256: str) -> None:
+        self.count, self.bytes = self.count + 1, self.bytes + size
+        self.digest.update(f"{path.relative_to(self.root).as_posix()}\t{size}\t{sha256}\n".encode())
+
+    def source(self) -> DataSource:
+        entry = SourceFile(os.path.abspath(self.root), self.bytes, self.digest.hexdigest(), self.count)
+        how = "sha256 over sorted 'relative path<TAB>size<TAB>sha256' lines"
+        return DataSource(SOURCE_FOLDER, (entry,), how)

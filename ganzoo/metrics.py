@@ -339,10 +339,9 @@ class EvalCallback:
 
 
 def load_reference(config: Any, split: str) -> Data:
-    from ganzoo.data import default_data_root, load_dataset
+    from ganzoo.data import load_dataset
 
-    root = config.data_root or default_data_root()
-    return load_dataset(config.dataset, split, root=root, resolution=config.resolution)
+    return load_dataset(config.dataset, split, root=config.data_root, resolution=config.resolution)
 
 
 def evaluate_run(run_dir: Any, spec: EvalSpec, device: str = "auto") -> dict[str, Any]:

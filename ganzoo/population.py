@@ -36,7 +36,7 @@ from torch.func import functional_call, grad, stack_module_state, vmap
 from ganzoo import rundir
 from ganzoo.batches import TensorBatches
 from ganzoo.config import TrainConfig
-from ganzoo.data import default_data_root, load_dataset
+from ganzoo.data import data_record, load_dataset
 from ganzoo.errors import GanzooError
 from ganzoo.losses import functional_input_gradient
 from ganzoo.samples import save_samples
@@ -125,8 +125,7 @@ class PopulationTrainer:
         self.callbacks = [list(cb) for cb in callbacks] if callbacks is not None else [[] for _ in configs]
         c = configs[0]
         self.device = resolve_device(c.device)
-        root = Path(c.data_root) if c.data_root else default_data_root()
-        self.data = load_dataset(c.dataset, "train", root=root, resolution=c.resolution)
+        self.data = load_dataset(c.dataset, "train", root=c.data_root, resolution=c.resolution)
         if self.data.x is None:
             raise GanzooError("population training needs a dataset held in memory, not a streamed folder")
         arch = build_architecture(c)
@@ -270,6 +269,7 @@ class PopulationTrainer:
                 clear_run_dir(out)
             out.mkdir(parents=True, exist_ok=True)
             rundir.write_json(out / rundir.CONFIG, config.to_dict())
+            rundir.write_json(out / rundir.DATA, data_record(self.data))
         status = ["running"] * len(self.configs)
         stopped_at = [c.steps] * len(self.configs)
         messages = [""] * len(self.configs)

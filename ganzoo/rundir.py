@@ -1,7 +1,8 @@
 """Files of a run directory, written so that an interruption never leaves one half-written.
 
 config.json   the resolved TrainConfig (enough to rerun the run)
-status.json   running / completed / diverged / stopped, with the step reached
+status.json   running / completed / diverged / failed / interrupted / a callback's status, with the step reached
+data.json     which files the data came from (paths, sizes, sha256)
 stats.jsonl   one JSON line per log point
 checkpoint.pt tensors only (models, optimisers, RNG and data-order state), read with weights_only=True
 samples_<step>.png
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,27 @@ CONFIG = "config.json"
 STATUS = "status.json"
 STATS = "stats.jsonl"
 CHECKPOINT = "checkpoint.pt"
-RUN_FILES = (CONFIG, STATUS, STATS, CHECKPOINT)
+DATA = "data.json"
+RUN_FILES = (CONFIG, STATUS, STATS, CHECKPOINT, DATA)
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the OS tells it (Linux >= 4.7): setting it to
+    read it back would, for that moment, give files other threads create the wrong mode."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+_UMASK_LOCK = threading.Lock()
 
 
 def atomic_write(path: Path, write: Any) -> None:
@@ -32,6 +54,8 @@ def atomic_write(path: Path, write: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp creates 0600 and the rename keeps it: give the mode a plain open() would.
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
