@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,6 +212,8 @@ def ensure_domain_classifier(
             return _info(weights, meta)
     data_test = load_dataset(dataset, "test", root=root)
     seed = 0
+    # Seconds to minutes on a CPU, once per dataset: say so rather than look stuck.
+    print(f"ganzoo: training the {dataset} domain classifier once (cached in {folder})", file=sys.stderr, flush=True)
     started = time.perf_counter()
     model, accuracy = train_domain_classifier(data_train, data_test, seed=seed, device=device)
     seconds = time.perf_counter() - started

@@ -16,6 +16,20 @@ from ganzoo.errors import GanzooError
 
 ENTRY_POINT_GROUP = "ganzoo.plugins"
 _loaded: set[str] = set()
+_paths: set[str] = set()  # files (and package folders) of the loaded plugins, for error messages
+
+
+def plugin_paths() -> tuple[str, ...]:
+    """Where the loaded plugins' code lives: a traceback frame under one of these is a plugin's."""
+    return tuple(sorted(_paths))
+
+
+def _remember(module: object) -> None:
+    file = getattr(module, "__file__", None)
+    if file:
+        path = Path(file).resolve()
+        # A package's code is every file under its folder; a module's is its one file.
+        _paths.add(str(path.parent if path.name == "__init__.py" else path))
 
 
 def plugin_key(spec: str) -> str:
@@ -42,9 +56,10 @@ def load_plugin(spec: str) -> None:
                 raise GanzooError(f"cannot load plugin {spec!r}: not a Python file")
             module = importlib.util.module_from_spec(module_spec)
             sys.modules[name] = module
+            _remember(module)  # before running it: a crash while loading is the plugin's too
             module_spec.loader.exec_module(module)
         else:
-            importlib.import_module(spec)
+            _remember(importlib.import_module(spec))
     except GanzooError as e:
         if str(e).startswith("cannot load plugin"):
             raise
@@ -59,7 +74,8 @@ def load_installed_plugins() -> None:
         if ep.value in _loaded:
             continue
         try:
-            ep.load()
+            loaded = ep.load()
+            _remember(sys.modules.get(ep.module, loaded))
         except Exception as e:
             raise GanzooError(f"cannot load installed plugin {ep.name!r} ({ep.value}): {e}") from None
         _loaded.add(ep.value)

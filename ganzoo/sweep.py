@@ -23,13 +23,13 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ganzoo import rundir
 from ganzoo.config import EvalSpec, from_dict, to_dict
-from ganzoo.errors import GanzooError
+from ganzoo.errors import GanzooError, describe_exception
 
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("none", "median", "hyperband")
@@ -107,11 +107,121 @@ class SweepConfig:
         self.evaluation.validate()
 
 
+# ---- settings of a stored study ------------------------------------------------------------
+
+_MISSING = object()
+
+
+def _leaves(cls: type, prefix: str = "") -> list[str]:
+    """Dotted paths of a config's settings: nested dataclasses are walked, dicts are one setting."""
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    out: list[str] = []
+    for field in dataclasses.fields(cls):
+        hint = hints[field.name]
+        path = prefix + field.name
+        out.extend(_leaves(hint, path + ".") if dataclasses.is_dataclass(hint) else [path])
+    return out
+
+
+def _get(tree: Mapping[str, Any] | None, path: str) -> Any:
+    node: Any = tree
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def _flat(value: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(value, Mapping) and value:
+        return {k: v for key, sub in value.items() for k, v in _flat(sub, f"{prefix}.{key}").items()}
+    return {prefix: value}
+
+
+def settings_difference(stored: Mapping[str, Any] | None, current: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(setting, stored value, current value) for each setting that differs.
+
+    A setting the stored study lacks was added to ganzoo after the study began; it counts as its
+    default, which keeps the behaviour of the version that did not have it. So an upgrade never
+    locks a user out of their own study, while a setting they changed is always caught. Settings
+    ganzoo no longer has cannot change a run and are ignored.
+    """
+    default = to_dict(SweepConfig(variants=(), datasets=()))
+    diff: list[tuple[str, Any, Any]] = []
+    for path in _leaves(SweepConfig):
+        theirs, mine = _get(stored, path), _get(current, path)
+        if theirs is _MISSING:
+            theirs = _get(default, path)
+        if theirs == mine:
+            continue
+        if isinstance(theirs, Mapping) and isinstance(mine, Mapping):  # name the entries that differ
+            a, b = _flat(theirs, path), _flat(mine, path)
+            diff.extend((k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
+        else:
+            diff.append((path, theirs, mine))
+    return diff
+
+
+# Settings that ``ganzoo sweep`` has a flag for, so that a resume command can be given.
+_SETTING_FLAG = {"n_trials": "--trials", "seeds": "--seeds", "sampler": "--sampler", "pruner": "--pruner",
+                 "space": "--space", "steps": "--steps", "eval_every": "--eval-every", "arch": "--arch",
+                 "device": "--device"}
+
+
+def _with_flags(command: list[str], flags: Mapping[str, Any]) -> list[str]:
+    """``command`` with each of ``flags`` set to its value (replacing the flag where it is given)."""
+    out, skip = [], False
+    for word in command:
+        if skip:
+            skip = False
+            continue
+        flag = word.split("=", 1)[0]
+        if flag in flags:
+            skip = "=" not in word
+            continue
+        out.append(word)
+    return out + [w for flag, value in flags.items() for w in (flag, str(value))]
+
+
+def mismatch_message(study: str, where: str, diff: list[tuple[str, Any, Any]], command: list[str] | None,
+                     folder: Path | None) -> str:
+    """One line naming every differing setting with both values, and commands that resolve it."""
+    def show(value: Any) -> str:
+        return "(unset)" if value is None else json.dumps(value)
+
+    changes = "; ".join(f"{key} {show(old)} there, {show(new)} now" for key, old, new in diff)
+    text = f"study {study!r} in {where} was run with other settings: {changes}."
+    if command is None:
+        return text + " Resume it with its own settings, or choose another study name."
+    import shlex
+
+    fixes = []
+    if all(key in _SETTING_FLAG for key, _, _ in diff):
+        resume = _with_flags(command, {_SETTING_FLAG[key]: old for key, old, _ in diff if old is not None})
+        fixes.append(f"resume it as it was: {shlex.join(resume)}")
+    fresh = next(f"{study}-{i}" for i in range(2, 10_000) if folder is None or not (folder.parent / f"{study}-{i}").exists())
+    fixes.append(f"start a new study beside it: {shlex.join(_with_flags(command, {'--study': fresh}))}")
+    if folder is not None:
+        fixes.append(f"start it over: rm -r {shlex.quote(str(folder))} and run the same command again")
+    return text + " To " + "; or to ".join(fixes)
+
+
 # ---- presets -----------------------------------------------------------------------------
 
 
 def preset_dir() -> Path:
     return Path(__file__).parent / "presets"
+
+
+def shipped_presets() -> dict[str, str]:
+    """Name -> purpose of each shipped preset: the first line of its leading comment."""
+    out = {}
+    for path in sorted(preset_dir().glob("*.toml")):
+        first = next((line for line in path.read_text().splitlines() if line.strip()), "")
+        out[path.stem] = first.lstrip("# ").strip() if first.startswith("#") else ""
+    return out
 
 
 def load_preset(name_or_path: str) -> SweepConfig:
@@ -125,7 +235,7 @@ def load_preset(name_or_path: str) -> SweepConfig:
     if not path.suffix:
         path = preset_dir() / f"{name_or_path}.toml"
         if not path.exists():
-            known = ", ".join(sorted(p.stem for p in preset_dir().glob("*.toml")))
+            known = ", ".join(shipped_presets())
             raise GanzooError(f"unknown preset {name_or_path!r}; shipped: {known}, or give a .toml path")
     try:
         data = tomllib.loads(path.read_text())
@@ -278,9 +388,13 @@ class Sweep:
         log: Any = None,
         shared: bool = False,
         population: int | str = 1,
+        command: list[str] | None = None,
+        progress: bool | None = None,
     ) -> None:
         """``shared``: this process is one of several working on the study (a spawned worker).
-        ``population``: trials trained at once as one population (``auto``: from free device memory)."""
+        ``population``: trials trained at once as one population (``auto``: from free device memory).
+        ``command``: the command line that started it, for messages that say what to run instead.
+        ``progress``: a progress bar (default: when stderr is a terminal, in the main process)."""
         if not study or "/" in study or study.startswith("."):
             raise GanzooError(f"study name must be a plain folder name, got {study!r}")
         config.validate()
@@ -293,7 +407,9 @@ class Sweep:
         self._sizes: dict[str, int] = {}
         self.dir = Path(results) / study
         self.storage = resolve_storage(self.dir, storage, workers)
-        self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self._log = log
+        self.command, self._progress_setting = command, progress
+        self.progress: Any = None
         self.pairs, self.skipped = self._pairs()
 
     # -- setup
@@ -325,18 +441,26 @@ class Sweep:
     def settings(self) -> dict[str, Any]:
         return to_dict(self.config)
 
+    def log(self, line: str) -> None:
+        if self._log is not None:
+            self._log(line)
+        elif self.progress is not None:
+            self.progress.log(line)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def _check_settings(self, stored: Mapping[str, Any] | None, where: str) -> None:
+        diff = settings_difference(stored, self.settings())
+        if diff:
+            raise GanzooError(mismatch_message(self.study, where, diff, self.command, self.dir))
+
     def prepare(self) -> None:
-        """Create or check the study folder; refuse a study of the same name with other settings."""
+        """Create or check the study folder; refuse a study of the same name with other settings
+        (settings added to ganzoo since it began count as their defaults: see settings_difference)."""
         mine = self.settings()
         path = self.dir / SWEEP_FILE
         if path.exists():
-            theirs = rundir.read_json(path).get("settings")
-            if theirs != mine:
-                diff = sorted(k for k in set(mine) | set(theirs or {}) if (theirs or {}).get(k) != mine.get(k))
-                raise GanzooError(
-                    f"study {self.study!r} exists with different settings ({', '.join(diff)}); "
-                    "re-run its own command to resume it, or choose another --study"
-                )
+            self._check_settings(rundir.read_json(path).get("settings"), str(self.dir))
         studies = {p.name: self._open_study(p) for p in self.pairs}  # checks the storage too
         rundir.write_json(path, {"study": self.study, "settings": mine, "storage": redact(self.storage.url),
                                  "pairs": [p.name for p in self.pairs], "skipped": self.skipped})
@@ -353,11 +477,12 @@ class Sweep:
         )
         theirs = study.user_attrs.get(ATTR)
         if theirs is None:
-            study.set_user_attr(ATTR, self.settings())
             study.set_user_attr("variant", pair.variant)
             study.set_user_attr("dataset", pair.dataset)
-        elif theirs != self.settings():
-            raise GanzooError(f"study {name!r} in {redact(self.storage.url)} exists with different settings")
+        else:
+            self._check_settings(theirs, redact(self.storage.url))
+        if theirs != self.settings():  # new, or migrated: settings added since count as their defaults
+            study.set_user_attr(ATTR, self.settings())
         return study
 
     def _space(self, pair: Pair) -> dict[str, Any]:
@@ -400,11 +525,36 @@ class Sweep:
         self.prepare()
         if not self.storage.is_rdb and not self.shared:
             self._requeue_orphans()  # before any worker of ours starts, RUNNING means orphaned
-        if self.workers > 1:
-            self._run_workers()
-        else:
-            self._work()
+        from ganzoo.progress import SweepProgress
+
+        counts = {name: self.outcome()[name]["finished"] for name in self._studies}
+        # One bar where this process runs the trials; spawned workers print their own lines.
+        bar = self._progress_setting if self.workers == 1 and not self.shared else False
+        self.progress = SweepProgress(counts, self.config.n_trials, bar=bar)
+        try:
+            if self.workers > 1:
+                self._run_workers()
+            else:
+                self._work()
+        finally:
+            self.progress.close()
         self.export()
+
+    def outcome(self) -> dict[str, dict[str, Any]]:
+        """Per pair: trials finished (complete or pruned; diverged ones are complete with an
+        infinite objective), failed (an error inside the run), and the first failure's message."""
+        from optuna.trial import TrialState
+
+        out = {}
+        for name, study in self._studies.items():
+            trials = study.get_trials(deepcopy=False)
+            failed = [t for t in trials if t.state == TrialState.FAIL and t.user_attrs.get("status") == "failed"]
+            out[name] = {
+                "finished": sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials),
+                "failed": len(failed),
+                "error": failed[0].user_attrs.get("error") if failed else None,
+            }
+        return out
 
     def export(self) -> Path:
         return export(self.dir, self._studies)
@@ -540,7 +690,7 @@ class Sweep:
             trial.set_user_attr("status", "pruned")
             trial.set_user_attr("wall_seconds", time.time() - started)
             study.tell(trial, state=TrialState.PRUNED)
-            self.log(f"{pair.name} trial {trial.number}: pruned")
+            self._finished(pair, f"trial {trial.number}: pruned")
             return
         except KeyboardInterrupt:
             trial.set_user_attr("status", "interrupted")
@@ -549,12 +699,19 @@ class Sweep:
             self.export()
             raise
         except Exception as e:
+            error = describe_exception(e)
             trial.set_user_attr("status", "failed")
-            trial.set_user_attr("error", f"{type(e).__name__}: {' '.join(str(e).split())[:300]}")
+            trial.set_user_attr("error", error)
             study.tell(trial, state=TrialState.FAIL)
-            self.log(f"{pair.name} trial {trial.number}: failed: {e}")
+            self._finished(pair, f"trial {trial.number}: failed: {error}")
             return
         self._tell(pair, study, trial, seeds, started)
+
+    def _finished(self, pair: Pair, line: str) -> None:
+        if self.progress is not None:
+            self.progress.finished(pair.name, line)
+        else:
+            self.log(f"{pair.name} {line}")
 
     def _pair_config(self, pair: Pair, **overrides: Any) -> Any:
         """A run config of this pair: the preset's settings, the variant's own, then ``overrides``."""
@@ -639,18 +796,25 @@ class Sweep:
         started = time.time()
         told: set[int] = set()
 
-        def fail(group_trials: list[Any], e: BaseException) -> None:
+        def fail(group_trials: list[Any], e: BaseException, run_dirs: Sequence[Path] = ()) -> None:
             # Out of memory says the population was too large, not that the configurations are bad.
             retry = isinstance(e, torch.cuda.OutOfMemoryError)
+            error = describe_exception(e)
+            for run_dir in run_dirs:  # the members' run directories say so too, never "running"
+                if (run_dir / rundir.STATUS).exists():
+                    status = rundir.read_json(run_dir / rundir.STATUS)
+                    rundir.write_json(run_dir / rundir.STATUS, {**status, "status": "interrupted" if retry
+                                                               else "failed", "message": error})
             for trial in group_trials:
                 trial.set_user_attr("status", "interrupted" if retry else "failed")
-                trial.set_user_attr("error", f"{type(e).__name__}: {' '.join(str(e).split())[:300]}")
+                trial.set_user_attr("error", error)
                 study.tell(trial, state=TrialState.FAIL)
                 if retry:
                     study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+                    self.log(f"{pair.name} trial {trial.number}: out of memory, queued again: {error}")
+                else:
+                    self._finished(pair, f"trial {trial.number}: failed: {error}")
                 told.add(trial.number)
-            self.log(f"{pair.name} trials {[t.number for t in group_trials]}: "
-                     f"{'out of memory, queued again' if retry else 'failed'}: {e}")
 
         try:
             with contextlib.ExitStack() as stack:
@@ -672,7 +836,7 @@ class Sweep:
                                                        callbacks=[m[5] for m in group])
                         results = population.run(overwrite=True)
                     except Exception as e:  # this group only: the others' trials stand
-                        fail(group_trials, e)
+                        fail(group_trials, e, [m[3] for m in group])
                         continue
                     records: dict[int, list[dict[str, Any]]] = {}
                     for (trial, seed, _, run_dir, evaluator, _), result in zip(group, results):
@@ -705,15 +869,18 @@ class Sweep:
             trial.set_user_attr("status", "pruned")
             trial.set_user_attr("wall_seconds", time.time() - started)
             study.tell(trial, state=TrialState.PRUNED)
-            self.log(f"{pair.name} trial {trial.number}: pruned")
+            self._finished(pair, f"trial {trial.number}: pruned")
             return
+        from ganzoo.progress import fmt
+
         summary = summarise(records)
         summary["wall_seconds"] = time.time() - started
         for key, value in summary.items():
             trial.set_user_attr(key, value)
         study.tell(trial, summary["objective"])
-        self.log(f"{pair.name} trial {trial.number}: {summary['status']} fid={summary['fid_mean']}"
-                 + (f" (population of {population})" if population is not None else ""))
+        seeds = f"mean of {len(records)} seeds" if len(records) > 1 else "1 seed"
+        self._finished(pair, f"trial {trial.number}: {summary['status']}, FID {fmt(summary['fid_mean'])} ({seeds}"
+                       + (f", population of {population})" if population is not None else ")"))
 
     def _prepare_seed(self, pair: Pair, trial: Any, params: Mapping[str, Any], seed: int,
                       siblings: _Siblings | None = None) -> tuple[Any, Path, Any, list[Any]]:

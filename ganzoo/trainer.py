@@ -29,15 +29,15 @@ from torch import Tensor, nn
 from ganzoo import rundir
 from ganzoo.batches import StreamBatches, TensorBatches
 from ganzoo.config import TrainConfig
-from ganzoo.data import Data, default_data_root, load_dataset
-from ganzoo.errors import GanzooError
+from ganzoo.data import Data, data_record, load_dataset
+from ganzoo.errors import GanzooError, describe_exception
 from ganzoo.losses import Loss
 from ganzoo.metrics import device_name, generate
 from ganzoo.samples import save_samples
 from ganzoo.stability import METRICS, STABILITY, write_stability
 from ganzoo.variants import build_architecture, build_loss, validate
 
-COMPLETED, DIVERGED, RUNNING = "completed", "diverged", "running"
+COMPLETED, DIVERGED, RUNNING, FAILED = "completed", "diverged", "running", "failed"
 THROUGHPUT = "throughput.json"
 _STAT_NAMES = ("d_loss", "g_loss", "penalty", "d_real", "d_fake")  # means over the steps between log points
 # Gradient norms are taken at the log step only: a norm over every parameter each step costs about
@@ -189,8 +189,7 @@ class Trainer:
         if config.bf16 and self.device.type != "cuda":
             raise GanzooError("bf16 autocast needs a CUDA device")
 
-        root = Path(config.data_root) if config.data_root else default_data_root()
-        self.data = load_dataset(config.dataset, "train", root=root, resolution=config.resolution)
+        self.data = load_dataset(config.dataset, "train", root=config.data_root, resolution=config.resolution)
         arch = build_architecture(config)
         if (problem := arch.check(self.data.sample_shape)) is not None:
             raise GanzooError(f"architecture {config.arch!r} cannot train on {config.dataset!r}: {problem}")
@@ -342,6 +341,7 @@ class Trainer:
             clear_run_dir(out)
         out.mkdir(parents=True, exist_ok=True)
         rundir.write_json(out / rundir.CONFIG, cfg.to_dict())
+        rundir.write_json(out / rundir.DATA, data_record(self.data))
         self._write_status(RUNNING)
 
         bar = self._progress_bar()
@@ -377,14 +377,23 @@ class Trainer:
                         rundir.save_checkpoint(out / rundir.CHECKPOINT, self.state_dict())
                 if sample:
                     self._write_samples()
-                if call:
+                if call and self.callbacks:
+                    if bar is not None:  # evaluation can take longer than training: say what runs
+                        bar.set_description_str(f"{cfg.variant} (evaluating at step {self.step})")
                     for callback in self.callbacks:
                         callback(self.train_state(final=last))
+                    if bar is not None:
+                        bar.set_description_str(cfg.variant)
                 clock.mark()
         except StopTraining as stop:
             status, message = stop.status, str(stop)
         except KeyboardInterrupt:
             self._write_status("interrupted", "stopped by the user; resume with --resume")
+            raise
+        except Exception as e:
+            # An exception inside the step is a plugin's (or ganzoo's own bug): the run is failed,
+            # never left "running"; the caller reports it (the CLI as one line, a sweep per trial).
+            self._write_status(FAILED, describe_exception(e))
             raise
         finally:
             if bar is not None:
@@ -440,7 +449,9 @@ class Trainer:
             return None
         from tqdm.auto import tqdm
 
-        return tqdm(total=self.config.steps, initial=self.step, desc=self.config.variant, unit="step")
+        # Steps, steps/s and ETA from tqdm; D's and G's losses join at the first log point.
+        return tqdm(total=self.config.steps, initial=self.step, desc=self.config.variant, unit="step",
+                    dynamic_ncols=True)
 
     def _write_samples(self) -> None:
         was_training = self.G.training

@@ -267,3 +267,46 @@ def test_population_sweep_with_a_pruner_finishes_every_trial(tmp_path):
         else:  # pruned on its first seed: the second stopped with it
             seed_1 = tmp_path / "results" / "s" / "runs" / "nsgan@ring8" / f"trial-{t.number:04d}" / "seed-1"
             assert json.loads((seed_1 / "status.json").read_text())["status"] == "pruned"
+
+
+def test_a_settings_mismatch_names_each_field_and_the_commands_that_resolve_it(tmp_path):
+    from ganzoo.config import to_dict
+    from ganzoo.sweep import settings_difference
+
+    preset = tiny_preset(tmp_path, n_trials=1, steps=4)
+    config = load_preset(str(preset))
+    Sweep("s", config, tmp_path / "results").prepare()
+    changed = dataclasses.replace(config, steps=8, evaluation=dataclasses.replace(config.evaluation, n_samples=300))
+    command = ["ganzoo", "sweep", "--preset", str(preset), "--steps", "8", "--results", str(tmp_path / "results"),
+               "--study", "s"]
+    with pytest.raises(GanzooError) as error:
+        Sweep("s", changed, tmp_path / "results", command=command).prepare()
+    message = str(error.value)
+    assert "\n" not in message
+    assert "steps 4 there, 8 now" in message and "evaluation.n_samples 200 there, 300 now" in message
+    assert f"--study s-2" in message and f"rm -r {tmp_path / 'results' / 's'}" in message
+    assert "resume it as it was" not in message, "n_samples has no flag: no resume command can be given"
+    only_steps = dataclasses.replace(config, steps=8)
+    with pytest.raises(GanzooError, match=r"resume it as it was: ganzoo sweep --preset \S+ --results \S+ "
+                                          r"--study s --steps 4;"):
+        Sweep("s", only_steps, tmp_path / "results", command=command).prepare()
+    assert settings_difference(to_dict(config), to_dict(config)) == []
+
+
+def test_settings_added_to_ganzoo_since_a_study_began_count_as_their_defaults(tmp_path):
+    """A study written before a setting existed resumes after an upgrade (it ran with the
+    setting's default); one whose user changed that setting is still refused."""
+    config = load_preset(str(tiny_preset(tmp_path, n_trials=1, steps=4)))
+    sweep = Sweep("s", config, tmp_path / "results")
+    sweep.prepare()
+    path = tmp_path / "results" / "s" / "sweep.json"
+    old = json.loads(path.read_text())
+    del old["settings"]["evaluation"]["bf16"], old["settings"]["optional_datasets"]  # as an older ganzoo wrote it
+    old["settings"]["a_setting_ganzoo_no_longer_has"] = 1
+    path.write_text(json.dumps(old))
+    Sweep("s", config, tmp_path / "results").prepare()
+    assert json.loads(path.read_text())["settings"]["evaluation"]["bf16"] is False, "migrated on resume"
+    path.write_text(json.dumps(old))
+    bf16 = dataclasses.replace(config, evaluation=dataclasses.replace(config.evaluation, bf16=True))
+    with pytest.raises(GanzooError, match="evaluation.bf16 false there, true now"):
+        Sweep("s", bf16, tmp_path / "results").prepare()

@@ -1,0 +1,84 @@
+"""What a long job shows while it runs: a tqdm bar on a terminal, plain lines elsewhere.
+
+Lines go to stderr, so that stdout keeps only a command's result (a path, JSON). Where stderr is
+not a terminal (CI, a log file, a worker process) there is no bar and the lines stay as they are.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import Any
+
+
+def is_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
+def fmt(value: float | None, digits: int = 4) -> str:
+    """A figure to ``digits`` significant digits: FIDs are not known to 16."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return f"{value:.{digits}g}"
+
+
+def duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class SweepProgress:
+    """Trials finished of those asked for, in all and per (variant, dataset) pair.
+
+    ``counts``: finished trials per pair when the sweep starts (a resumed study starts part-way).
+    On a terminal, a bar with elapsed time and ETA, and each trial's line printed above it;
+    elsewhere the same lines with the elapsed time and a rough ETA from the trials of this run.
+    """
+
+    def __init__(self, counts: dict[str, int], per_pair: int, bar: bool | None = None) -> None:
+        self.counts, self.per_pair = dict(counts), per_pair
+        self.total = per_pair * len(counts)
+        self.started, self.start_done = time.monotonic(), self.done
+        self.bar: Any = None
+        if is_terminal() if bar is None else bar:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=self.total, initial=self.done, unit="trial", desc="sweep", file=sys.stderr,
+                            dynamic_ncols=True)
+
+    @property
+    def done(self) -> int:
+        return sum(min(n, self.per_pair) for n in self.counts.values())
+
+    def eta(self) -> float | None:
+        ran = self.done - self.start_done
+        if ran <= 0:
+            return None
+        return (time.monotonic() - self.started) / ran * max(self.total - self.done, 0)
+
+    def finished(self, pair: str, line: str) -> None:
+        """A trial of ``pair`` is recorded (complete, pruned, diverged or failed)."""
+        self.counts[pair] = self.counts.get(pair, 0) + 1
+        self.log(f"{pair} [{min(self.counts[pair], self.per_pair)}/{self.per_pair}] {line}")
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def log(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)
+            return
+        elapsed = time.monotonic() - self.started
+        eta = self.eta()
+        timing = f"[{self.done}/{self.total} trials, {duration(elapsed)} elapsed" + (
+            f", ~{duration(eta)} left]" if eta is not None and self.done < self.total else "]")
+        print(f"{line} {timing}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
