@@ -1,4 +1,6 @@
-"""``ganzoo`` command line. Bad input is one line on stderr and exit code 2, never a traceback."""
+"""``ganzoo`` command line. Bad input is one line on stderr and exit code 2, never a traceback;
+an exception inside a run (a plugin's code, or a bug in ganzoo) is one line too, exit code 3, with
+the traceback only under ``--debug``."""
 
 from __future__ import annotations
 
@@ -11,12 +13,30 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ganzoo import rundir
-from ganzoo.errors import GanzooError
+from ganzoo.errors import GanzooError, describe_exception
 
-EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 1, 130
+EXIT_DIVERGED, EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED = 1, 2, 3, 130
+EXIT_CODES = (f"Exit codes: 0 done; {EXIT_DIVERGED} diverged (train: non-finite loss); {EXIT_USAGE} bad input; "
+              f"{EXIT_FAILED} failed (an exception inside the run: a plugin's code or a bug; sweep: a "
+              f"(variant, dataset) whose every trial failed); {EXIT_INTERRUPTED} interrupted.")
+
+
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Every option's default in its help, where it has one worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (not action.option_strings or "%(default)" in text or "(default" in text
+                or action.default in (None, False, [], argparse.SUPPRESS)):
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         # argparse prints a usage block; one line that names the command is easier to act on.
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -31,50 +51,75 @@ def _key_value(text: str) -> tuple[str, Any]:
     return key, parse_value(value)
 
 
-# Flag -> dotted setting; anything else goes through --set KEY=VALUE.
-_SETTING_FLAGS: dict[str, tuple[str, type]] = {
-    "steps": ("steps", int),
-    "batch_size": ("batch_size", int),
-    "seed": ("seed", int),
-    "n_critic": ("n_critic", int),
-    "z_dim": ("z_dim", int),
-    "lr": ("adam.lr", float),
-    "lr_g": ("g_adam.lr", float),
-    "lr_d": ("d_adam.lr", float),
-    "beta1": ("adam.beta1", float),
-    "beta2": ("adam.beta2", float),
-    "resolution": ("resolution", int),
-    "log_every": ("log_every", int),
-    "sample_every": ("sample_every", int),
-    "checkpoint_every": ("checkpoint_every", int),
-    "device": ("device", str),
-    "data_root": ("data_root", str),
+# Flag -> (dotted setting, type, help); anything else goes through --set KEY=VALUE.
+_SETTING_FLAGS: dict[str, tuple[str, type, str]] = {
+    "steps": ("steps", int, "G updates"),
+    "batch_size": ("batch_size", int, "real images per D update"),
+    "seed": ("seed", int, "seeds initialisation, noise and data order"),
+    "n_critic": ("n_critic", int, "D updates per G update"),
+    "z_dim": ("z_dim", int, "noise dimensions"),
+    "lr": ("adam.lr", float, "Adam learning rate of G and D"),
+    "lr_g": ("g_adam.lr", float, "G's learning rate"),
+    "lr_d": ("d_adam.lr", float, "D's learning rate"),
+    "beta1": ("adam.beta1", float, "Adam beta1 of G and D"),
+    "beta2": ("adam.beta2", float, "Adam beta2 of G and D"),
+    "resolution": ("resolution", int, "resize image data to this side"),
+    "log_every": ("log_every", int, "steps between stats.jsonl records"),
+    "sample_every": ("sample_every", int, "steps between sample grids (0: at the end only)"),
+    "checkpoint_every": ("checkpoint_every", int, "steps between checkpoints (0: at the end only)"),
+    "device": ("device", str, "auto, cpu or cuda[:N]"),
+    "data_root": ("data_root", str, "a folder holding the dataset's files in torchvision's layout"),
 }
 
 
+def _setting_default(key: str) -> Any:
+    """TrainConfig's default for a flag's setting (a variant's own defaults come first)."""
+    from ganzoo.config import Adam, TrainConfig
+
+    fields = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    head, _, rest = key.partition(".")
+    return getattr(Adam(), rest) if rest else fields[head]
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from ganzoo import __version__
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--plugin", action="append", default=[], metavar="PATH_OR_MODULE",
         help="a Python file or module that registers variants, losses, architectures or datasets",
     )
-    parser = _Parser(prog="ganzoo", description="Compare GAN variants fairly: one trainer, many variants.")
+    common.add_argument("--debug", action="store_true", help="print the traceback of an error inside a run")
+    parser = _Parser(prog="ganzoo", description="Compare GAN variants fairly: one trainer, many variants.",
+                     epilog=EXIT_CODES)
+    parser.add_argument("--version", action="version", version=f"ganzoo {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    sub.add_parser("list", parents=[common], help="list variants, losses, architectures and datasets")
+    sub.add_parser("list", parents=[common], help="list variants, losses, architectures, datasets and presets")
+
+    c = sub.add_parser(
+        "check", parents=[common], help="run the registry's contract checks on a plugin",
+        description="Loads PLUGIN and runs the contract checks every registered entry gets (the same as the "
+        "test suite's) on the variants, losses, architectures and datasets it registers, on the CPU. One line "
+        "per check; exit 0 when all pass, 3 when one fails, 2 when the plugin cannot be loaded.",
+    )
+    c.add_argument("plugin_spec", metavar="PLUGIN", help="a plugin file (my_gan.py) or module name")
 
     t = sub.add_parser(
         "train", parents=[common], help="train one variant on one dataset",
         description="Train one run. Exit 0: completed; 1: diverged (non-finite loss); 2: bad input; "
-        "130: interrupted (continue with --resume).",
+        "3: failed (an exception inside the run, recorded in status.json); 130: interrupted (continue "
+        "with --resume). Settings left out take the variant's defaults, then TrainConfig's (shown).",
     )
     t.add_argument("--variant", help="a registered variant (ganzoo list)")
     t.add_argument("--dataset", help="a registered dataset, or folder:PATH")
     t.add_argument("--arch", help="swap the variant's architecture (compare losses on one network)")
     t.add_argument("--out", type=Path, help="run directory (default runs/VARIANT-DATASET-sSEED)")
     t.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR from its checkpoint")
-    for name, (_, kind) in _SETTING_FLAGS.items():
-        t.add_argument("--" + name.replace("_", "-"), type=kind, dest=name)
+    for name, (key, kind, text) in _SETTING_FLAGS.items():
+        default = _setting_default(key)
+        t.add_argument("--" + name.replace("_", "-"), type=kind, dest=name,
+                       help=text + (f" (default: the variant's, else {default})" if default is not None else ""))
     t.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast (CUDA only)")
     t.add_argument(
         "--set", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
@@ -84,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     _eval_flags(t, n_samples=2000)
     t.add_argument("--dry-run", action="store_true", help="print the resolved configuration and stop")
     t.add_argument("--no-progress", action="store_true", help="plain log lines even on a terminal")
+    t.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
 
     e = sub.add_parser(
         "eval", parents=[common], help="evaluate a trained run (FID, KID, precision/recall)",
@@ -99,23 +145,26 @@ def build_parser() -> argparse.ArgumentParser:
         "after every trial. Re-running the same command resumes; several machines share a study through "
         "--storage postgresql://... Exit 0: done; 2: bad input; 130: interrupted (re-run to resume).",
     )
-    s.add_argument("--preset", default="smoke", help="a shipped preset (smoke, fashion-mnist) or a TOML file")
+    s.add_argument("--preset", default="smoke", help="a shipped preset (ganzoo list) or a TOML file")
     s.add_argument("--study", help="study folder name (default: the preset's name)")
-    s.add_argument("--results", type=Path, default=Path("results"), help="where study folders live")
+    s.add_argument("--results", type=Path, default=Path("runs"),
+                   help="where study folders live (results/ holds the project's committed showcase)")
     s.add_argument("--storage", help="postgresql://USER:PASSWORD@HOST/DB to share a study across machines")
     s.add_argument("--workers", type=int, default=1, help="worker processes on this machine (one per GPU)")
     s.add_argument("--population", default="1", metavar="P|auto",
                    help="train P trials of a variant at once as one vmapped population (auto: from free GPU "
                    "memory; 1 on a CPU)")
-    s.add_argument("--trials", type=int, dest="n_trials", help="finished trials per (variant, dataset)")
-    s.add_argument("--seeds", type=int, help="seeds per configuration; the objective is their mean")
-    s.add_argument("--sampler", choices=("tpe", "random", "grid"))
-    s.add_argument("--pruner", choices=("none", "median", "hyperband"))
-    s.add_argument("--space", choices=("wide", "narrow"), help="Lucic et al.'s wide or narrow ranges")
-    s.add_argument("--steps", type=int)
-    s.add_argument("--eval-every", type=int)
-    s.add_argument("--arch", help="one architecture for every variant")
-    s.add_argument("--device")
+    s.add_argument("--trials", type=int, dest="n_trials",
+                   help="finished trials per (variant, dataset) (default: the preset's)")
+    s.add_argument("--seeds", type=int, help="seeds per configuration; the objective is their mean (default: the preset's)")
+    s.add_argument("--sampler", choices=("tpe", "random", "grid"), help="Optuna sampler (default: the preset's)")
+    s.add_argument("--pruner", choices=("none", "median", "hyperband"), help="(default: the preset's)")
+    s.add_argument("--space", choices=("wide", "narrow"), help="Lucic et al.'s wide or narrow ranges (default: the preset's)")
+    s.add_argument("--steps", type=int, help="G updates per run (default: the preset's)")
+    s.add_argument("--eval-every", type=int, help="steps between evaluations, for pruning (default: the preset's)")
+    s.add_argument("--arch", help="one architecture for every variant (default: the preset's, else each variant's own)")
+    s.add_argument("--device", help="auto, cpu or cuda (default: the preset's)")
+    s.add_argument("--no-progress", action="store_true", help="plain lines even on a terminal")
 
     r = sub.add_parser(
         "report", parents=[common], help="write a study's comparison report (never trains)",
@@ -138,7 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--repeats", type=int, help="ganzoo/baseline turns; the median counts")
     b.add_argument("--device", default="auto")
     b.add_argument("--quick", action="store_true", help="a small run that finishes in about a minute on a CPU")
-    b.add_argument("--out", type=Path, default=Path("results") / "bench")
+    b.add_argument("--out", type=Path, default=Path("runs") / "bench",
+                   help="where throughput.csv goes (results/bench holds the committed measurements: only --out "
+                   "results/bench writes there)")
     b.add_argument("--population", type=int, metavar="P",
                    help="instead: trials/hour of P nsgan members trained as one population vs one at a time")
     b.add_argument("--set", action="append", default=[], type=_key_value, metavar="fast.KEY=VALUE",
@@ -177,7 +228,7 @@ def _eval_spec(args: argparse.Namespace) -> Any:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    out = {key: getattr(args, name) for name, (key, _) in _SETTING_FLAGS.items() if getattr(args, name) is not None}
+    out = {key: getattr(args, name) for name, (key, _, _) in _SETTING_FLAGS.items() if getattr(args, name) is not None}
     if args.bf16:
         out["bf16"] = True
     out.update(dict(args.set))
@@ -196,6 +247,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("losses:        " + ", ".join(LOSSES))
     print("architectures: " + ", ".join(ARCHITECTURES))
     print("datasets:      " + ", ".join(DATASETS) + "  (folder:PATH for a folder of images)")
+    from ganzoo.sweep import shipped_presets
+
+    print("presets (ganzoo sweep --preset NAME):")
+    for name, purpose in shipped_presets().items():
+        print(f"  {name}: {purpose}")
     return 0
 
 
@@ -235,12 +291,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     callbacks = [EvalCallback(config.evaluation)] if config.evaluation is not None else []
     try:
         t = trainer.Trainer(config, run_dir, callbacks=callbacks, progress=progress)
-        result = t.run(resume=args.resume is not None)
+        result = t.run(resume=args.resume is not None, overwrite=args.overwrite)
     except KeyboardInterrupt:
         print(f"ganzoo: interrupted; continue with: ganzoo train --resume {run_dir}", file=sys.stderr)
         return EXIT_INTERRUPTED
     print(f"{result.status} at step {result.step}: {result.run_dir}" + (f" ({result.message})" if result.message else ""))
     return EXIT_DIVERGED if result.status == trainer.DIVERGED else 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    raise GanzooError("not wired yet")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -275,7 +335,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             population = int(population)
         except ValueError:
             raise GanzooError(f"--population must be a positive integer or auto, got {args.population!r}") from None
-    sweep = Sweep(study, config, args.results, storage=args.storage, workers=args.workers, population=population)
+    sweep = Sweep(study, config, args.results, storage=args.storage, workers=args.workers, population=population,
+                  command=["ganzoo", *args.argv], progress=False if args.no_progress else None)
     for note in sweep.skipped:
         print(f"skipped {note}", file=sys.stderr)
     try:
@@ -288,7 +349,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from ganzoo.report import write_report
 
     print(f"report: {write_report(sweep.dir, study=study)}")
-    return 0
+    # A pair none of whose trials finished, because they failed, is a failed sweep: its report has
+    # nothing to compare, and a script must not read exit 0 as results.
+    outcome = sweep.outcome()
+    dead = {name: o for name, o in outcome.items() if o["finished"] == 0 and o["failed"]}
+    for name, o in dead.items():
+        print(f"ganzoo sweep: {name}: all {o['failed']} trials failed; first error: {o['error']}", file=sys.stderr)
+    failed = sum(o["failed"] for name, o in outcome.items() if name not in dead)
+    if failed:
+        print(f"ganzoo sweep: {failed} trial(s) failed (their errors are in trials.csv)", file=sys.stderr)
+    return EXIT_FAILED if dead else 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -341,13 +411,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
-    "list": cmd_list, "train": cmd_train, "eval": cmd_eval, "sweep": cmd_sweep, "report": cmd_report, "bench": cmd_bench,
+    "list": cmd_list, "check": cmd_check, "train": cmd_train, "eval": cmd_eval, "sweep": cmd_sweep, "report": cmd_report, "bench": cmd_bench,
     "fid-weights": cmd_fid_weights,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         from ganzoo.plugins import load_installed_plugins, load_plugin
 
@@ -358,6 +430,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GanzooError as e:
         print(f"ganzoo {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as e:  # inside a run: a plugin's code, or a bug in ganzoo; one line unless --debug
+        if args.debug:
+            import traceback
+
+            traceback.print_exc()
+        hint = "" if args.debug else " (--debug shows the traceback)"
+        print(f"ganzoo {args.command}: failed: {describe_exception(e)}{hint}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def entry() -> NoReturn:

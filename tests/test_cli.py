@@ -119,3 +119,91 @@ def test_installed_plugin_entry_point(tmp_path):
     result = run_cli("list", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "ns-dcgan-via-entry-point: loss=ns arch=dcgan" in result.stdout
+
+
+def test_version_and_presets_and_defaults_in_help(capsys):
+    from ganzoo import __version__
+    from ganzoo.sweep import shipped_presets
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"ganzoo {__version__}"
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert set(shipped_presets()) >= {"smoke", "fashion-mnist"}
+    for name, purpose in shipped_presets().items():
+        assert purpose and f"  {name}: {purpose}" in out, name
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "G updates (default: the variant's, else 2000)" in help_text
+    assert "Exit 0: completed; 1: diverged" in help_text and "3: failed" in help_text
+    with pytest.raises(SystemExit):
+        main(["sweep", "--help"])
+    assert "(default: runs)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_user_runs_never_write_into_the_committed_results():
+    """results/ holds the project's committed showcase; commands write under runs/ unless told."""
+    from ganzoo.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["sweep"]).results == Path("runs")
+    assert parser.parse_args(["bench"]).out == Path("runs") / "bench"
+    assert parser.parse_args(["bench", "--quick"]).out == Path("runs") / "bench"
+
+
+# A loss whose G loss raises inside training: user code that fails at run time, not at registration.
+RAISING_PLUGIN = '''
+import dataclasses
+
+from ganzoo import Loss, Variant, register_loss, register_variant
+
+
+@register_loss("raises-in-g")
+@dataclasses.dataclass(frozen=True)
+class RaisesInG(Loss):
+    def discriminator_loss(self, real, fake):
+        return (fake - real).mean()
+
+    def generator_loss(self, fake):
+        raise ValueError("my generator_loss is broken")
+
+
+register_variant("raises-in-g", Variant(loss="raises-in-g", arch="mlp"))
+'''
+
+
+def _raising_plugin(tmp_path: Path) -> Path:
+    path = tmp_path / "raising_plugin.py"
+    path.write_text(RAISING_PLUGIN)
+    return path
+
+
+def test_an_exception_in_plugin_code_fails_the_run_with_one_line(tmp_path):
+    plugin = _raising_plugin(tmp_path)
+    line = RAISING_PLUGIN.splitlines().index('        raise ValueError("my generator_loss is broken")') + 1
+    args = ["train", "--plugin", str(plugin), "--variant", "raises-in-g", "--dataset", "ring8", *TINY]
+    result = run_cli(*args, "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert result.returncode == 3, "failed, not 1 (diverged) or 2 (bad input)"
+    error = one_line_error(result.stderr)
+    assert "failed: ValueError: my generator_loss is broken" in error
+    assert f"raising_plugin.py:{line}, in generator_loss" in error and "--debug" in error
+    status = json.loads((tmp_path / "run" / "status.json").read_text())
+    assert status["status"] == "failed" and "my generator_loss is broken" in status["message"]
+
+    debug = run_cli(*args, "--out", str(tmp_path / "run2"), "--debug", cwd=tmp_path)
+    assert debug.returncode == 3 and "Traceback" in debug.stderr and "raising_plugin.py" in debug.stderr
+
+
+def test_a_sweep_whose_every_trial_failed_exits_3_and_says_why(tmp_path):
+    plugin = _raising_plugin(tmp_path)
+    preset = tmp_path / "failing.toml"
+    preset.write_text('variants = ["raises-in-g"]\ndatasets = ["ring8"]\nn_trials = 2\nsampler = "random"\n'
+                      'steps = 4\nbatch_size = 16\ndevice = "cpu"\n[evaluation]\nn_samples = 50\n')
+    result = run_cli("sweep", "--plugin", str(plugin), "--preset", str(preset), "--results", str(tmp_path / "r"),
+                     cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    assert "raises-in-g@ring8: all 2 trials failed; first error: ValueError: my generator_loss is broken" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (tmp_path / "r" / "failing" / "report.html").exists(), "the report is still written"

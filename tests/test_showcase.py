@@ -1,0 +1,39 @@
+"""The committed showcase (results/smoke, the README's main job) stays what the code makes.
+
+CI runs the README's main command itself (into runs/); these tests make sure the committed copy
+beside it cannot silently go stale: regenerate it with ``ganzoo sweep --preset smoke --results
+results`` (then remove results/smoke/study.db) whenever they fail.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from ganzoo.config import to_dict
+from ganzoo.sweep import SWEEP_FILE, TRIALS_CSV, load_preset
+
+SHOWCASE = Path(__file__).resolve().parent.parent / "results" / "smoke"
+
+
+def test_the_showcase_was_made_with_the_smoke_preset_as_the_code_defines_it_now():
+    stored = json.loads((SHOWCASE / SWEEP_FILE).read_text())["settings"]
+    # Exact equality, not settings_difference: a setting added since must show up in the showcase.
+    assert stored == to_dict(load_preset("smoke")), "regenerate results/smoke (see this file's docstring)"
+
+
+def test_the_showcase_holds_every_trial_and_its_report():
+    meta = json.loads((SHOWCASE / SWEEP_FILE).read_text())
+    trials = pd.read_csv(SHOWCASE / TRIALS_CSV)
+    n_trials = meta["settings"]["n_trials"]
+    for pair in meta["pairs"]:
+        variant, dataset = pair.split("@")
+        rows = trials[(trials["variant"] == variant) & (trials["dataset"] == dataset)]
+        assert (rows["state"] == "COMPLETE").sum() == n_trials, pair
+        for run_dirs in rows["run_dirs"]:  # relative to the repository, where the showcase was made
+            for run_dir in json.loads(run_dirs):
+                assert (SHOWCASE.parent.parent / run_dir / "stats.jsonl").is_file(), run_dir
+    for name in ("report.md", "report.html"):
+        assert (SHOWCASE / name).stat().st_size > 0, name
