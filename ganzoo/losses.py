@@ -60,7 +60,10 @@ def functional_input_gradient(D: Callable[[Tensor], Tensor], x: Tensor) -> Tenso
     return torch.func.grad(lambda y: D(y).sum())(x)
 
 
-LOSSES: Registry[type[Loss]] = Registry("loss", dataclass_subclass_of(Loss))
+# Registration refuses a loss whose methods ganzoo cannot call as Loss declares them.
+LOSSES: Registry[type[Loss]] = Registry(
+    "loss", dataclass_subclass_of(Loss, required=("discriminator_loss", "generator_loss"))
+)
 L = TypeVar("L", bound=type[Loss])
 
 

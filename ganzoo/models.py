@@ -32,8 +32,9 @@ class Architecture:
         raise NotImplementedError
 
 
+# Registration refuses an architecture whose build/check/validate ganzoo cannot call as declared here.
 ARCHITECTURES: Registry[type[Architecture]] = Registry(
-    "architecture", dataclass_subclass_of(Architecture)
+    "architecture", dataclass_subclass_of(Architecture, required=("build",))
 )
 A = TypeVar("A", bound=type[Architecture])
 

@@ -2,13 +2,18 @@
 
 Registries are plain dicts behind a validating ``register`` (torch-fidelity's habit): names are
 strings without whitespace, duplicates are refused, and a miss lists the known names.
+
+An entry is also checked against the calls ganzoo will make on it (``signature_problem``): a loss
+whose ``generator_loss`` takes the wrong arguments is refused at registration, in one line, rather
+than crashing mid-training.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+import inspect
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Generic, TypeVar
 
 from ganzoo.errors import GanzooError
 
@@ -62,15 +67,85 @@ class Registry(Generic[T]):
         return len(self._items)
 
 
-def dataclass_subclass_of(base: type) -> Callable[[type], str | None]:
+def signature_problem(fn: Any, args: Sequence[str], name: str, *, bound: bool = False) -> str | None:
+    """Why ``fn`` cannot be called with positional arguments ``args`` (after ``self`` when ``bound``:
+    a plain function looked up on a class), or None. Extra optional parameters and ``*args`` are
+    fine; one that needs more arguments, or takes fewer, is not. ganzoo passes them positionally."""
+    expected = f"({', '.join(args)})"
+    if not callable(fn):
+        return f"{name} must be {'a method' if bound else 'a callable'} taking {expected}, got {fn!r}"
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None  # no signature to read (some builtins): nothing to check
+    placeholders = [object()] * len(args)
+    try:
+        signature.bind(*([object()] if bound else []), *placeholders)
+    except TypeError:
+        shown = signature.replace(
+            parameters=[p.replace(annotation=p.empty) for p in signature.parameters.values()],
+            return_annotation=signature.empty,
+        )
+        hint = ""
+        first = next(iter(signature.parameters), None)
+        if bound and first not in ("self", "cls"):
+            try:
+                signature.bind(*placeholders)
+                hint = " (it lacks self; a method's first parameter is self)"
+            except TypeError:
+                pass
+        return f"{name}{shown} must accept {expected}{hint}"
+    return None
+
+
+def method_problem(cls: type, base: type, required: Sequence[str] = ()) -> str | None:
+    """The first method of ``base`` that ``cls`` overrides with a signature ganzoo cannot call, or
+    leaves undefined although it is ``required``; None when every one is fine. What is expected of
+    a method is read from ``base``'s own definition, so the base class is the one place it is written."""
+    for name, base_fn in vars(base).items():
+        if name.startswith("_") or not inspect.isfunction(base_fn):
+            continue
+        base_sig = inspect.signature(base_fn)
+        args = [p.name for p in list(base_sig.parameters.values())[1:]]
+        impl = inspect.getattr_static(cls, name)
+        if impl is base_fn:
+            if name in required:
+                return f"must define {name}({', '.join(['self', *args])}); see ganzoo.{base.__name__}"
+            continue
+        if isinstance(impl, staticmethod):
+            problem = signature_problem(impl.__func__, args, name)
+        elif isinstance(impl, classmethod):
+            problem = signature_problem(impl.__func__, args, name, bound=True)
+        elif inspect.isfunction(impl) or not callable(getattr(cls, name, None)):
+            problem = signature_problem(impl, args, name, bound=True)
+        else:
+            continue  # some other descriptor: its binding is its own business
+        if problem is not None:
+            return f"{problem}; see ganzoo.{base.__name__}"
+    return None
+
+
+def dataclass_subclass_of(base: type, required: Sequence[str] = ()) -> Callable[[type], str | None]:
     """The check for registries of configurable components: a @dataclass subclass of ``base``,
-    so its fields are its hyperparameters and it round-trips through config.json."""
+    so its fields are its hyperparameters and it round-trips through config.json, whose methods
+    can be called as ``base`` declares them (``required``: those it must define itself)."""
 
     def check(cls: type) -> str | None:
         if not (isinstance(cls, type) and issubclass(cls, base)):
             return f"must be a subclass of ganzoo.{base.__name__}"
         if not dataclasses.is_dataclass(cls):
             return "must be a @dataclass (its fields are its hyperparameters)"
-        return None
+        return method_problem(cls, base, required)
+
+    return check
+
+
+def callable_with(*args: str, what: str, see: str) -> Callable[[Any], str | None]:
+    """The check for registries of plain callables (dataset loaders, ``what``): callable with ``args``."""
+
+    def check(fn: Any) -> str | None:
+        name = f"{what} {getattr(fn, '__qualname__', type(fn).__name__)}" if callable(fn) else what
+        problem = signature_problem(fn, args, name)
+        return None if problem is None else f"{problem}; see {see}"
 
     return check

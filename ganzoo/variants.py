@@ -71,7 +71,54 @@ def _check_variant(v: Variant) -> str | None:
     for kind, name, registry in (("loss", v.loss, LOSSES), ("architecture", v.arch, ARCHITECTURES)):
         if name not in registry:
             return f"its {kind} {name!r} is not registered (register it first); known: {', '.join(registry)}"
+    return _settings_problem(v)
+
+
+def _settings_problem(v: Variant) -> str | None:
+    """Its defaults and every search dimension go through the same parsing a run's settings do
+    (apply_overrides, then the loss's and architecture's own fields), so an unknown dotted key or
+    a value of the wrong type is refused at registration rather than at the first run or trial."""
+    if not isinstance(v.defaults, Mapping):
+        return f"its defaults must be a mapping of settings, got {v.defaults!r}"
+    try:
+        config = _parsed(TrainConfig(variant="", dataset="", loss=v.loss, arch=v.arch), v.defaults)
+        arch_problem = from_dict(ARCHITECTURES.get(v.arch), config.arch_params, "arch").validate()
+    except GanzooError as e:
+        return f"its defaults are not valid settings: {e}"
+    if arch_problem is not None:
+        return f"its defaults are not valid settings: {arch_problem}"
+    for field in ("search_space", "narrow_space"):
+        space = getattr(v, field)
+        if not isinstance(space, Mapping):
+            return f"its {field} must be a mapping of settings to distributions, got {space!r}"
+        for key, dist in space.items():
+            where = f"its {field}[{key!r}] ({dist!r})"
+            if isinstance(dist, (LogUniform, Uniform)):
+                numbers = all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in (dist.low, dist.high))
+                if not numbers or dist.low > dist.high or (isinstance(dist, LogUniform) and dist.low <= 0):
+                    positive = " with low > 0" if isinstance(dist, LogUniform) else ""
+                    return f"{where} needs numbers low <= high{positive}"
+                values: tuple[Any, ...] = (float(dist.low), float(dist.high))  # sampled as floats
+            elif isinstance(dist, Choice):
+                values = tuple(dist.values)
+                if not values:
+                    return f"{where} has no values to choose from"
+            else:
+                return f"{where} must be a ganzoo.LogUniform, Uniform or Choice"
+            try:
+                for value in values:
+                    _parsed(config, {key: value})
+            except GanzooError as e:
+                return f"{where} is not a valid setting: {e}"
     return None
+
+
+def _parsed(config: TrainConfig, settings: Mapping[str, Any]) -> TrainConfig:
+    """``config`` with ``settings`` applied and the loss's and architecture's fields parsed."""
+    config = apply_overrides(config, settings)
+    from_dict(LOSSES.get(config.loss), config.loss_params, "loss")
+    from_dict(ARCHITECTURES.get(config.arch), config.arch_params, "arch")
+    return config
 
 
 VARIANTS: Registry[Variant] = Registry("variant", _check_variant)

@@ -1,85 +1,224 @@
-"""Checks every registered variant gets for free: a new variant is covered by registering it."""
+"""Checks every registered entry gets for free: a new variant, loss, architecture or dataset is
+covered by registering it. The checks live in ganzoo.contract, which ``ganzoo check PLUGIN`` runs too."""
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 
 import pytest
-import torch
 
-from ganzoo import ARCHITECTURES, VARIANTS, TrainConfig, Trainer, resolve_config
-from ganzoo.rundir import read_jsonl
-from ganzoo.variants import build_architecture
+from ganzoo import ARCHITECTURES, DATASETS, LOSSES, VARIANTS, GanzooError, contract
 
-SHAPES = {"ring8": (2,), "digits": (1, 8, 8)}
-
-
-def datasets_for(variant: str) -> list[str]:
-    arch = build_architecture(resolve_config(variant, "digits"))
-    return [name for name, shape in SHAPES.items() if arch.check(shape) is None]
-
-
-CASES = [(v, d) for v in VARIANTS for d in datasets_for(v)]
-
-
-def tiny(variant: str, dataset: str, **overrides) -> TrainConfig:
-    base = {"batch_size": 16, "steps": 2, "log_every": 1, "sample_every": 0, "checkpoint_every": 0, "device": "cpu"}
-    return resolve_config(variant, dataset, overrides={**base, **overrides})
+CASES = contract.variant_cases()
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_every_variant_trains_on_some_builtin_data(variant):
-    assert datasets_for(variant), f"{variant} can train on none of {list(SHAPES)}"
+    contract.check_trains_on_some_builtin_data(variant)
 
 
 @pytest.mark.parametrize("variant, dataset", CASES)
 def test_shapes_and_output_range(variant, dataset):
-    config = tiny(variant, dataset)
-    arch = build_architecture(config)
-    torch.manual_seed(0)
-    G, D = arch.build(SHAPES[dataset], config.z_dim, bounded=dataset != "ring8")
-    x = G(torch.randn(5, config.z_dim))
-    assert x.shape == (5, *SHAPES[dataset])
-    assert D(x).shape == (5,), "D returns one logit per sample"
-    if dataset != "ring8":
-        assert x.abs().max() <= 1.0, "G's output range must match images scaled to [-1, 1]"
+    contract.check_shapes_and_output_range(variant, dataset)
 
 
 @pytest.mark.parametrize("variant, dataset", CASES)
 def test_one_step_changes_both_networks_with_finite_losses(variant, dataset, tmp_path):
-    trainer = Trainer(tiny(variant, dataset), tmp_path, progress=False)
-    before_g = [p.detach().clone() for p in trainer.G.parameters()]
-    before_d = [p.detach().clone() for p in trainer.D.parameters()]
-    result = trainer.run()
-    assert result.status == "completed" and result.step == 2
-    assert any(not torch.equal(a, b) for a, b in zip(before_g, trainer.G.parameters()))
-    assert any(not torch.equal(a, b) for a, b in zip(before_d, trainer.D.parameters()))
-    records = list(read_jsonl(tmp_path / "stats.jsonl"))
-    assert [r["step"] for r in records] == [1, 2]
-    for r in records:
-        for key in ("d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm", "images_per_second"):
-            assert torch.isfinite(torch.tensor(r[key])), key
+    contract.check_one_step_changes_both_networks(variant, dataset, tmp_path)
 
 
 @pytest.mark.parametrize("variant, dataset", CASES)
 def test_config_json_round_trip(variant, dataset, tmp_path):
-    config = tiny(variant, dataset)
-    Trainer(config, tmp_path, progress=False).run()
-    assert TrainConfig.from_dict(json.loads((tmp_path / "config.json").read_text())) == config
-
-
-ARCH_SHAPES = [(2,), (1, 8, 8), (1, 28, 28), (3, 32, 32)]
+    contract.check_config_json_round_trip(variant, dataset, tmp_path)
 
 
 @pytest.mark.parametrize("arch_name", list(ARCHITECTURES))
 def test_every_architecture_builds_for_the_shapes_it_accepts(arch_name):
-    arch = ARCHITECTURES.get(arch_name)()
-    accepted = [shape for shape in ARCH_SHAPES if arch.check(shape) is None]
-    assert accepted, f"{arch_name} accepts none of {ARCH_SHAPES}"
-    for shape in accepted:
-        torch.manual_seed(0)
-        G, D = arch.build(shape, 16, bounded=len(shape) == 3)
-        x = G(torch.randn(4, 16))
-        assert x.shape == (4, *shape) and D(x).shape == (4,)
-        if len(shape) == 3:
-            assert x.abs().max() <= 1.0
+    contract.check_architecture_builds(arch_name)
+
+
+@pytest.mark.parametrize("loss", list(LOSSES))
+def test_every_loss_trains_one_step(loss, tmp_path):
+    contract.check_loss_trains_one_step(loss, tmp_path)
+
+
+@pytest.mark.parametrize("dataset", list(DATASETS))
+def test_every_dataset_gives_what_the_trainer_needs(dataset):
+    try:
+        data = contract.load_for_check(dataset)
+    except GanzooError as e:  # not on this machine (nothing is downloaded), or needs an argument
+        pytest.skip(f"{dataset} cannot be loaded here: {e}")
+    contract.check_data(data)
+
+
+# ---- ganzoo check PLUGIN: the same checks on what one plugin registers ----------------------------
+
+GOOD_PLUGIN = '''
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+
+from ganzoo import Data, Loss, Variant, register_architecture, register_dataset, register_loss, register_variant
+from ganzoo.models import MLP
+
+
+@register_loss("test-plugin-hinge")
+@dataclasses.dataclass(frozen=True)
+class Hinge(Loss):
+    margin: float = 1.0
+
+    def discriminator_loss(self, real, fake):
+        return F.relu(self.margin - real).mean() + F.relu(self.margin + fake).mean()
+
+    def generator_loss(self, fake):
+        return -fake.mean()
+
+
+@register_architecture("test-plugin-small-mlp")
+@dataclasses.dataclass(frozen=True)
+class SmallMLP(MLP):
+    hidden: int = 16
+
+
+@register_dataset("test-plugin-blob")
+def blob(request):
+    x = torch.randn(256, 2, generator=torch.Generator().manual_seed(0))
+    return Data("test-plugin-blob", x, None, "points", (2,))
+
+
+register_variant("test-plugin-hinge-small", Variant(
+    "test-plugin-hinge", "test-plugin-small-mlp", defaults={"loss.margin": 2.0, "arch.depth": 1}))
+'''
+
+RAISING_PLUGIN = '''
+import dataclasses
+
+from ganzoo import Loss, Variant, register_loss, register_variant
+
+
+@register_loss("test-plugin-raises")
+@dataclasses.dataclass(frozen=True)
+class Raises(Loss):
+    def discriminator_loss(self, real, fake):
+        return (fake - real).mean()
+
+    def generator_loss(self, fake):
+        raise ValueError("no G loss today")
+
+
+register_variant("test-plugin-raises-mlp", Variant("test-plugin-raises", "mlp"))
+'''
+
+WRONG_SHAPE_PLUGIN = '''
+import dataclasses
+
+from torch import nn
+
+from ganzoo import Architecture, Variant, register_architecture, register_variant
+
+
+@register_architecture("test-plugin-wrong-shape")
+@dataclasses.dataclass(frozen=True)
+class WrongShape(Architecture):
+    def check(self, sample_shape):
+        return None if sample_shape == (2,) else "points only"
+
+    def build(self, sample_shape, z_dim, bounded):
+        G = nn.Linear(z_dim, 3)  # one coordinate too many
+        D = nn.Sequential(nn.Linear(2, 1), nn.Flatten(0))
+        return G, D
+
+
+register_variant("test-plugin-wrong-shape-ns", Variant("ns", "test-plugin-wrong-shape"))
+'''
+
+
+@pytest.fixture
+def plugin(tmp_path):
+    """Write a plugin file; whatever checking it registers is unregistered afterwards."""
+    before = {kind: set(registry) for kind, registry in contract.REGISTRIES.items()}
+
+    def write(code: str, name: str = "my_plugin.py"):
+        path = tmp_path / name
+        path.write_text(code)
+        return path
+
+    yield write
+    for kind, registry in contract.REGISTRIES.items():
+        for name in set(registry) - before[kind]:
+            registry.unregister(name)
+
+
+def line_of(code: str, text: str) -> int:
+    (number,) = [i for i, line in enumerate(code.splitlines(), 1) if text in line]
+    return number
+
+
+def test_check_plugin_passes_a_good_plugin_and_checks_only_its_entries(plugin):
+    results = contract.check_plugin(str(plugin(GOOD_PLUGIN)))
+    assert [r.line() for r in results if not r.passed] == []
+    checked = {(r.check, r.kind, r.entry, r.case) for r in results}
+    variant = "test-plugin-hinge-small"
+    assert checked == {
+        ("architecture_builds", "architecture", "test-plugin-small-mlp", ""),
+        ("loss_trains_one_step", "loss", "test-plugin-hinge", ""),
+        ("dataset_loads", "dataset", "test-plugin-blob", ""),
+        ("trains_on_some_builtin_data", "variant", variant, ""),
+        *((check, "variant", variant, dataset) for dataset in ("ring8", "digits") for check in
+          ("shapes_and_output_range", "one_step_changes_both_networks", "config_json_round_trip")),
+    }
+    assert len(results) == len(checked)
+    assert all(r.line().startswith("ok   ") for r in results)
+
+
+def test_a_crash_in_the_plugin_during_training_is_a_failure_at_its_line(plugin):
+    path = plugin(RAISING_PLUGIN)
+    results = {(r.check, r.entry, r.case): r for r in contract.check_plugin(str(path))}
+    line = line_of(RAISING_PLUGIN, "raise ValueError")
+    for key in [("loss_trains_one_step", "test-plugin-raises", ""),
+                *(("one_step_changes_both_networks", "test-plugin-raises-mlp", d) for d in ("ring8", "digits"))]:
+        result = results[key]
+        assert not result.passed
+        assert result.message == "ValueError: no G loss today"
+        file, _, at = result.location.rpartition(":")
+        assert Path(file).resolve() == path.resolve() and at == str(line)
+        assert result.line().endswith(f"ValueError: no G loss today (at {result.location})")
+    assert results[("shapes_and_output_range", "test-plugin-raises-mlp", "ring8")].passed
+
+
+def test_a_generator_of_the_wrong_shape_fails_the_shape_check_clearly(plugin):
+    results = {(r.check, r.entry, r.case): r for r in contract.check_plugin(str(plugin(WRONG_SHAPE_PLUGIN)))}
+    shapes = results[("shapes_and_output_range", "test-plugin-wrong-shape-ns", "ring8")]
+    assert not shapes.passed
+    assert shapes.message == (
+        "G(z) for 5 noise vectors has shape (5, 3); expected (5, 2), one sample of shape (2,) each"
+    )
+    builds = results[("architecture_builds", "test-plugin-wrong-shape", "")]
+    assert not builds.passed and builds.message.startswith("for samples of shape (2,): G(z) for 4 noise vectors has shape (4, 3)")
+    assert not any(case == "digits" for _, _, case in results)  # its check refuses images
+
+
+def test_check_plugin_on_a_plugin_that_registers_nothing(plugin):
+    (result,) = contract.check_plugin(str(plugin("x = 1\n")))
+    assert (result.check, result.kind, result.passed) == ("registers_entries", "plugin", False)
+    assert "registered no variant, loss, architecture or dataset" in result.message
+
+
+def test_check_plugin_reports_a_refused_registration_as_one_line_at_the_plugin_line(plugin):
+    code = RAISING_PLUGIN.replace("def generator_loss(self, fake):", "def generator_loss(self, fake, real):")
+    path = plugin(code)
+    with pytest.raises(GanzooError) as refused:
+        contract.check_plugin(str(path))
+    text = str(refused.value)
+    assert "cannot register loss 'test-plugin-raises': generator_loss(self, fake, real) must accept (fake)" in text
+    assert text.endswith(f"{path.name}:{line_of(code, '@register_loss')})") and "\n" not in text
+
+
+def test_check_plugin_refuses_a_plugin_already_loaded(plugin):
+    from ganzoo.plugins import load_plugin
+
+    path = plugin(GOOD_PLUGIN)
+    load_plugin(str(path))
+    with pytest.raises(GanzooError, match="already loaded in this process"):
+        contract.check_plugin(str(path))

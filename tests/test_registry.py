@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
+from pathlib import Path
 
 import pytest
+from torch import nn
 
-from ganzoo import LOSSES, VARIANTS, GanzooError, Loss, Variant
-from ganzoo.registry import Registry
+from ganzoo import ARCHITECTURES, DATASETS, LOSSES, VARIANTS, Architecture, Choice, GanzooError, Loss, Uniform, Variant
+from ganzoo.registry import Registry, signature_problem
 
 
 def test_register_and_get():
@@ -56,3 +60,142 @@ def test_variant_needs_registered_components():
 def test_builtin_variants_present():
     assert {"vanilla", "nsgan", "dcgan", "lsgan", "wgan-gp"} <= set(VARIANTS)
     assert VARIANTS.get("vanilla").loss == "minimax" and VARIANTS.get("nsgan").loss == "ns"
+
+
+# ---- registration refuses what ganzoo could not call ---------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class _GoodLoss(Loss):
+    def discriminator_loss(self, real, fake):
+        return (fake - real).mean()
+
+    def generator_loss(self, fake):
+        return -fake.mean()
+
+
+@dataclasses.dataclass(frozen=True)
+class _GoodArch(Architecture):
+    def build(self, sample_shape, z_dim, bounded):
+        return nn.Linear(z_dim, 2), nn.Sequential(nn.Linear(2, 1), nn.Flatten(0))
+
+
+def _loss(**methods):
+    return dataclasses.dataclass(frozen=True)(type("Plugin", (_GoodLoss,), methods))
+
+
+def _arch(**methods):
+    return dataclasses.dataclass(frozen=True)(type("Plugin", (_GoodArch,), methods))
+
+
+def _loader(request, split):
+    raise AssertionError("never called")
+
+
+REFUSED = [
+    ("loss", LOSSES, _loss(generator_loss=lambda self, fake, real: fake.mean()),
+     "cannot register loss 'test-refused': generator_loss(self, fake, real) must accept (fake); see ganzoo.Loss"),
+    ("loss", LOSSES, _loss(discriminator_loss=lambda self, real: real.mean()),
+     "discriminator_loss(self, real) must accept (real, fake); see ganzoo.Loss"),
+    ("loss", LOSSES, _loss(generator_loss=lambda fake: fake.mean()),
+     "generator_loss(fake) must accept (fake) (it lacks self; a method's first parameter is self)"),
+    ("loss", LOSSES, _loss(generator_loss=lambda self, fake, *, scale: fake.mean()),
+     "generator_loss(self, fake, *, scale) must accept (fake)"),
+    ("loss", LOSSES, _loss(penalty_noise=None), "penalty_noise must be a method taking (real, generator), got None"),
+    ("loss", LOSSES, dataclasses.dataclass(frozen=True)(type("Plugin", (Loss,), {  # a misspelt method
+        "discriminator_loss": _GoodLoss.discriminator_loss, "generator_los": _GoodLoss.generator_loss})),
+     "must define generator_loss(self, fake); see ganzoo.Loss"),
+    ("architecture", ARCHITECTURES, _arch(build=lambda self, sample_shape, z_dim: None),
+     "cannot register architecture 'test-refused': build(self, sample_shape, z_dim) must accept "
+     "(sample_shape, z_dim, bounded); see ganzoo.Architecture"),
+    ("architecture", ARCHITECTURES, _arch(check=lambda self: None), "check(self) must accept (sample_shape)"),
+    ("architecture", ARCHITECTURES, _arch(validate=lambda self, strict: None), "validate(self, strict) must accept ()"),
+    ("architecture", ARCHITECTURES, dataclasses.dataclass(frozen=True)(type("Plugin", (Architecture,), {})),
+     "must define build(self, sample_shape, z_dim, bounded); see ganzoo.Architecture"),
+    ("dataset", DATASETS, _loader,
+     "cannot register dataset 'test-refused': loader _loader(request, split) must accept (request); see ganzoo.DataRequest"),
+    ("dataset", DATASETS, lambda: None, "loader <lambda>() must accept (request)"),
+    ("dataset", DATASETS, "not a loader", "loader must be a callable taking (request), got 'not a loader'"),
+    ("variant", VARIANTS, Variant("ns", "mlp", defaults={"adam.lrr": 1e-3}),
+     "cannot register variant 'test-refused': its defaults are not valid settings: unknown g_adam key(s) lrr"),
+    ("variant", VARIANTS, Variant("ns", "mlp", defaults={"arch.widht": 32}),
+     "its defaults are not valid settings: unknown arch key(s) widht; known: depth, hidden"),
+    ("variant", VARIANTS, Variant("ns", "dcgan", defaults={"arch.d_norm": "group"}),
+     "its defaults are not valid settings: dcgan d_norm must be one of batch, layer, none, got 'group'"),
+    ("variant", VARIANTS, Variant("ns", "mlp", search_space={"loss.gp_weight": Uniform(1.0, 10.0)}),
+     "its search_space['loss.gp_weight'] (Uniform(low=1.0, high=10.0)) is not a valid setting: unknown loss key(s) gp_weight"),
+    ("variant", VARIANTS, Variant("ns", "mlp", search_space={"z_dim": Uniform(16, 128)}),
+     "is not a valid setting: z_dim: expected an integer, got 16.0"),
+    ("variant", VARIANTS, Variant("ns", "mlp", narrow_space={"n_critic": Choice((1, "5"))}),
+     "its narrow_space['n_critic'] (Choice(values=(1, '5'))) is not a valid setting: n_critic: expected an integer, got '5'"),
+    ("variant", VARIANTS, Variant("ns", "mlp", search_space={"adam.lr": (1e-4, 1e-3)}),
+     "must be a ganzoo.LogUniform, Uniform or Choice"),
+    ("variant", VARIANTS, Variant("ns", "mlp", search_space={"adam.lr": Uniform(1e-3, 1e-4)}),
+     "needs numbers low <= high"),
+]
+
+
+@pytest.mark.parametrize("kind, registry, item, message", REFUSED,
+                         ids=[f"{kind}-{i}" for i, (kind, *_) in enumerate(REFUSED)])
+def test_wrong_signatures_and_settings_are_refused_at_registration(kind, registry, item, message):
+    with pytest.raises(GanzooError) as refused:
+        registry.register("test-refused", item)
+    text = str(refused.value)
+    assert message in text and "\n" not in text
+    assert text.startswith(f"cannot register {kind} 'test-refused': ")
+    assert "test-refused" not in registry
+
+
+def _optional_extras_loader(request, cache=None, *more):
+    raise AssertionError("never called")
+
+
+class _CallableLoader:
+    def __call__(self, request):
+        raise AssertionError("never called")
+
+
+ACCEPTED = [
+    (LOSSES, _loss(generator_loss=lambda self, fake, scale=1.0: fake.mean() * scale)),
+    (LOSSES, _loss(discriminator_loss=lambda self, *logits: logits[0].mean())),
+    (LOSSES, _loss(generator_loss=staticmethod(lambda fake: fake.mean()))),
+    (LOSSES, _loss(generator_loss=lambda self, fake, *, detach=False: fake.mean())),
+    (ARCHITECTURES, _arch(build=lambda self, sample_shape, z_dim, bounded=True, extra=None: None)),
+    (ARCHITECTURES, _arch(check=lambda self, sample_shape, *rest: None)),
+    (DATASETS, _optional_extras_loader),
+    (DATASETS, _CallableLoader()),
+    (VARIANTS, Variant("ns", "dcgan", defaults={"arch.width": 32, "g_adam.lr": 1e-3},
+                       search_space={"arch.d_norm": Choice(("batch", "layer")), "z_dim": Choice((32, 64))})),
+]
+
+
+@pytest.mark.parametrize("registry, item", ACCEPTED, ids=[f"{r.kind}-{i}" for i, (r, _) in enumerate(ACCEPTED)])
+def test_extra_optional_parameters_and_star_args_are_accepted(registry, item, registered):
+    registered(registry, "test-accepted", item)
+    assert registry.get("test-accepted") is item
+
+
+def test_builtin_entries_pass_the_registration_checks(registered):
+    for registry in (LOSSES, ARCHITECTURES, DATASETS, VARIANTS):
+        for name, item in registry.items():
+            registered(registry, f"test-copy-of-{name}", item)
+
+
+def test_readme_plugin_example_still_registers(registered):
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    code = re.search(r"<!-- plugin-example -->\s*```python\n(.*?)```", text, re.S).group(1)
+    # Registered under the README's names, then taken back out, as `registered` does.
+    try:
+        exec(compile(code, "my_gan.py", "exec"), {})
+        assert issubclass(LOSSES.get("hinge"), Loss) and VARIANTS.get("hinge-mlp").loss == "hinge"
+    finally:
+        for registry, name in ((VARIANTS, "hinge-mlp"), (LOSSES, "hinge")):
+            if name in registry:
+                registry.unregister(name)
+
+
+def test_signature_problem_reads_what_a_callable_takes():
+    assert signature_problem(lambda a, b=1, *c, **d: None, ["a"], "f") is None
+    assert signature_problem(lambda a: None, ["a", "b"], "f") == "f(a) must accept (a, b)"
+    assert signature_problem(lambda self, a: None, ["a"], "m", bound=True) is None
+    assert signature_problem(math.hypot, ["a"], "hypot") is None  # no signature to read: not refused
+    assert signature_problem(3, ["a"], "f") == "f must be a callable taking (a), got 3"

@@ -1,0 +1,375 @@
+"""The contract every registered entry meets, as plain functions (no pytest needed).
+
+``tests/test_contract.py`` parametrizes these over the registries, so a new variant, loss,
+architecture or dataset is tested by registering it; ``check_plugin`` runs the same checks on the
+entries one plugin registers (``ganzoo check PLUGIN``). A check returns None or raises
+AssertionError saying what was expected and what it got. All run on the CPU with tiny shapes, in
+seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ganzoo.config import TrainConfig
+from ganzoo.data import DATASETS, Data, load_dataset
+from ganzoo.errors import GanzooError
+from ganzoo.losses import LOSSES
+from ganzoo.models import ARCHITECTURES
+from ganzoo.plugins import load_plugin, plugin_key
+from ganzoo.registry import Registry
+from ganzoo.rundir import read_jsonl
+from ganzoo.trainer import Trainer
+from ganzoo.variants import VARIANTS, build_architecture, resolve_config
+
+# The built-in data every variant is tried on: 2-d points and the smallest images, both offline.
+SHAPES: dict[str, tuple[int, ...]] = {"ring8": (2,), "digits": (1, 8, 8)}
+# The shapes an architecture is built for (those of them its check accepts).
+ARCH_SHAPES: list[tuple[int, ...]] = [(2,), (1, 8, 8), (1, 28, 28), (3, 32, 32)]
+# The variant and data a loss is trained with when checked on its own (MLP G and D, on points).
+LOSS_PROBE = ("nsgan", "ring8")
+STAT_KEYS = ("d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm", "images_per_second")
+TINY = {"batch_size": 16, "steps": 2, "log_every": 1, "sample_every": 0, "checkpoint_every": 0, "device": "cpu"}
+
+REGISTRIES: dict[str, Registry[Any]] = {
+    "architecture": ARCHITECTURES, "loss": LOSSES, "dataset": DATASETS, "variant": VARIANTS,
+}
+
+
+# ---- the checks ---------------------------------------------------------------------------------
+
+def datasets_for(variant: str) -> list[str]:
+    """The built-in datasets (of SHAPES) whose samples the variant's architecture accepts."""
+    arch = build_architecture(resolve_config(variant, "digits"))
+    return [name for name, shape in SHAPES.items() if arch.check(shape) is None]
+
+
+def variant_cases() -> list[tuple[str, str]]:
+    """Every (variant, dataset) pair the per-dataset checks run on."""
+    return [(v, d) for v in VARIANTS for d in datasets_for(v)]
+
+
+def tiny(variant: str, dataset: str, **overrides: Any) -> TrainConfig:
+    """Two steps of batch 16 on the CPU, logging every step, writing nothing else but the end."""
+    return resolve_config(variant, dataset, overrides={**TINY, **overrides})
+
+
+def check_trains_on_some_builtin_data(variant: str) -> None:
+    arch = VARIANTS.get(variant).arch
+    offered = ", ".join(f"{name} {shape}" for name, shape in SHAPES.items())
+    assert datasets_for(variant), f"its architecture {arch!r} accepts none of the built-in data ({offered})"
+
+
+def check_networks(G: nn.Module, D: nn.Module, shape: tuple[int, ...], z_dim: int, n: int, bounded: bool) -> None:
+    """G maps (n, z_dim) noise to (n, *shape) samples, D maps those to n logits, all finite; with
+    ``bounded`` (images in [-1, 1]) G's output stays in [-1, 1]."""
+    x = G(torch.randn(n, z_dim))
+    assert isinstance(x, Tensor), f"G(z) returned {type(x).__name__}; expected a tensor"
+    expected = (n, *shape)
+    assert tuple(x.shape) == expected, (
+        f"G(z) for {n} noise vectors has shape {tuple(x.shape)}; expected {expected}, one sample of "
+        f"shape {shape} each"
+    )
+    assert bool(torch.isfinite(x).all()), "G(z) is not finite at initialisation"
+    logits = D(x)
+    assert isinstance(logits, Tensor), f"D(x) returned {type(logits).__name__}; expected a tensor"
+    assert tuple(logits.shape) == (n,), (
+        f"D returns one logit per sample: D(x) for {n} samples has shape {tuple(logits.shape)}; expected ({n},)"
+    )
+    assert bool(torch.isfinite(logits).all()), "D(x) is not finite at initialisation"
+    if bounded:
+        top = float(x.detach().abs().max())
+        assert top <= 1.0, (
+            f"G's output reaches {top:.4g}, but images are scaled to [-1, 1]: with bounded=True G must "
+            "end in tanh"
+        )
+
+
+def check_shapes_and_output_range(variant: str, dataset: str) -> None:
+    config = tiny(variant, dataset)
+    arch = build_architecture(config)
+    shape = SHAPES[dataset]
+    torch.manual_seed(0)
+    bounded = len(shape) == 3  # the images are in [-1, 1]; the points are not bounded
+    G, D = arch.build(shape, config.z_dim, bounded)
+    check_networks(G, D, shape, config.z_dim, 5, bounded)
+
+
+def check_trains_one_step(config: TrainConfig, run_dir: Path) -> None:
+    """A short run completes, changes both networks and logs finite statistics every step."""
+    trainer = Trainer(config, run_dir, quiet=True)
+    before_g = [p.detach().clone() for p in trainer.G.parameters()]
+    before_d = [p.detach().clone() for p in trainer.D.parameters()]
+    result = trainer.run()
+    assert result.status == "completed" and result.step == config.steps, (
+        f"the run ended {result.status} at step {result.step} of {config.steps}"
+        + (f" ({result.message})" if result.message else "")
+    )
+    assert any(not torch.equal(a, b) for a, b in zip(before_g, trainer.G.parameters())), "G's weights did not change"
+    assert any(not torch.equal(a, b) for a, b in zip(before_d, trainer.D.parameters())), "D's weights did not change"
+    records = list(read_jsonl(Path(run_dir) / "stats.jsonl"))
+    steps = [r["step"] for r in records]
+    assert steps == list(range(1, config.steps + 1)), f"stats.jsonl logged steps {steps}"
+    for r in records:
+        for key in STAT_KEYS:
+            assert torch.isfinite(torch.tensor(r[key])), f"{key} is {r[key]} at step {r['step']}"
+
+
+def check_one_step_changes_both_networks(variant: str, dataset: str, run_dir: Path) -> None:
+    check_trains_one_step(tiny(variant, dataset), run_dir)
+
+
+def check_config_json_round_trip(variant: str, dataset: str, run_dir: Path) -> None:
+    config = tiny(variant, dataset)
+    Trainer(config, run_dir, quiet=True).run()
+    read = TrainConfig.from_dict(json.loads((Path(run_dir) / "config.json").read_text()))
+    assert read == config, f"config.json reads back as {read}, not as the config it was written from, {config}"
+
+
+def check_architecture_builds(arch_name: str) -> None:
+    """The default architecture is valid, accepts some of ARCH_SHAPES, and builds for each it accepts."""
+    arch = ARCHITECTURES.get(arch_name)()
+    assert (problem := arch.validate()) is None, f"its default hyperparameters are refused: {problem}"
+    accepted = [shape for shape in ARCH_SHAPES if arch.check(shape) is None]
+    assert accepted, f"it accepts none of the shapes {ARCH_SHAPES}"
+    for shape in accepted:
+        torch.manual_seed(0)
+        bounded = len(shape) == 3
+        G, D = arch.build(shape, 16, bounded)
+        try:
+            check_networks(G, D, shape, 16, 4, bounded)
+        except AssertionError as e:
+            raise AssertionError(f"for samples of shape {shape}: {e}") from None
+
+
+def check_loss_trains_one_step(loss: str, run_dir: Path) -> None:
+    """The loss, with the settings of the first variant that uses it, trains LOSS_PROBE."""
+    users = [v for _, v in VARIANTS.items() if v.loss == loss]
+    params = {k.removeprefix("loss."): val for k, val in (users[0].defaults if users else {}).items()
+              if k.startswith("loss.")}
+    config = dataclasses.replace(tiny(*LOSS_PROBE), loss=loss, loss_params=params)
+    check_trains_one_step(config, run_dir)
+
+
+def load_for_check(dataset: str) -> Data:
+    """The train split from the default root, without downloading; a GanzooError when it is not here."""
+    return load_dataset(dataset, "train", download=False)
+
+
+def check_data(data: Data) -> None:
+    """What the trainer and metrics rely on: float32 samples of ``sample_shape``, images in [-1, 1],
+    int64 labels, one per sample, and some registered architecture that accepts the shape."""
+    assert isinstance(data, Data), f"the loader returned {type(data).__name__}; expected a ganzoo.Data"
+    shape = tuple(data.sample_shape)
+    assert len(data) > 0, "it holds no samples"
+    if data.kind == "image":
+        assert len(shape) == 3, f"images have sample_shape (C, H, W), got {shape}"
+    else:
+        assert len(shape) == 1, f"points have sample_shape (D,), got {shape}"
+    x = data.x if data.x is not None else data.stream[0][None]  # type: ignore[index]
+    assert isinstance(x, Tensor) and x.dtype == torch.float32, (
+        f"samples must be a float32 tensor, got {getattr(x, 'dtype', type(x).__name__)}"
+    )
+    assert tuple(x.shape[1:]) == shape, f"samples have shape {tuple(x.shape[1:])}, but sample_shape says {shape}"
+    assert bool(torch.isfinite(x).all()), "some samples are not finite"
+    if data.kind == "image":
+        low, high = float(x.min()), float(x.max())
+        assert -1.0 <= low and high <= 1.0, f"images must be scaled to [-1, 1], got values in [{low:.4g}, {high:.4g}]"
+    if data.y is not None:
+        assert data.y.dtype == torch.int64 and tuple(data.y.shape) == (len(data),), (
+            f"labels must be int64 of shape ({len(data)},), got {data.y.dtype} {tuple(data.y.shape)}"
+        )
+    accepts = [name for name, cls in ARCHITECTURES.items() if _default_accepts(cls, shape)]
+    assert accepts, f"no registered architecture accepts samples of shape {shape}"
+
+
+def _default_accepts(cls: type, shape: tuple[int, ...]) -> bool:
+    try:
+        return cls().check(shape) is None
+    except Exception:  # noqa: BLE001 -- an architecture that cannot even say is not one that accepts
+        return False
+
+
+def check_dataset_loads(dataset: str) -> None:
+    check_data(load_for_check(dataset))
+
+
+# ---- one plugin ---------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class CheckResult:
+    """One contract check on one registered entry (and case), as ``check_plugin`` reports it."""
+
+    check: str  # the check's name: "shapes_and_output_range", "loss_trains_one_step", ...
+    kind: str  # the entry's registry: "variant", "loss", "architecture", "dataset"; "plugin" for the plugin itself
+    entry: str  # the registered name (the plugin spec for kind "plugin")
+    case: str  # what it ran on: a built-in dataset for the per-dataset variant checks, else ""
+    passed: bool
+    message: str = ""  # why it failed, one line; "" when it passed
+    location: str = ""  # "path/to/plugin.py:LINE": the plugin's line an exception came from, when it did
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        """One line for the CLI: ``ok   variant hinge-mlp on ring8: shapes_and_output_range``, or
+        ``FAIL ...: MESSAGE (at my_gan.py:12)``."""
+        subject = f"{self.kind} {self.entry}" + (f" on {self.case}" if self.case else "")
+        if self.passed:
+            return f"ok   {subject}: {self.check} ({self.seconds:.1f} s)"
+        at = f" (at {self.location})" if self.location else ""
+        return f"FAIL {subject}: {self.check}: {self.message}{at}"
+
+
+def check_plugin(spec: str) -> list[CheckResult]:
+    """Load the plugin ``spec`` (a file or a module, as ``--plugin`` takes it), then run the contract
+    checks on the entries it registered, and only those: one result per check, entry and case.
+
+    An exception inside a check is a failed result naming the plugin's line, never one that escapes.
+    A plugin that cannot be loaded (including an entry its registration refuses) raises GanzooError;
+    so does one already loaded in this process, whose entries cannot be told apart any more. One
+    that loads but registers nothing gives a single failed ``registers_entries`` result."""
+    roots = _plugin_roots(spec)
+    if _already_loaded(spec, roots):
+        raise GanzooError(
+            f"plugin {spec!r} is already loaded in this process, so its entries cannot be told from the "
+            "others; check it on its own, without --plugin or an installed entry point loading it first"
+        )
+    before = {kind: set(registry) for kind, registry in REGISTRIES.items()}
+    try:
+        load_plugin(spec)
+    except GanzooError as e:
+        location = _plugin_location(e, roots or _plugin_roots(spec))
+        raise GanzooError(f"{e} (at {location})" if location else str(e)) from None
+    roots = roots or _plugin_roots(spec)
+    added = {kind: sorted(set(registry) - before[kind]) for kind, registry in REGISTRIES.items()}
+    if not any(added.values()):
+        return [CheckResult(
+            "registers_entries", "plugin", spec, "", False,
+            "it registered no variant, loss, architecture or dataset; a plugin calls register_variant, "
+            "register_loss, register_architecture or register_dataset when it is imported",
+        )]
+
+    results: list[CheckResult] = []
+
+    def run(check: str, kind: str, entry: str, case: str, fn: Callable[..., None], *args: Any) -> None:
+        results.append(_run(check, kind, entry, case, fn, args, roots))
+
+    for name in added["architecture"]:
+        run("architecture_builds", "architecture", name, "", check_architecture_builds, name)
+    for name in added["loss"]:
+        run("loss_trains_one_step", "loss", name, "", _in_temp_dir(check_loss_trains_one_step), name)
+    for name in added["dataset"]:
+        run("dataset_loads", "dataset", name, "", check_dataset_loads, name)
+    for name in added["variant"]:
+        run("trains_on_some_builtin_data", "variant", name, "", check_trains_on_some_builtin_data, name)
+        try:
+            cases = datasets_for(name)
+        except Exception:  # noqa: BLE001 -- reported by the check above
+            cases = []
+        for dataset in cases:
+            run("shapes_and_output_range", "variant", name, dataset, check_shapes_and_output_range, name, dataset)
+            run("one_step_changes_both_networks", "variant", name, dataset,
+                _in_temp_dir(check_one_step_changes_both_networks), name, dataset)
+            run("config_json_round_trip", "variant", name, dataset,
+                _in_temp_dir(check_config_json_round_trip), name, dataset)
+    return results
+
+
+def _in_temp_dir(check: Callable[..., None]) -> Callable[..., None]:
+    """``check`` with a fresh run directory as its last argument, removed afterwards."""
+
+    def run(*args: Any) -> None:
+        with tempfile.TemporaryDirectory(prefix="ganzoo-check-") as run_dir:
+            check(*args, Path(run_dir))
+
+    return run
+
+
+def _run(check: str, kind: str, entry: str, case: str, fn: Callable[..., None], args: tuple[Any, ...],
+         roots: list[Path]) -> CheckResult:
+    start = time.perf_counter()
+    try:
+        fn(*args)
+    except Exception as e:  # noqa: BLE001 -- a plugin is user code: any failure is a failed check
+        # The contract's own assertions and ganzoo's GanzooErrors are sentences already; anything
+        # else (a crash in the plugin, or in ganzoo on what the plugin gave it) keeps its type.
+        own = isinstance(e, GanzooError) or (isinstance(e, AssertionError) and _raised_in(e, Path(__file__)))
+        message = _one_line(e) if own else f"{type(e).__name__}: {_one_line(e)}".rstrip(": ")
+        return CheckResult(check, kind, entry, case, False, message or type(e).__name__,
+                           _plugin_location(e, roots), time.perf_counter() - start)
+    return CheckResult(check, kind, entry, case, True, seconds=time.perf_counter() - start)
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 4].rsplit(" ", 1)[0] + " ..."
+
+
+def _raised_in(exc: BaseException, path: Path) -> bool:
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(frames) and Path(frames[-1].filename).resolve() == path.resolve()
+
+
+def _plugin_roots(spec: str) -> list[Path]:
+    """The plugin's code: its file, or a module's file, or a package's folder."""
+    if spec.endswith(".py") or "/" in spec or "\\" in spec:  # a file, as load_plugin tells them apart
+        return [Path(plugin_key(spec))]
+    module = sys.modules.get(spec)
+    file = getattr(module, "__file__", None)
+    if file is None:
+        try:
+            found = importlib.util.find_spec(spec)
+        except (ImportError, ValueError):
+            return []
+        file = found.origin if found is not None else None
+    if not file or not os.path.isfile(file):
+        return []
+    path = Path(file).resolve()
+    return [path.parent if path.name == "__init__.py" else path]
+
+
+def _already_loaded(spec: str, roots: list[Path]) -> bool:
+    """Imported already (by --plugin, an entry point or an import): loading it again registers nothing."""
+    if spec in sys.modules:
+        return True
+    files = {str(r) for r in roots if r.suffix == ".py"}
+    return bool(files) and any(getattr(m, "__file__", None) in files for m in list(sys.modules.values()))
+
+
+def _under(path: Path, roots: list[Path]) -> bool:
+    return any(path == root or root in path.parents for root in roots)
+
+
+def _plugin_location(exc: BaseException, roots: list[Path]) -> str:
+    """``file:line`` of the innermost frame in the plugin's code, in ``exc`` or what it was raised
+    from (load_plugin re-raises a plugin's error as a GanzooError); "" when none is the plugin's."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and roots:
+        seen.add(id(current))
+        for frame in reversed(traceback.extract_tb(current.__traceback__)):
+            if _under(Path(frame.filename).resolve(), roots):
+                return f"{_shown(frame.filename)}:{frame.lineno}"
+        current = current.__cause__ or current.__context__
+    return ""
+
+
+def _shown(filename: str) -> str:
+    """A path relative to the working directory when it is under it, else absolute."""
+    path = Path(filename).resolve()
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
