@@ -300,7 +300,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    raise GanzooError("not wired yet")
+    from ganzoo.contract import check_plugin
+
+    results = check_plugin(args.plugin_spec)
+    for result in results:
+        print(result.line(), flush=True)
+    failed = sum(not r.passed for r in results)
+    print(f"{len(results) - failed} passed, {failed} failed")
+    return EXIT_FAILED if failed else 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -423,7 +430,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from ganzoo.plugins import load_installed_plugins, load_plugin
 
-        load_installed_plugins()
+        if args.command != "check":  # check loads its plugin itself, to tell which entries are its own
+            load_installed_plugins()
         for spec in args.plugin:
             load_plugin(spec)
         return COMMANDS[args.command](args)

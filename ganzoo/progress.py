@@ -16,6 +16,22 @@ def is_terminal() -> bool:
     return sys.stderr.isatty()
 
 
+def make_bar(total: int, initial: int, desc: str, unit: str) -> Any:
+    """A tqdm bar on stderr, sized to the terminal. A terminal that reports no size (0 x 0: a bare
+    pty from script, an IDE, a CI harness) gets 100 x 24: given 0 rows, tqdm prints an empty line
+    in place of the bar (the bar a user saw "print nothing" for half a minute)."""
+    import os
+
+    from tqdm.auto import tqdm
+
+    try:
+        columns, lines = os.get_terminal_size(sys.stderr.fileno())
+    except OSError:
+        columns, lines = 0, 0
+    return tqdm(total=total, initial=initial, desc=desc, unit=unit, file=sys.stderr, ncols=columns or 100,
+                nrows=lines or 24)
+
+
 def fmt(value: float | None, digits: int = 4) -> str:
     """A figure to ``digits`` significant digits: FIDs are not known to 16."""
     if value is None:
@@ -46,10 +62,7 @@ class SweepProgress:
         self.started, self.start_done = time.monotonic(), self.done
         self.bar: Any = None
         if is_terminal() if bar is None else bar:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=self.total, initial=self.done, unit="trial", desc="sweep", file=sys.stderr,
-                            dynamic_ncols=True)
+            self.bar = make_bar(self.total, self.done, "sweep", "trial")
 
     @property
     def done(self) -> int:

@@ -32,6 +32,7 @@ from ganzoo.config import TrainConfig
 from ganzoo.data import Data, data_record, load_dataset
 from ganzoo.errors import GanzooError, describe_exception
 from ganzoo.losses import Loss
+from ganzoo.progress import is_terminal
 from ganzoo.metrics import device_name, generate
 from ganzoo.samples import save_samples
 from ganzoo.stability import METRICS, STABILITY, write_stability
@@ -183,7 +184,7 @@ class Trainer:
         ``quiet``: neither (sweeps report per trial instead)."""
         validate(config)
         self.config, self.run_dir, self.callbacks = config, Path(run_dir), list(callbacks)
-        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.progress = is_terminal() if progress is None else progress
         self.quiet = quiet
         self.device = resolve_device(config.device)
         if config.bf16 and self.device.type != "cuda":
@@ -447,11 +448,10 @@ class Trainer:
     def _progress_bar(self) -> Any:
         if not self.progress or self.quiet:
             return None
-        from tqdm.auto import tqdm
+        from ganzoo.progress import make_bar
 
-        # Steps, steps/s and ETA from tqdm; D's and G's losses join at the first log point.
-        return tqdm(total=self.config.steps, initial=self.step, desc=self.config.variant, unit="step",
-                    dynamic_ncols=True)
+        # Steps, steps/s and ETA; D's and G's losses join at the first log point.
+        return make_bar(self.config.steps, self.step, self.config.variant, "step")
 
     def _write_samples(self) -> None:
         was_training = self.G.training

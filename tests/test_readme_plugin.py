@@ -38,3 +38,29 @@ def test_readme_plugin_example(tmp_path):
     assert json.loads((run / "status.json").read_text())["status"] == "completed"
     # The run records its plugin, so --resume works from anywhere.
     assert config["plugins"] == [str((tmp_path / filename).resolve())]
+
+
+def test_readme_plugin_check_runs_the_contract_checks_on_the_example(tmp_path):
+    code = block_after("plugin-example", "python")
+    filename = code.splitlines()[0].removeprefix("# ").strip()
+    (tmp_path / filename).write_text(code)
+    command = shlex.split(block_after("plugin-check", "bash").strip())
+    assert command[:2] == ["ganzoo", "check"] and command[2] == filename
+    result = subprocess.run([sys.executable, "-m", "ganzoo", *command[1:]], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert re.fullmatch(r"(\d+) passed, 0 failed", lines[-1]) and int(lines[-1].split()[0]) == len(lines) - 1 >= 3
+    assert all(line.startswith("ok   ") for line in lines[:-1]), lines
+    assert any("loss hinge" in line for line in lines) and any("variant hinge-mlp" in line for line in lines)
+
+    # The same example with G's loss broken at run time: the check fails, naming the plugin's line.
+    broken = code.replace("return -fake.mean()", "raise ValueError('broken G loss')")
+    assert broken != code
+    (tmp_path / "broken_gan.py").write_text(broken)
+    line = broken.splitlines().index("        raise ValueError('broken G loss')") + 1
+    result = subprocess.run([sys.executable, "-m", "ganzoo", "check", "broken_gan.py"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 3 and "Traceback" not in result.stdout + result.stderr
+    assert f"ValueError: broken G loss (at " in result.stdout and f"broken_gan.py:{line})" in result.stdout
+    assert re.search(r"^\d+ passed, [1-9]\d* failed$", result.stdout.strip().splitlines()[-1])
