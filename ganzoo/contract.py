@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from ganzoo.config import TrainConfig
 from ganzoo.data import DATASETS, Data, load_dataset
-from ganzoo.errors import GanzooError
+from ganzoo.errors import GanzooError, innermost_frame, one_line, under
 from ganzoo.losses import LOSSES
 from ganzoo.models import ARCHITECTURES
 from ganzoo.plugins import load_plugin, plugin_key
@@ -306,15 +306,10 @@ def _run(check: str, kind: str, entry: str, case: str, fn: Callable[..., None], 
         # The contract's own assertions and ganzoo's GanzooErrors are sentences already; anything
         # else (a crash in the plugin, or in ganzoo on what the plugin gave it) keeps its type.
         own = isinstance(e, GanzooError) or (isinstance(e, AssertionError) and _raised_in(e, Path(__file__)))
-        message = _one_line(e) if own else f"{type(e).__name__}: {_one_line(e)}".rstrip(": ")
+        message = one_line(e) if own else f"{type(e).__name__}: {one_line(e)}".rstrip(": ")
         return CheckResult(check, kind, entry, case, False, message or type(e).__name__,
                            _plugin_location(e, roots), time.perf_counter() - start)
     return CheckResult(check, kind, entry, case, True, seconds=time.perf_counter() - start)
-
-
-def _one_line(exc: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= limit else text[: limit - 4].rsplit(" ", 1)[0] + " ..."
 
 
 def _raised_in(exc: BaseException, path: Path) -> bool:
@@ -348,22 +343,11 @@ def _already_loaded(spec: str, roots: list[Path]) -> bool:
     return bool(files) and any(getattr(m, "__file__", None) in files for m in list(sys.modules.values()))
 
 
-def _under(path: Path, roots: list[Path]) -> bool:
-    return any(path == root or root in path.parents for root in roots)
-
-
 def _plugin_location(exc: BaseException, roots: list[Path]) -> str:
     """``file:line`` of the innermost frame in the plugin's code, in ``exc`` or what it was raised
     from (load_plugin re-raises a plugin's error as a GanzooError); "" when none is the plugin's."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen and roots:
-        seen.add(id(current))
-        for frame in reversed(traceback.extract_tb(current.__traceback__)):
-            if _under(Path(frame.filename).resolve(), roots):
-                return f"{_shown(frame.filename)}:{frame.lineno}"
-        current = current.__cause__ or current.__context__
-    return ""
+    frame = innermost_frame(exc, lambda path: under(path, roots)) if roots else None
+    return f"{_shown(frame.filename)}:{frame.lineno}" if frame is not None else ""
 
 
 def _shown(filename: str) -> str:

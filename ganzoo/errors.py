@@ -2,11 +2,36 @@ from __future__ import annotations
 
 import sysconfig
 import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
 class GanzooError(Exception):
     """A problem the user can fix (bad input, missing data). The CLI prints it as one line, exit 2."""
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception's message on one line, cut at a word near ``limit`` characters."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 4].rsplit(" ", 1)[0] + " ..."
+
+
+def under(path: Path, roots: Sequence[Path]) -> bool:
+    return any(path == root or root in path.parents for root in roots)
+
+
+def innermost_frame(exc: BaseException, ours: Callable[[Path], bool]) -> traceback.FrameSummary | None:
+    """The innermost traceback frame whose file ``ours`` accepts, in ``exc`` or in what it was
+    raised from (a plugin's error re-raised as a GanzooError keeps its origin there)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for frame in reversed(traceback.extract_tb(current.__traceback__)):
+            if ours(Path(frame.filename).resolve()):
+                return frame
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def describe_exception(exc: BaseException) -> str:
@@ -15,17 +40,14 @@ def describe_exception(exc: BaseException) -> str:
     installed packages and ganzoo), since that is the line a plugin's author has to look at."""
     from ganzoo.plugins import plugin_paths
 
-    text = " ".join(str(exc).split())
-    if len(text) > 300:
-        text = text[:297].rsplit(" ", 1)[0] + " ..."
+    text = one_line(exc)
     line = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    frames = [(f, str(Path(f.filename).resolve())) for f in traceback.extract_tb(exc.__traceback__)]
-    plugins = plugin_paths()
-    at = next((f for f, path in reversed(frames) if path.startswith(plugins)), None) if plugins else None
+    plugins = [Path(p) for p in plugin_paths()]
+    at = innermost_frame(exc, lambda path: under(path, plugins)) if plugins else None
     if at is None:
-        library = tuple(str(Path(p).resolve()) for p in {sysconfig.get_path(k) for k in ("stdlib", "purelib", "platlib")})
-        library += (str(Path(__file__).resolve().parent),)
-        at = next((f for f, path in reversed(frames) if not path.startswith(library)), None)
+        library = [Path(p).resolve() for p in {sysconfig.get_path(k) for k in ("stdlib", "purelib", "platlib")}]
+        library.append(Path(__file__).resolve().parent)
+        at = innermost_frame(exc, lambda path: not under(path, library))
     if at is not None:
         line += f" (at {at.filename}:{at.lineno}, in {at.name})"
     return line
