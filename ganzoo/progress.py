@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 
@@ -56,8 +57,11 @@ class SweepProgress:
     elsewhere the same lines with the elapsed time and a rough ETA from the trials of this run.
     """
 
-    def __init__(self, counts: dict[str, int], per_pair: int, bar: bool | None = None) -> None:
+    def __init__(self, counts: dict[str, int], per_pair: int, bar: bool | None = None,
+                 emit: Callable[[str], None] | None = None) -> None:
+        """``emit``: where lines go without a bar (default: stderr)."""
         self.counts, self.per_pair = dict(counts), per_pair
+        self.emit = emit or (lambda line: print(line, file=sys.stderr, flush=True))
         self.total = per_pair * len(counts)
         self.started, self.start_done = time.monotonic(), self.done
         self.bar: Any = None
@@ -89,7 +93,7 @@ class SweepProgress:
         eta = self.eta()
         timing = f"[{self.done}/{self.total} trials, {duration(elapsed)} elapsed" + (
             f", ~{duration(eta)} left]" if eta is not None and self.done < self.total else "]")
-        print(f"{line} {timing}", file=sys.stderr, flush=True)
+        self.emit(f"{line} {timing}")
 
     def close(self) -> None:
         if self.bar is not None:

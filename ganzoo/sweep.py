@@ -442,10 +442,10 @@ class Sweep:
         return to_dict(self.config)
 
     def log(self, line: str) -> None:
-        if self._log is not None:
-            self._log(line)
-        elif self.progress is not None:
+        if self.progress is not None:
             self.progress.log(line)
+        elif self._log is not None:
+            self._log(line)
         else:
             print(line, file=sys.stderr, flush=True)
 
@@ -527,10 +527,11 @@ class Sweep:
             self._requeue_orphans()  # before any worker of ours starts, RUNNING means orphaned
         from ganzoo.progress import SweepProgress
 
-        counts = {name: self.outcome()[name]["finished"] for name in self._studies}
+        counts = {name: o["finished"] for name, o in self.outcome().items()}
         # One bar where this process runs the trials; spawned workers print their own lines.
         bar = self._progress_setting if self.workers == 1 and not self.shared else False
-        self.progress = SweepProgress(counts, self.config.n_trials, bar=bar)
+        self.progress = SweepProgress(counts, self.config.n_trials, bar=bar if self._log is None else False,
+                                      emit=self._log)
         try:
             if self.workers > 1:
                 self._run_workers()
