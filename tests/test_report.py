@@ -194,7 +194,9 @@ def test_report_html_loads_every_figure_in_a_browser(report):
         assert all(complete and width > 0 for _, complete, width in images), images
         headers = browser.execute_script(
             "return Array.from(document.querySelectorAll('table.summary-table th')).map(th => th.textContent);")
-        assert "best FID" in headers and "median FID [95% CI]" in headers and "modes covered" in headers
+        # Three trials per variant: their range, which a bootstrap "95% CI" of three values would only repeat.
+        assert "best FID" in headers and "median FID [range]" in headers and "modes covered" in headers
+        assert not any("95% CI" in h for h in headers), headers
     finally:
         browser.quit()
 
@@ -247,3 +249,226 @@ def test_throughput_section_shows_ganzoo_bench_when_present(study, tmp_path):
     section = (copy / REPORT_MD).read_text().split("## 5. Throughput")[1].split("## 6")[0]
     assert "ganzoo bench: images/s, ganzoo vs the tutorial loop" in section
     assert "| nsgan " in section and "baseline" in section and "tutorial" in section
+    header = section.split("**ganzoo bench")[1].split("\n\n")[1].splitlines()[0]
+    assert [c.strip() for c in header.strip("|").split("|")][:4] == ["variant", "dataset", "batch size", "device"]
+    assert "| digits " in section, "the dataset the bench rows were timed on"
+
+
+# ---- reading well: one test per defect a reviewer found in the smoke report ------------------------
+
+def _trials(variant_fids: dict[str, list[float]], dataset: str = "ring8", **columns) -> pd.DataFrame:
+    """Complete trials with these FIDs (two seeds each), as the report reads them."""
+    rows = [{"variant": v, "dataset": dataset, "number": i, "state": "COMPLETE", "status": "complete",
+             "fid_mean": f, "fid_per_seed": [f, f], "run_dirs": [], "extractor": "x", "n_samples": 100,
+             "reference": "r", **columns}
+            for v, fids in variant_fids.items() for i, f in enumerate(fids)]
+    return pd.DataFrame(rows)
+
+
+def _legend_colors(fig) -> dict[str, tuple[float, ...]]:
+    from matplotlib.colors import to_rgb
+
+    (legend,) = fig.legends
+    return {t.get_text(): to_rgb(h.get_facecolor()) for t, h in zip(legend.get_texts(), legend.legend_handles)}
+
+
+def test_a_variant_has_one_colour_in_every_figure_and_every_study(study):
+    from matplotlib.colors import to_rgb
+
+    from ganzoo.report import figures
+    from ganzoo.report.load import load
+
+    one = figures.palette(_trials({"nsgan": [1.0]}))
+    many = figures.palette(_trials({"vanilla": [1.0], "nsgan": [2.0], "dcgan": [3.0], "my-plugin-gan": [4.0]}))
+    assert one["nsgan"] == many["nsgan"], "nsgan's colour does not depend on what else a study compares"
+    assert len({tuple(c) for c in many.values()}) == len(many), "no two variants share a colour"
+    assert figures.palette(_trials({"my-plugin-gan": [1.0]}))["my-plugin-gan"] == many["my-plugin-gan"]
+
+    results = load(str(study))
+    data = list(tables.groups(results.trials))
+    colors = figures.palette(results.trials)
+    drawn = {"budget": figures.budget(data, colors), "throughput": figures.throughput(results.trials, colors),
+             "learning curves": figures.learning_curves(results, data, colors),
+             "sensitivity": figures.sensitivity(data, colors)}
+    for name, fig in drawn.items():
+        assert _legend_colors(fig) == {v: to_rgb(colors[v]) for v in colors}, name
+    for line in drawn["budget"].axes[0].lines:  # the curves themselves, not only the legend
+        assert to_rgb(line.get_color()) == to_rgb(colors[line.get_label()])
+    speed = drawn["throughput"].axes[0]
+    for variant, bars in zip(sorted(colors), speed.containers):  # seaborn adds one container per hue level
+        assert all(to_rgb(p.get_facecolor()) == to_rgb(colors[variant]) for p in bars.patches), variant
+
+
+def test_numbers_in_tables_use_one_notation(study, report):
+    from ganzoo.report import formatting as fmt
+
+    summary = pd.DataFrame({"variant": ["a", "b"], "complete": 3, "pruned": 0, "diverged": 0, "failed": 0,
+                            "running": 0, "queued": 0, "best_fid": [12.3456, 1234.56],
+                            "median_fid": [12.3456, 1234.56], "median_ci_low": math.nan,
+                            "median_ci_high": math.nan, "median_interval": None, "seed_std": [0.031639, 12.0],
+                            "coverage": "—", "coverage_seeds": 0, "images_per_second": [25540.3, 7445.2]})
+    shown = tables.summary_display(summary)
+    assert shown["images/s"].tolist() == ["25,540", "7,445"]
+    assert shown["best FID"].tolist() == ["12.35", "1,235"], "FIDs to 4 significant digits"
+    assert fmt.sig(0.00012345) == "0.0001234" and fmt.sig(99999.0) == "100,000"
+    text = (study / REPORT_MD).read_text()
+    assert "e+0" not in text and "e-0" not in text, "no scientific notation in any table"
+
+
+def test_p_and_q_are_printed_with_the_same_precision(study, report):
+    from ganzoo.report import formatting as fmt
+
+    assert [fmt.pvalue(x) for x in (0.1, 0.15, 0.7, 1.0, 0.0123, 0.0004)] == [
+        "0.10", "0.15", "0.70", "1.0", "0.012", "< 0.001"]
+
+    def digits(cell: str) -> int:
+        return 0 if cell.startswith("<") else len(cell.replace(".", "").lstrip("0"))
+
+    text = (study / REPORT_MD).read_text()
+    table = text.split("**Mann-Whitney U on FID, ring8")[1].split("\n\n")[1]
+    header, _, *rows = [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()]
+    p, q = header.index("p"), header.index("q")
+    assert rows and all(digits(r[p]) == digits(r[q]) == 2 or "<" in r[p] + r[q] for r in rows), rows
+
+
+def test_an_interval_from_few_values_is_called_their_range():
+    few = tables.summary(_trials({"a": [3.0, 1.0, 2.0]})).iloc[0]
+    assert few["median_interval"] == "range" and (few["median_ci_low"], few["median_ci_high"]) == (1.0, 3.0)
+    fids = list(np.linspace(1.0, 12.0, tables.MIN_CI_VALUES + 2))
+    many = tables.summary(_trials({"a": fids})).iloc[0]
+    assert many["median_interval"] == "95% CI"
+    assert min(fids) < many["median_ci_low"] <= many["median_fid"] <= many["median_ci_high"] < max(fids)
+    only_few = tables.summary_display(tables.summary(_trials({"a": [3.0, 1.0, 2.0], "b": [1.0, 2.0]})))
+    assert "median FID [range]" in only_few.columns and not any("CI" in c for c in only_few.columns)
+    mixed = tables.summary_display(tables.summary(_trials({"a": fids, "b": [1.0, 2.0]})))
+    cells = mixed.set_index("variant")["median FID [95% CI or range]"]
+    assert cells["a"].endswith("(95% CI)") and cells["b"] == "1.500 [1.000, 2.000] (range)"
+    seeds = tables.stability(_trials({"a": [1.0]}).assign(fid_per_seed=[[1.0, 3.0]], diverged_seeds=0,
+                                                           d_saturated_share=0.0))
+    assert seeds.iloc[0]["seed interval"] == "range"
+    assert "seed FID [range]" in tables.stability_display(seeds).columns
+
+
+def test_coverage_that_is_a_mean_over_seeds_says_so(study):
+    from ganzoo.report import figures
+
+    two = tables.summary_display(tables.summary(_trials({"a": [1.0]}, dataset="digits", classes_covered=1.5)))
+    assert two.iloc[0]["modes covered"] == "1.5 classes (mean over 2 seeds)"
+    one = _trials({"a": [1.0]}, dataset="digits", classes_covered=1.0).assign(fid_per_seed=[[1.0]])
+    assert tables.summary_display(tables.summary(one)).iloc[0]["modes covered"] == "1 class", "one seed: a count"
+    trials = pd.read_csv(study / "trials.csv")
+    from ganzoo.report.load import load
+
+    data = list(tables.groups(load(str(study)).trials))
+    fig = figures.coverage(data, figures.palette(trials), {"ring8": 8})
+    assert all("mean over seeds" in ax.get_ylabel() for ax in fig.axes if ax.get_visible())
+
+
+def test_the_divergence_panel_says_so_when_nothing_diverged(study):
+    from ganzoo.report import figures
+    from ganzoo.report.load import load
+
+    trials = load(str(study)).trials
+    calm = trials.assign(status="complete")
+    fig = figures.seed_spread(list(tables.groups(calm)), figures.palette(calm))
+    assert "No trial diverged (6 finished trials)" in fig.get_supxlabel()
+    assert not any(ax.containers for ax in fig.axes), "no chart of zero-height bars"
+    wild = calm.copy()
+    wild.loc[0, ["status", "fid_mean"]] = ["diverged", math.nan]
+    fig = figures.seed_spread(list(tables.groups(wild)), figures.palette(wild))
+    heights = [p.get_height() for ax in fig.axes for bars in ax.containers for p in bars.patches]
+    assert max(heights) == pytest.approx(1 / 3), "one of the three trials of one variant diverged"
+    assert fig.get_supxlabel() == ""
+
+
+def test_memory_on_the_cpu_is_not_drawn_as_a_variants_cost_and_the_legend_hides_no_bar(study):
+    from ganzoo.report import figures
+    from ganzoo.report.load import load
+
+    trials = load(str(study)).trials
+    colors = figures.palette(trials)
+    cpu = figures.throughput(trials, colors)
+    fig_text = " ".join(" ".join(t.get_text().split()) for ax in cpu.axes for t in ax.texts)
+    assert "not measured on the CPU" in fig_text and len(cpu.axes[1].containers) == 0
+    gpu = trials.assign(device="NVIDIA H200", peak_memory_kind="cuda_max_allocated",
+                        peak_memory_bytes=np.where(trials["variant"] == "nsgan", 2.0, 1.0) * 2**20)
+    fig = figures.throughput(gpu, colors)
+    memory = fig.axes[1]
+    heights = {v: bars.patches[0].get_height() for v, bars in zip(sorted(colors), memory.containers)}
+    assert heights == {"nsgan": pytest.approx(2.0), "vanilla": pytest.approx(1.0)}, "MiB per variant"
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    (legend,) = fig.legends
+    box = legend.get_window_extent(renderer)
+    assert all(ax.get_legend() is None for ax in fig.axes)
+    assert not any(box.overlaps(ax.get_window_extent(renderer)) for ax in fig.axes), "legend outside the bars"
+
+
+def test_when_every_variant_failed_the_summary_warns_instead_of_ranking():
+    from ganzoo.report.verdict import verdict
+
+    failed = verdict(_trials({"a": [1.0, 1.1], "b": [2.0, 2.1]}, modes_covered=0.0), total=8)
+    assert failed.warning and "every variant failed" in failed.text and "of the 8 modes" in failed.text
+    assert "a best" not in failed.text and "b best" not in failed.text, "no variant named best"
+    one_mode = _trials({"a": [1.0, 1.1], "b": [2.0, 2.1]}, modes_covered=0.0)
+    one_mode.loc[0, "modes_covered"] = 1.0
+    assert not verdict(one_mode, total=8).warning
+    collapsed = _trials({"a": [1.0], "b": [2.0]}, dataset="digits", classes_covered=1.0)
+    assert verdict(collapsed, total=10).warning
+    assert not verdict(collapsed.assign(classes_covered=[1.0, 2.0]), total=10).warning
+
+
+def test_each_dataset_opens_with_a_one_line_verdict(study, report):
+    from ganzoo.report.verdict import verdict
+
+    clear = _trials({"a": [10.0 + i for i in range(8)], "b": [30.0 + i for i in range(8)]})
+    q = tables.mann_whitney(clear).iloc[0]["q"]
+    assert q < 0.001  # 8 against 8, every a below every b: exact p = 2 / C(16, 8)
+    assert verdict(clear).text == "a best (median FID 13.50), significantly better than b (q < 0.001)"
+    close = _trials({"a": [1.0, 2.0, 3.0], "b": [1.5, 2.5, 3.5], "c": [4.0, 5.0, 6.0]})
+    text = verdict(close).text
+    smallest = tables.mann_whitney(close)["q"].min()
+    assert text.startswith("no significant difference between the variants (lowest median FID: a, 2.000")
+    assert f"smallest q = {smallest:#.2g}" in text and "with 3 trials each" in text and "below 0.10" in text
+    md = (study / REPORT_MD).read_text()
+    block = md.split("**ring8 (FID by")[1].split("| variant")[0]
+    assert "**Verdict:**" in block or "> **Warning:**" in block, block
+
+
+def test_every_file_ganzoo_writes_gets_the_mode_open_would_give(study, report, tmp_path):
+    import os
+    import stat
+
+    from ganzoo import rundir
+
+    for mask in (0o022, 0o027):
+        old = os.umask(mask)
+        try:
+            rundir.atomic_write(tmp_path / f"f{mask:o}", lambda f: f.write(b"x"))
+        finally:
+            os.umask(old)
+        assert stat.S_IMODE((tmp_path / f"f{mask:o}").stat().st_mode) == 0o666 & ~mask
+    umask = os.umask(0o022)
+    os.umask(umask)
+    written = [study / REPORT_MD, study / REPORT_HTML, study / SUMMARY_CSV, *(study / "figures").iterdir()]
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask for p in written), \
+        {p.name: oct(p.stat().st_mode) for p in written}
+
+
+def test_the_bench_table_names_its_dataset_batch_size_and_device_even_from_an_old_csv(tmp_path):
+    from ganzoo.report import _bench_table
+    from ganzoo.report.load import StudyResults
+
+    bench = tmp_path / "results" / "bench"
+    bench.mkdir(parents=True)
+    old = pd.DataFrame({"variant": ["nsgan", "nsgan"], "batch_size": [64, 256], "loop": ["ganzoo", "baseline"],
+                        "images_per_second": [25540.3, 7445.2], "speedup_vs_baseline": 1.2,
+                        "device": "cpu (x86_64, 2 threads)", "torch": "2", "fast_paths": ["fused-adam", "tutorial"]})
+    old.to_csv(bench / "throughput.csv", index=False)
+    results = StudyResults("s", "here", tmp_path / "results" / "s", pd.DataFrame(), None, [])
+    table = _bench_table(results)
+    assert table[["dataset", "batch size", "device"]].values.tolist() == [
+        ["not recorded", "64", "cpu (x86_64, 2 threads)"], ["not recorded", "256", "cpu (x86_64, 2 threads)"]]
+    assert table["images/s"].tolist() == ["25,540", "7,445"]
+    old.assign(dataset="digits").to_csv(bench / "throughput.csv", index=False)
+    assert _bench_table(results)["dataset"].tolist() == ["digits", "digits"]

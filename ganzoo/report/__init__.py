@@ -10,7 +10,8 @@ import base64
 import dataclasses
 import datetime
 import html
-import math
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,21 @@ import pandas as pd
 
 from ganzoo import rundir
 from ganzoo.report import figures, tables
+from ganzoo.report import formatting as fmt
 from ganzoo.report.load import StudyResults, load
+from ganzoo.report.verdict import ALPHA, verdict
 
 REPORT_MD, REPORT_HTML, FIGURES, SUMMARY_CSV = "report.md", "report.html", "figures", "summary.csv"
 
-__all__ = ["Section", "build_sections", "load", "write_report"]
+__all__ = ["Section", "Table", "build_sections", "load", "write_report"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    title: str
+    frame: pd.DataFrame  # as printed: every cell a string made by ganzoo.report.formatting
+    lead: str | None = None  # one line above the table: the dataset's verdict
+    warning: bool = False  # the lead warns that no variant can be ranked
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +43,7 @@ class Section:
     caption: str  # what the figure shows and how to read it
     figure: Path | None = None
     missing: str | None = None  # why there is no figure
-    tables: tuple[tuple[str, pd.DataFrame], ...] = ()
+    tables: tuple[Table, ...] = ()
     notes: tuple[str, ...] = ()
 
 
@@ -62,20 +73,30 @@ def build_sections(results: StudyResults, out: Path) -> list[Section]:
     trials = results.trials
     data = list(tables.groups(trials))
     colors = figures.palette(trials)
+    totals = _mode_totals(sorted({g.dataset for g, _ in data}))
     sections = []
 
-    summaries = [(g.label, tables.summary_display(tables.summary(t))) for g, t in data]
-    tests = [(f"Mann-Whitney U on FID, {g.label}", _round(tables.mann_whitney(t))) for g, t in data]
+    summary: list[Table] = []
+    for g, t in data:
+        judged = verdict(t, totals.get(g.dataset))
+        summary.append(Table(g.label, tables.summary_display(tables.summary(t)),
+                             lead=judged.text if judged else None, warning=bool(judged and judged.warning)))
+        summary.append(Table(f"Mann-Whitney U on FID, {g.label}", tables.mann_whitney_display(tables.mann_whitney(t))))
     sections.append(Section(
         "summary", "Summary",
         "One table per dataset: FIDs are only comparable with the same dataset, feature extractor and sample "
-        "count, which each table's title names. Median FID is over complete trials, with a bootstrap 95% CI; "
-        "seed std and coverage are those of the variant's best configuration; images/s is the median over "
+        "count, which each table's title names. Each table opens with a verdict: the variant with the lowest "
+        f"median FID and the variants it beats at a Benjamini-Hochberg q below {ALPHA}; where every variant "
+        "failed (no mode of a mixture covered, at most one class of labelled images) a warning replaces it. "
+        "Median FID is over complete trials; the brackets are a bootstrap 95% CI of the median with at least "
+        f"{tables.MIN_CI_VALUES} complete trials, else the range [min, max] of the trials (from fewer values a "
+        "bootstrap interval is that range and claims more than it knows). Seed std and coverage are those of "
+        "the variant's best configuration, coverage as the mean over its seeds; images/s is the median over "
         "its complete trials. Below each table, pairwise two-sided Mann-Whitney U tests on the trials' FIDs: "
         "p(A better) is the chance that a trial of A beats one of B, rank-biserial = 2 p(A better) - 1, "
         "q is the Benjamini-Hochberg adjusted p-value. With few trials per variant, p cannot be small: "
         "read the effect size.",
-        tables=tuple(x for pair in zip(summaries, tests) for x in pair),
+        tables=tuple(summary),
     ))
     sections.append(Section(
         "quality", "1. Quality: FID over all trials",
@@ -99,36 +120,39 @@ def build_sections(results: StudyResults, out: Path) -> list[Section]:
         "steps; one that rises again shows training going wrong after a good start.",
         **_figure(out, "learning_curves", figures.draw(lambda: figures.learning_curves(results, data, colors))),
     ))
-    stability = [(g.label, _round(tables.stability(t))) for g, t in data]
+    stability = [Table(g.label, tables.stability_display(tables.stability(t))) for g, t in data]
     sections.append(Section(
         "stability", "4. Stability: seeds, divergence and coverage",
-        "Left: the best configuration of each variant re-run with different seeds (dots), with the mean and "
-        "its bootstrap 95% CI (black). A wide spread means a single run of this variant says little. Right: "
-        "the share of finished trials that diverged (non-finite losses or parameters). The tables give the "
-        "seed standard deviation and CI, the diverged seeds, and the mean share of log points where D was "
-        "saturated (D(x) > 0.99 and D(G(z)) < 0.01).",
+        "Left: the best configuration of each variant re-run with different seeds (dots), with the mean (black) "
+        f"and the range of the seeds, or with at least {tables.MIN_CI_VALUES} seeds a bootstrap 95% CI of the "
+        "mean; each panel's title says which. A wide spread means a single run of this variant says little. "
+        "Last: the share of finished trials that diverged (non-finite losses or parameters), drawn where any "
+        "did; else a line under the panels says none did. The tables give the seed standard deviation and "
+        "interval, the diverged seeds, and the mean share of log points where D was saturated (D(x) > 0.99 and "
+        "D(G(z)) < 0.01).",
         **_figure(out, "stability", figures.draw(lambda: figures.seed_spread(data, colors))),
         tables=tuple(stability),
     ))
-    totals = _mode_totals(sorted({g.dataset for g, _ in data}))
     sections.append(Section(
         "coverage", "4b. Mode and class coverage",
-        "Each point is one complete trial. On 2D mixtures (ring8, grid25): modes with at least 1% of the "
-        "samples within 3 standard deviations of their centre, as in the VEEGAN and Unrolled GAN papers. On "
-        "labelled images: classes the domain classifier finds among the generated samples. The dashed line "
-        "is the number the data has; a variant below it drops modes (mode collapse).",
+        "Each point is one complete trial, its coverage the mean over its seeds. On 2D mixtures (ring8, grid25): "
+        "modes with at least 1% of the samples within 3 standard deviations of their centre, as in the VEEGAN "
+        "and Unrolled GAN papers. On labelled images: classes the domain classifier finds among the generated "
+        "samples. The dashed line is the number the data has; a variant below it drops modes (mode collapse).",
         **_figure(out, "coverage", figures.draw(lambda: figures.coverage(data, colors, totals))),
     ))
     bench = _bench_table(results)
     sections.append(Section(
         "throughput", "5. Throughput",
-        "Training images per second and peak memory per variant (warm-up excluded; on CUDA timed with "
-        "synchronised events, peak memory is CUDA's max allocated, on CPU the process's peak RSS). Compare "
-        "bars of one device only; the title names the devices and torch versions measured."
+        "Training images per second per variant and dataset, one row of panels per device (warm-up "
+        "excluded; on CUDA timed with synchronised events). Peak memory is CUDA's max allocated; on the CPU "
+        "the trainer can only read the whole process's peak RSS, which is no variant's cost and is not drawn. "
+        "Compare bars of one device only; each panel names its device and torch version."
         + (" The table below is `ganzoo bench` (results/bench/): ganzoo's trainer against a plain PyTorch "
-           "tutorial loop on the same G and D, timed in turns in one run." if bench is not None else ""),
-        **_figure(out, "throughput", figures.draw(lambda: figures.throughput(trials))),
-        tables=(("ganzoo bench: images/s, ganzoo vs the tutorial loop", bench),) if bench is not None else (),
+           "tutorial loop on the same G and D, timed in turns in one run; its rows name the dataset, batch "
+           "size and device they were timed on." if bench is not None else ""),
+        **_figure(out, "throughput", figures.draw(lambda: figures.throughput(trials, colors))),
+        tables=(Table("ganzoo bench: images/s, ganzoo vs the tutorial loop", bench),) if bench is not None else (),
     ))
     made = figures.draw(lambda: figures.importance(data, colors))
     importance_notes: tuple[str, ...] = ()
@@ -164,13 +188,24 @@ def _bench_table(results: StudyResults) -> pd.DataFrame | None:
     if results.study_dir is None or not (path := results.study_dir.parent / "bench" / BENCH_CSV).exists():
         return None
     frame = pd.read_csv(path)
-    columns = ["variant", "batch_size", "loop", "images_per_second", "speedup_vs_baseline", "device", "torch",
-               "fast_paths"]
-    return _round(frame[[c for c in columns if c in frame]])
 
+    def column(name: str, show: Callable[[Any], str] = str, absent: str = "not recorded") -> list[str]:
+        # Older throughput.csv files lack some columns (the dataset before it was written): say so.
+        if name not in frame:
+            return [absent] * len(frame)
+        return [show(x) if pd.notna(x) else fmt.MISSING for x in frame[name]]
 
-def _round(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.apply(lambda c: c.map(lambda x: float(f"{x:.4g}") if isinstance(x, float) and math.isfinite(x) else x))
+    return pd.DataFrame({
+        "variant": column("variant"),
+        "dataset": column("dataset"),
+        "batch size": column("batch_size", fmt.integer),
+        "device": column("device"),
+        "loop": column("loop"),
+        "images/s": column("images_per_second", fmt.count),
+        "speedup vs tutorial": column("speedup_vs_baseline", lambda x: f"x{x:.2f}"),
+        "torch": column("torch"),
+        "fast paths": column("fast_paths"),
+    })
 
 
 def header(results: StudyResults) -> list[str]:
@@ -201,6 +236,16 @@ def header(results: StudyResults) -> list[str]:
     return lines
 
 
+_NUMBER = re.compile(r"^(< )?-?x?[\d,]*\.?\d+$")
+
+
+def _table_markdown(table: pd.DataFrame) -> str:
+    # Cells are already formatted: tabulate must not parse them again ("0.10" would become "0.1").
+    align = ["right" if all(c == fmt.MISSING or _NUMBER.match(str(c)) for c in table[name]) else "left"
+             for name in table.columns]
+    return table.to_markdown(index=False, disable_numparse=True, colalign=align)
+
+
 def _markdown(results: StudyResults, sections: list[Section]) -> str:
     parts = [f"# ganzoo report: {results.name}", "", *[f"{line}  " for line in header(results)], ""]
     for s in sections:
@@ -209,9 +254,11 @@ def _markdown(results: StudyResults, sections: list[Section]) -> str:
             parts += [f"![{s.title}]({s.figure.as_posix()})", ""]
         if s.missing:
             parts += [f"> **No figure:** {s.missing}", ""]
-        for title, table in s.tables:
-            parts += [f"**{title}**", ""]
-            parts += [table.to_markdown(index=False) if len(table) else "_(no rows: nothing to compare yet)_", ""]
+        for t in s.tables:
+            parts += [f"**{t.title}**", ""]
+            if t.lead:
+                parts += [f"> **Warning:** {t.lead}" if t.warning else f"**Verdict:** {t.lead}", ""]
+            parts += [_table_markdown(t.frame) if len(t.frame) else "_(no rows: nothing to compare yet)_", ""]
         parts += [f"- {note}" for note in s.notes] + ([""] if s.notes else [])
     return "\n".join(parts)
 
@@ -220,8 +267,10 @@ CSS = """
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
 h1 { border-bottom: 2px solid #444; } h2 { margin-top: 2em; border-bottom: 1px solid #ccc; }
 img { max-width: 100%; } .caption { color: #444; } .missing { background: #fff4e5; padding: .6em; }
+.verdict { font-weight: 600; } .warning { background: #fdecea; border-left: 4px solid #c62828; padding: .6em; }
 table { border-collapse: collapse; margin: .5em 0 1.5em; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; } th { background: #f0f0f0; }
+td { white-space: nowrap; }  /* an interval "[139.1, 182.1]" reads as one value */
 td:first-child, th:first-child { text-align: left; }
 """
 
@@ -243,10 +292,13 @@ def _html(results: StudyResults, sections: list[Section], out: Path) -> str:
             parts.append(f"<img class='figure' alt='{esc(s.title)}' src='data:image/png;base64,{encoded}'>")
         if s.missing:
             parts.append(f"<p class='missing'><strong>No figure:</strong> {esc(s.missing)}</p>")
-        for title, table in s.tables:
-            parts.append(f"<h3>{esc(title)}</h3>")
-            parts.append(table.to_html(index=False, na_rep="—", classes=f"{s.key}-table", border=0)
-                         if len(table) else "<p><em>(no rows: nothing to compare yet)</em></p>")
+        for t in s.tables:
+            parts.append(f"<h3>{esc(t.title)}</h3>")
+            if t.lead:
+                parts.append(f"<p class='warning'><strong>Warning:</strong> {esc(t.lead)}</p>" if t.warning
+                             else f"<p class='verdict'>Verdict: {esc(t.lead)}</p>")
+            parts.append(t.frame.to_html(index=False, na_rep="—", classes=f"{s.key}-table", border=0)
+                         if len(t.frame) else "<p><em>(no rows: nothing to compare yet)</em></p>")
         if s.notes:
             parts.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in s.notes) + "</ul>")
         parts.append("</section>")

@@ -6,8 +6,11 @@ raises ``Missing`` with the reason the figure cannot be drawn, which the report 
 
 from __future__ import annotations
 
+import colorsys
 import math
 import re
+import textwrap
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 from ganzoo import rundir  # noqa: E402
 from ganzoo.report import tables  # noqa: E402
@@ -40,11 +44,33 @@ class Missing(Exception):
 def _panels(n: int, ncols: int | None = None, size: tuple[float, float] = PANEL) -> tuple[Figure, list[Any]]:
     ncols = ncols or min(n, 3)
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False)
+    # Constrained layout makes room for a legend outside the panels (fig.legend(loc="outside ...")).
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False,
+                             layout="constrained")
     flat = list(axes.flat)
     for ax in flat[n:]:
         ax.set_visible(False)
     return fig, flat[:n]
+
+
+def _variant_legend(fig: Figure, axes: Sequence[Any], colors: dict[str, Any], names: Sequence[str]) -> None:
+    """One legend of the variants drawn, outside the panels, where it hides no bar or point."""
+    for ax in axes:
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    shown = sorted(set(names))
+    if shown:
+        fig.legend([Patch(color=colors[v]) for v in shown], shown, loc="outside right upper", title="variant",
+                   fontsize=8)
+
+
+def _say(ax: Any, text: str, title: str = "") -> None:
+    """Text in place of a chart that would be empty or misleading."""
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, textwrap.fill(text, 42), ha="center", va="center", transform=ax.transAxes, fontsize=10,
+            color="#444")
+    if title:
+        ax.set_title(title)
 
 
 def _wide(values: Any) -> bool:
@@ -57,10 +83,27 @@ def _variants(trials: pd.DataFrame) -> list[str]:
     return sorted(trials["variant"].unique())
 
 
+# Fixed colours for the registered variants, in the order of their sorted names; colourblind-safe.
+PALETTE = sns.color_palette("colorblind", 10)
+
+
+def variant_color(name: str, registered: Sequence[str]) -> Any:
+    """A variant's colour, whatever else a study compares: fixed by its place among the sorted registered
+    names, or for a name not registered here (a plugin not loaded) a hue from a stable hash of the name.
+    A plugin variant whose name sorts before a built-in moves the colours after it, alike in every
+    report made with that plugin loaded."""
+    rank = list(registered).index(name) if name in registered else len(PALETTE)
+    if rank < len(PALETTE):
+        return PALETTE[rank]
+    return colorsys.hls_to_rgb(zlib.crc32(name.encode()) / 2**32, 0.45, 0.65)
+
+
 def palette(trials: pd.DataFrame) -> dict[str, Any]:
-    """One colour per variant, the same in every figure."""
-    names = _variants(trials)
-    return dict(zip(names, sns.color_palette("colorblind", len(names))))
+    """One colour per variant, the same in every figure of every report."""
+    from ganzoo.variants import VARIANTS
+
+    registered = list(VARIANTS)  # sorted names
+    return {name: variant_color(name, registered) for name in _variants(trials)}
 
 
 def quality(data: GroupData, colors: dict[str, Any]) -> Figure:
@@ -72,13 +115,12 @@ def quality(data: GroupData, colors: dict[str, Any]) -> Figure:
     for ax, (group, done) in zip(axes, shown):
         order = _variants(done)
         sns.boxplot(data=done, x="variant", y="fid_mean", hue="variant", order=order, palette=colors,
-                    ax=ax, showfliers=False, boxprops={"alpha": 0.35}, legend=False)
+                    ax=ax, showfliers=False, boxprops={"alpha": 0.35}, legend=False, saturation=1)
         sns.stripplot(data=done, x="variant", y="fid_mean", hue="variant", order=order, palette=colors,
                       ax=ax, size=5, jitter=0.15, edgecolor="black", linewidth=0.5, legend=False)
         if _wide(done["fid_mean"]):
             ax.set_yscale("log")
         ax.set(title=group.title, xlabel="", ylabel="FID (mean over seeds)")
-    fig.tight_layout()
     return fig
 
 
@@ -96,8 +138,7 @@ def budget(data: GroupData, colors: dict[str, Any]) -> Figure:
             ax.set_yscale("log")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set(title=group.title, xlabel="trials k (budget)", ylabel="expected best FID")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+    _variant_legend(fig, axes, colors, [v for _, c in curves for v in c["variant"]])
     return fig
 
 
@@ -138,7 +179,7 @@ def learning_curves(results: StudyResults, data: GroupData, colors: dict[str, An
         if _wide(rows["fid"]):
             ax.set_yscale("log")
         ax.set(title=group.title, xlabel="training step", ylabel="FID")
-    fig.tight_layout()
+    _variant_legend(fig, axes, colors, frame["variant"].tolist())
     return fig
 
 
@@ -154,21 +195,31 @@ def seed_spread(data: GroupData, colors: dict[str, Any]) -> Figure:
         raise Missing("no trial has finished yet")
     labels = list(dict.fromkeys(frame["group"]))
     titles = {g.label: g.title for g, _ in data}
-    fig, axes = _panels(len(labels) + 1)
+    diverged = any((tables.finished(t)["status"] == "diverged").any() for _, t in data)
+    if not labels and not diverged:
+        raise Missing("no finished trial has a complete best configuration, and none diverged")
+    fig, axes = _panels(len(labels) + int(diverged))
     for ax, label in zip(axes, labels):
         rows_g = frame[frame["group"] == label]
         order = sorted(rows_g["variant"].unique())
+        # The same rule as the tables: with few seeds a bootstrap CI is only their range, so say range.
+        few = int(rows_g.groupby("variant").size().min()) < tables.MIN_CI_VALUES
         sns.stripplot(data=rows_g, x="variant", y="fid", hue="variant", order=order, palette=colors, ax=ax,
                       size=6, jitter=0.1, alpha=0.6, legend=False)
-        sns.pointplot(data=rows_g, x="variant", y="fid", order=order, color="black", errorbar=("ci", 95),
-                      seed=0, linestyle="none", markers="_", capsize=0.2, ax=ax)
-        ax.set(title=f"best configuration per seed: {titles[label]}", xlabel="", ylabel="FID")
-    _divergence(axes[-1], data)
-    fig.tight_layout()
+        sns.pointplot(data=rows_g, x="variant", y="fid", order=order, color="black",
+                      errorbar=("pi", 100) if few else ("ci", 95), seed=0, linestyle="none", markers="_",
+                      capsize=0.2, ax=ax)
+        what = "range" if few else "bootstrap 95% CI"
+        ax.set(title=f"{titles[label]}\nbest configuration's seeds: mean and {what}", xlabel="", ylabel="FID")
+    if diverged:
+        _divergence(axes[-1], data, colors)
+    else:  # a chart of zero-height bars says nothing: say it
+        finished = sum(len(tables.finished(t)) for _, t in data)
+        fig.supxlabel(f"No trial diverged ({finished} finished trials).", fontsize=11)
     return fig
 
 
-def _divergence(ax: Any, data: GroupData) -> None:
+def _divergence(ax: Any, data: GroupData, colors: dict[str, Any]) -> None:
     rows = []
     for group, trials in data:
         done = tables.finished(trials)
@@ -176,11 +227,12 @@ def _divergence(ax: Any, data: GroupData) -> None:
             rows.append({"dataset": group.dataset, "variant": variant,
                          "divergence rate": float((mine["status"] == "diverged").mean())})
     frame = pd.DataFrame(rows, columns=["dataset", "variant", "divergence rate"])
-    sns.barplot(data=frame, x="variant", y="divergence rate", hue="dataset", ax=ax,
-                order=sorted(frame["variant"].unique()))
+    sns.barplot(data=frame, x="dataset", y="divergence rate", hue="variant", order=sorted(frame["dataset"].unique()),
+                hue_order=sorted(frame["variant"].unique()), palette=colors, saturation=1, ax=ax)
     for bars in ax.containers:  # a rate of 0 draws no bar: print the numbers
         ax.bar_label(bars, fmt="%.2f", fontsize=7)
     ax.set(ylim=(0, 1.05), title="share of finished trials that diverged", xlabel="")
+    ax.legend(title="variant", fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
 
 def coverage(data: GroupData, colors: dict[str, Any], totals: dict[str, int | None]) -> Figure:
@@ -202,28 +254,54 @@ def coverage(data: GroupData, colors: dict[str, Any], totals: dict[str, int | No
         if total:
             ax.axhline(total, color="gray", linestyle="--", linewidth=1)
             ax.set_ylim(-0.5, total + 0.5)
-        ax.set(title=group.title, xlabel="", ylabel=what + (f" (of {total})" if total else ""))
-    fig.tight_layout()
+        seeds = max(tables.seeds_measured(row) for _, row in done.iterrows())
+        mean = ", mean over seeds" if seeds > 1 else ""  # 1.5 classes is a mean, not a count
+        ax.set(title=group.title, xlabel="", ylabel=what + (f" (of {total})" if total else "") + mean)
     return fig
 
 
-def throughput(trials: pd.DataFrame) -> Figure:
+CPU_MEMORY = ("Peak memory per run is not measured on the CPU: the trainer can only read the whole "
+              "process's peak RSS, shared by every run of the sweep, so it is no variant's cost.")
+
+
+def memory_kind(trials: pd.DataFrame) -> pd.Series:
+    """What each trial's peak_memory_bytes measured. The trainer records it per run; a trial row without
+    it is told by its device, as the trainer decides: CUDA's max allocated on a CUDA device, else the
+    process's peak RSS (device names of non-CUDA devices start with "cpu")."""
+    guessed = trials["device"].map(lambda d: None if not isinstance(d, str) else
+                                   "process_max_rss" if d.startswith("cpu") else "cuda_max_allocated")
+    if "peak_memory_kind" not in trials:
+        return guessed
+    return trials["peak_memory_kind"].where(trials["peak_memory_kind"].notna(), guessed)
+
+
+def throughput(trials: pd.DataFrame, colors: dict[str, Any]) -> Figure:
     done = tables.complete(trials)
     if done.empty or done["train_images_per_second"].isna().all():
         raise Missing("no complete trial recorded its throughput")
-    done = done.assign(peak_memory_mib=done["peak_memory_bytes"] / 2**20)
-    fig, axes = _panels(2)
+    done = done.assign(peak_memory_mib=done["peak_memory_bytes"] / 2**20, memory_kind=memory_kind(done),
+                       device=done["device"].fillna("unknown device"), torch=done["torch"].fillna("?"))
+    devices = list(dict.fromkeys(done["device"]))
+    fig, axes = _panels(2 * len(devices), ncols=2)
     order = _variants(done)
-    hue = "device" if done["device"].nunique() > 1 else "dataset"
-    done = done.assign(device=done["device"].fillna("unknown device"))
-    for ax, column, label in ((axes[0], "train_images_per_second", "training images/s"),
-                              (axes[1], "peak_memory_mib", "peak memory (MiB)")):
-        sns.barplot(data=done, x="variant", y=column, hue=hue, order=order, errorbar="sd", ax=ax)
-        ax.set(xlabel="", ylabel=label)
-    devices = ", ".join(f"{d} (torch {t})" for d, t in
-                        done[["device", "torch"]].dropna().drop_duplicates().itertuples(index=False)) or "unknown devices"
-    fig.suptitle(f"on {devices}; bars: mean over complete trials, whiskers: sd", fontsize=9)
-    fig.tight_layout()
+    datasets = sorted(done["dataset"].unique())
+    for device, (speed, memory) in zip(devices, zip(axes[::2], axes[1::2])):
+        rows = done[done["device"] == device]
+        versions = ", ".join(sorted(rows["torch"].unique()))
+        sns.barplot(data=rows, x="dataset", y="train_images_per_second", hue="variant", order=datasets,
+                    hue_order=order, palette=colors, errorbar="sd", ax=speed, saturation=1)
+        speed.set(xlabel="", ylabel="training images/s", title=f"{device}, torch {versions}")
+        measured = rows[rows["memory_kind"] == "cuda_max_allocated"]
+        if measured["peak_memory_mib"].notna().any():
+            sns.barplot(data=measured, x="dataset", y="peak_memory_mib", hue="variant", order=datasets,
+                        hue_order=order, palette=colors, errorbar="sd", ax=memory, saturation=1)
+            memory.set(xlabel="", ylabel="peak memory (MiB, CUDA max allocated)", title=f"{device}")
+        elif (rows["memory_kind"] == "process_max_rss").any():
+            _say(memory, CPU_MEMORY, f"peak memory: {device}")
+        else:
+            _say(memory, "No complete trial recorded its peak memory on this device.", f"peak memory: {device}")
+    _variant_legend(fig, axes, colors, done["variant"].tolist())
+    fig.suptitle("bars: mean over complete trials, whiskers: sd", fontsize=9)
     return fig
 
 
@@ -256,8 +334,7 @@ def sensitivity(data: GroupData, colors: dict[str, Any]) -> Figure:
         if _wide(done["fid_mean"]):
             ax.set_yscale("log")
         ax.set(title=group.title, xlabel=_param_label(column), ylabel="FID")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
+    _variant_legend(fig, axes, colors, [v for _, done, _ in panels for v in done["variant"]])
     return fig
 
 
@@ -272,9 +349,9 @@ def importance(data: GroupData, colors: dict[str, Any]) -> tuple[Figure, list[st
         raise Missing("; ".join(notes) or "no complete trials")
     fig, axes = _panels(len(panels))
     for ax, (group, frame) in zip(axes, panels):
-        sns.barplot(data=frame, x="importance", y="parameter", hue="variant", palette=colors, ax=ax)
+        sns.barplot(data=frame, x="importance", y="parameter", hue="variant", palette=colors, ax=ax, saturation=1)
         ax.set(title=group.title, xlim=(0, 1), xlabel="fANOVA importance (share of FID variance)", ylabel="")
-    fig.tight_layout()
+    _variant_legend(fig, axes, colors, [v for _, frame in panels for v in frame["variant"]])
     return fig, notes
 
 

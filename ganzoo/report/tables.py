@@ -10,12 +10,15 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import re
 import zlib
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from ganzoo.report import formatting as fmt
 
 BOOTSTRAP_RESAMPLES = 2000
 CONFIDENCE = 0.95
@@ -87,12 +90,56 @@ def bootstrap_ci(values: Any, statistic: Any = np.median, seed: int = 0) -> tupl
     return float(ci.low), float(ci.high)
 
 
+# Below this many values a report gives the range [min, max], not a "95% CI": a percentile bootstrap
+# interval never leaves [min, max], and for small n it is that range (n = 3: a resampled median hits
+# the minimum with probability 7/27, far above 2.5%). Even the distribution-free interval of the
+# median needs n >= 6 for [min, max] to cover 95% (1 - 2^(1-n)), and the percentile bootstrap
+# under-covers until well above that.
+MIN_CI_VALUES = 10
+CI, RANGE = "95% CI", "range"
+
+
+def interval(values: Any, statistic: Any = np.median) -> tuple[float, float, str] | None:
+    """(low, high, kind) of ``statistic`` over ``values``: its bootstrap 95% CI, or with fewer than
+    ``MIN_CI_VALUES`` values the range of the values, which is all they can say."""
+    data = np.asarray([v for v in values if v is not None], dtype=float)
+    if len(data) < 2:
+        return None
+    if len(data) < MIN_CI_VALUES:
+        return float(data.min()), float(data.max()), RANGE
+    ci = bootstrap_ci(data, statistic)
+    assert ci is not None
+    return ci[0], ci[1], CI
+
+
+def interval_header(kinds: Any) -> tuple[str, bool]:
+    """The bracket of a column of intervals, and whether each cell must name its own kind (mixed)."""
+    seen = {k for k in kinds if isinstance(k, str)}
+    if seen == {CI}:
+        return CI, False
+    if seen == {RANGE}:
+        return RANGE, False
+    return f"{CI} or {RANGE}", bool(seen)
+
+
 def _coverage(row: pd.Series) -> str:
     if pd.notna(row.get("modes_covered")):
         return f"{row['modes_covered']:.3g} modes"
     if pd.notna(row.get("classes_covered")):
         return f"{row['classes_covered']:.3g} classes"
     return "—"
+
+
+def seeds_measured(row: pd.Series) -> int:
+    """Seeds of a trial that reached evaluation: its coverage is their mean."""
+    return sum(f is not None for f in row.get("fid_per_seed") or [])
+
+
+def coverage_label(coverage: str, seeds: int) -> str:
+    """A trial's coverage as printed: a mean over seeds says so (1.5 classes is no count of classes)."""
+    if re.fullmatch(r"1 \w+", coverage):  # the CSV keeps "1 classes"; print one class
+        coverage = coverage.removesuffix("es" if coverage.endswith("classes") else "s")
+    return coverage if coverage == "—" or seeds < 2 else f"{coverage} (mean over {seeds} seeds)"
 
 
 def summary(trials: pd.DataFrame) -> pd.DataFrame:
@@ -102,7 +149,7 @@ def summary(trials: pd.DataFrame) -> pd.DataFrame:
     for variant, mine in trials.groupby("variant", sort=True):
         done = complete(mine)
         fids = done["fid_mean"].to_numpy(dtype=float)
-        ci = bootstrap_ci(fids)
+        spread = interval(fids)
         b = best.loc[variant] if variant in best.index else None
         rows.append({
             "variant": variant,
@@ -114,10 +161,12 @@ def summary(trials: pd.DataFrame) -> pd.DataFrame:
             "queued": int((mine["state"] == "WAITING").sum()),
             "best_fid": float(fids.min()) if len(fids) else math.nan,
             "median_fid": float(np.median(fids)) if len(fids) else math.nan,
-            "median_ci_low": ci[0] if ci else math.nan,
-            "median_ci_high": ci[1] if ci else math.nan,
+            "median_ci_low": spread[0] if spread else math.nan,
+            "median_ci_high": spread[1] if spread else math.nan,
+            "median_interval": spread[2] if spread else None,  # "95% CI" or "range": what low..high is
             "seed_std": float(b["fid_std"]) if b is not None and pd.notna(b.get("fid_std")) else math.nan,
             "coverage": _coverage(b) if b is not None else "—",
+            "coverage_seeds": seeds_measured(b) if b is not None else 0,
             "images_per_second": float(done["train_images_per_second"].median())
             if len(done) and "train_images_per_second" in done else math.nan,
         })
@@ -125,26 +174,28 @@ def summary(trials: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary_display(table: pd.DataFrame) -> pd.DataFrame:
-    """The summary table as printed: the issue's columns, numbers rounded for reading."""
-    def fmt(x: float, digits: int = 4) -> str:
-        return "—" if not np.isfinite(x) else f"{x:.{digits}g}"
+    """The summary table as printed: FIDs to 4 significant digits, rates as whole numbers."""
+    bracket, per_cell = interval_header(table["median_interval"]) if len(table) else (CI, False)
 
-    out = pd.DataFrame({
+    def median(m: float, lo: float, hi: float, kind: str | None) -> str:
+        spread = fmt.interval(lo, hi)
+        return fmt.sig(m) + (f" {spread}" if spread else "") + (f" ({kind})" if spread and per_cell else "")
+
+    return pd.DataFrame({
         "variant": table["variant"],
         "trials (complete / pruned / diverged)": [
             f"{c} / {p} / {d}" + (f" (+{f} failed)" if f else "") + (f" (+{r} running)" if r else "")
             + (f" (+{q} queued)" if q else "")
             for c, p, d, f, r, q in zip(table["complete"], table["pruned"], table["diverged"], table["failed"],
                                         table["running"], table["queued"])],
-        "best FID": [fmt(x) for x in table["best_fid"]],
-        "median FID [95% CI]": [
-            fmt(m) + ("" if not np.isfinite(lo) else f" [{fmt(lo)}, {fmt(hi)}]")
-            for m, lo, hi in zip(table["median_fid"], table["median_ci_low"], table["median_ci_high"])],
-        "seed std": [fmt(x, 3) for x in table["seed_std"]],
-        "modes covered": table["coverage"],
-        "images/s": [fmt(x, 4) for x in table["images_per_second"]],
+        "best FID": [fmt.sig(x) for x in table["best_fid"]],
+        f"median FID [{bracket}]": [
+            median(*row) for row in zip(table["median_fid"], table["median_ci_low"], table["median_ci_high"],
+                                        table["median_interval"])],
+        "seed std": [fmt.sig(x) for x in table["seed_std"]],
+        "modes covered": [coverage_label(c, n) for c, n in zip(table["coverage"], table["coverage_seeds"])],
+        "images/s": [fmt.count(x) for x in table["images_per_second"]],
     })
-    return out
 
 
 def mann_whitney(trials: pd.DataFrame) -> pd.DataFrame:
@@ -169,6 +220,19 @@ def mann_whitney(trials: pd.DataFrame) -> pd.DataFrame:
     if len(table):
         table.insert(6, "q", false_discovery_control(table["p"].to_numpy()))
     return table
+
+
+def mann_whitney_display(table: pd.DataFrame) -> pd.DataFrame:
+    """p and q with the same precision; effect sizes to 2 decimals."""
+    return pd.DataFrame({
+        "A": table["A"], "B": table["B"],
+        "n_A": [fmt.integer(x) for x in table["n_A"]], "n_B": [fmt.integer(x) for x in table["n_B"]],
+        "U": [f"{x:g}" for x in table["U"]],  # a count of pairs, halves where tied
+        "p": [fmt.pvalue(x) for x in table["p"]],
+        "q": [fmt.pvalue(x) for x in table["q"]] if "q" in table else [],
+        "p(A better)": [fmt.fraction(x) for x in table["p(A better)"]],
+        "rank-biserial": [fmt.fraction(x) for x in table["rank-biserial"]],
+    }, columns=["A", "B", "n_A", "n_B", "U", "p", "q", "p(A better)", "rank-biserial"])
 
 
 def expected_best(trials: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
@@ -214,12 +278,43 @@ def stability(trials: pd.DataFrame) -> pd.DataFrame:
         }
         if variant in best.index:
             b = best.loc[variant]
-            s = seed_summary([f for f in b["fid_per_seed"] if f is not None])
+            fids = [f for f in b["fid_per_seed"] if f is not None]
+            s = seed_summary(fids)
+            spread = interval(fids, np.mean)
+            if spread and spread[2] == CI:  # the same bootstrap of the mean that ganzoo.stability makes
+                spread = (s["ci_low"], s["ci_high"], CI)
             row.update({"best trial": int(b["number"]), "seeds": s["n"], "seed mean FID": s["mean"],
-                        "seed std": s["std"], "95% CI low": s["ci_low"], "95% CI high": s["ci_high"],
-                        "coverage (best)": _coverage(b)})
+                        "seed std": s["std"], "seed FID low": spread[0] if spread else math.nan,
+                        "seed FID high": spread[1] if spread else math.nan,
+                        "seed interval": spread[2] if spread else None,
+                        "coverage (best)": _coverage(b), "coverage seeds": seeds_measured(b)})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def stability_display(table: pd.DataFrame) -> pd.DataFrame:
+    if table.empty:
+        return table
+    out = pd.DataFrame({
+        "variant": table["variant"],
+        "trials": [fmt.integer(x) for x in table["trials"]],
+        "diverged trials": [fmt.integer(x) for x in table["diverged trials"]],
+        "divergence rate": [fmt.fraction(x) for x in table["divergence rate"]],
+        "diverged seeds": table["diverged seeds"],
+        "D saturated share": [fmt.fraction(x) for x in table["D saturated share"]],
+    })
+    if "seeds" in table:
+        bracket, per_cell = interval_header(table["seed interval"])
+        out["best trial"] = [fmt.integer(x) for x in table["best trial"]]
+        out["seeds"] = [fmt.integer(x) for x in table["seeds"]]
+        out["seed mean FID"] = [fmt.sig(x) for x in table["seed mean FID"]]
+        out["seed std"] = [fmt.sig(x) for x in table["seed std"]]
+        out[f"seed FID [{bracket}]"] = [
+            fmt.interval(lo, hi) + (f" ({kind})" if per_cell and isinstance(kind, str) else "")
+            for lo, hi, kind in zip(table["seed FID low"], table["seed FID high"], table["seed interval"])]
+        out["coverage (best)"] = [coverage_label(c, int(n)) if isinstance(c, str) else fmt.MISSING
+                                  for c, n in zip(table["coverage (best)"], table["coverage seeds"].fillna(0))]
+    return out
 
 
 def param_columns(trials: pd.DataFrame) -> list[str]:
