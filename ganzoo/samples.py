@@ -24,6 +24,23 @@ def save_samples(path: Path, samples: Tensor, centers: Tensor | None = None) -> 
     atomic_write(path, lambda f: f.write(buffer.getvalue()))
 
 
+def scatter_view(points: Tensor, centers: Tensor | None) -> tuple[float, float, int]:
+    """A square view (low, high; the same for both axes) holding the mode centres and the bulk of
+    the samples, and how many finite samples fall outside it. The bulk is the 0.5-99.5% quantile
+    range, so that a few far outliers (a G on its way to diverging) do not shrink the ring to a dot;
+    they are counted instead of silently clipped."""
+    finite = points[torch.isfinite(points).all(dim=1)].double()
+    parts = [finite.quantile(torch.tensor([0.005, 0.995], dtype=torch.float64), dim=0).flatten()] if len(finite) else []
+    if centers is not None:
+        parts.append(torch.as_tensor(centers).double().flatten())
+    bounds = torch.cat(parts) if parts else torch.tensor([-1.0, 1.0], dtype=torch.float64)
+    low, high = float(bounds.min()), float(bounds.max())
+    margin = 0.1 * max(high - low, 1e-6)
+    low, high = low - margin, high + margin
+    outside = int(((finite < low) | (finite > high)).any(dim=1).sum()) if len(finite) else 0
+    return low, high, outside
+
+
 def _scatter(points: Tensor, centers: Tensor | None, buffer: io.BytesIO) -> None:
     import matplotlib
 
@@ -34,9 +51,11 @@ def _scatter(points: Tensor, centers: Tensor | None, buffer: io.BytesIO) -> None
     ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.5, label="generated")
     if centers is not None:
         ax.scatter(centers[:, 0], centers[:, 1], s=40, marker="x", color="red", label="mode centres")
-        lim = float(torch.as_tensor(centers).abs().max()) * 1.5
-        ax.set_xlim(-lim, lim)
-        ax.set_ylim(-lim, lim)
+    low, high, outside = scatter_view(points, centers)
+    ax.set_xlim(low, high)
+    ax.set_ylim(low, high)
+    if outside:
+        ax.set_title(f"{outside} of {len(points)} samples outside this view", fontsize=8)
     ax.set_aspect("equal")
     ax.legend(loc="upper right", fontsize=7)
     fig.tight_layout()

@@ -1087,6 +1087,7 @@ def summarise(seeds: list[dict[str, Any]]) -> dict[str, Any]:
         "train_images_per_second": mean_of("throughput", "train_images_per_second"),
         "ms_per_step": mean_of("throughput", "ms_per_step"),
         "peak_memory_bytes": mean_of("throughput", "peak_memory_bytes"),
+        "peak_memory_kind": seeds[0]["throughput"].get("peak_memory_kind"),  # CUDA's allocator, or process RSS
         "device": seeds[0]["throughput"].get("device"),
         "torch": seeds[0]["throughput"].get("torch"),
         "dtype": seeds[0]["throughput"].get("dtype"),
