@@ -90,34 +90,35 @@ def running_trial_exists(results: Path) -> bool:
 
 
 def test_ctrl_c_on_the_command_line(tmp_path):
+    """The sweep's own command, as a user types it: its study goes to runs/ (the default)."""
     preset = tiny_preset(tmp_path, n_trials=2, steps=3000)
     proc = subprocess.Popen([sys.executable, "-m", "ganzoo", "sweep", "--preset", str(preset), "--study", "s"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    db = tmp_path / "results" / "s" / "study.db"
+    db = tmp_path / "runs" / "s" / "study.db"
     deadline = time.time() + 120
     while time.time() < deadline:
         time.sleep(0.5)
-        if db.exists() and running_trial_exists(tmp_path / "results"):
+        if db.exists() and running_trial_exists(tmp_path / "runs"):
             break
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "re-run the same command to resume" in err and "Traceback" not in err
-    states = [t.state for t in study_trials(tmp_path / "results")]
+    states = [t.state for t in study_trials(tmp_path / "runs")]
     assert states == [TrialState.FAIL, TrialState.WAITING]
 
 
 def test_existing_study_with_other_settings_is_refused_untouched(tmp_path):
     preset = tiny_preset(tmp_path, n_trials=1)
     assert cli("sweep", "--preset", str(preset), "--study", "s", cwd=tmp_path).returncode == 0
-    folder = tmp_path / "results" / "s"
+    folder = tmp_path / "runs" / "s"
     assert (folder / "report.html").exists() and (folder / "report.md").exists(), "the sweep writes its report"
     before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     result = cli("sweep", "--preset", str(preset), "--study", "s", "--seeds", "3", cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "exists with different settings (seeds)" in lines[0]
+    assert len(lines) == 1 and "was run with other settings: seeds 1 there, 3 now." in lines[0]
     assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
 
 
@@ -132,7 +133,7 @@ def test_bad_preset_is_one_line_exit_2(tmp_path, text, message):
     result = cli("sweep", "--preset", str(tmp_path / "bad.toml"), cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
-    assert not (tmp_path / "results" / "bad").exists()
+    assert not (tmp_path / "runs" / "bad").exists()
 
 
 def test_two_local_workers_share_a_journal_exactly(tmp_path):
@@ -141,7 +142,7 @@ def test_two_local_workers_share_a_journal_exactly(tmp_path):
     assert result.returncode == 0, result.stderr
     from ganzoo.sweep import Storage
 
-    storage = Storage(f"journal:{tmp_path / 'results' / 's' / 'journal.log'}", tmp_path / "lock").open()
+    storage = Storage(f"journal:{tmp_path / 'runs' / 's' / 'journal.log'}", tmp_path / "lock").open()
     trials = optuna.load_study(study_name="s/nsgan@ring8", storage=storage).get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
     assert sorted(t.number for t in trials) == [0, 1, 2, 3]
