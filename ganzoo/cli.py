@@ -143,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
         "sweep", parents=[common], help="Optuna studies for every (variant, dataset) of a preset",
         description="Runs one Optuna study per (variant, dataset) in RESULTS/STUDY/ and writes trials.csv "
         "after every trial. Re-running the same command resumes; several machines share a study through "
-        "--storage postgresql://... Exit 0: done; 2: bad input; 130: interrupted (re-run to resume).",
+        "--storage postgresql://... Exit 0: done; 2: bad input; 3: a (variant, dataset) whose every trial failed "
+        "(an exception inside the run; the error is printed); 130: interrupted (re-run to resume).",
     )
     s.add_argument("--preset", default="smoke", help="a shipped preset (ganzoo list) or a TOML file")
     s.add_argument("--study", help="study folder name (default: the preset's name)")
