@@ -144,8 +144,12 @@ class PopulationTrainer:
         self.g_params = {k: v.detach() for k, v in self.g_params.items()}
         self.d_params = {k: v.detach() for k, v in self.d_params.items()}
 
+        # Adam's settings in the parameters' dtype: float32 in training, float64 in the tests that hold
+        # members to their single runs (rounded to float32, a learning rate or beta is off by up to 3e-8).
+        dtype = next(iter(self.g_params.values())).dtype
+
         def per_member(values: list[float]) -> Tensor:
-            return torch.tensor(values, device=self.device, dtype=torch.float32)
+            return torch.tensor(values, device=self.device, dtype=dtype)
 
         self.g_opt = StackedAdam(self.g_params, *(per_member([getattr(x.g_adam, a) for x in configs])
                                                   for a in ("lr", "beta1", "beta2")))

@@ -78,9 +78,14 @@ def test_parity_with_torchscript(weights: Path, wheel: Path) -> None:
     with torch.no_grad():
         reference = script(preprocessed)
     assert reference.shape == ours.shape == (4, 2048)
-    difference = (ours - reference).abs().max().item()
-    print(f"max abs difference of 2048-d features: {difference:.3g}")  # measured 1.4e-6 on CPU
-    assert difference < 1e-4
+    # The same float32 forward on both sides, the kernels' summation order apart. Inference amplifies
+    # no rounding (no optimiser; ReLU and max pooling are continuous), so errors add along the depth:
+    # <= 1e5 products along Inception's deepest path, lambda sqrt(n) u with lambda ~ 5 (Higham and Mary
+    # 2019, probabilistic rounding error analysis) = 5 sqrt(1e5) u32 = 1e-4 of the features' norm.
+    # Measured 1.2e-7 under five CPU kernel settings; a BatchNorm variance converted 1e-3 off gives 7e-3.
+    relative = ((ours - reference).norm() / reference.norm()).item()
+    print(f"relative difference of the 2048-d features: {relative:.3g}")
+    assert relative < 1e-4
     assert reference.abs().max() > 1  # features are not trivially zero
     assert torch.isnan(logits).all()  # no classifier head: logits are visibly invalid
 
