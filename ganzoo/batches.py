@@ -16,32 +16,64 @@ from torch.utils.data import DataLoader, Dataset
 from ganzoo.errors import GanzooError
 
 
-class TensorBatches:
-    """The whole dataset lives on the device; a batch is one index_select there, with no host
-    round trip and no DataLoader workers in the hot loop."""
+class StackedBatches:
+    """Batches of P members over one device-resident dataset: a batch is one gather there, with no
+    host round trip and no DataLoader workers in the hot loop. Member p's epochs are drawn by its own
+    generator; batch size and dataset are shared, so every member reaches an epoch's end at the same
+    step and one slice serves them all.
 
-    def __init__(self, x: Tensor, batch_size: int, generator: torch.Generator) -> None:
+    A step first takes its batches' indices (``plan``, on the host's side: it may start a new epoch,
+    a randperm), then gathers them (``gather``, on the device): so a captured step graph replays
+    with new indices copied into its static input, and draws in the same order as the eager step."""
+
+    def __init__(self, x: Tensor, batch_size: int, generators: list[torch.Generator]) -> None:
         if len(x) < batch_size:
             raise GanzooError(f"batch size {batch_size} exceeds the dataset's {len(x)} samples")
-        self.x, self.batch_size, self.generator = x, batch_size, generator
-        self.order = self._new_epoch()
+        self.x, self.batch_size, self.generators = x, batch_size, generators
+        self.orders = self._new_epoch()
         self.position = 0
 
     def _new_epoch(self) -> Tensor:
-        return torch.randperm(len(self.x), device=self.x.device, generator=self.generator)
+        return torch.stack([torch.randperm(len(self.x), device=self.x.device, generator=g) for g in self.generators])
 
-    def next(self) -> Tensor:
-        if self.position + self.batch_size > len(self.x):
-            self.order, self.position = self._new_epoch(), 0
-        idx = self.order[self.position : self.position + self.batch_size]
-        self.position += self.batch_size
+    def plan(self, n: int) -> Tensor:
+        """The indices of the next ``n`` batches of every member, shape (n, P, batch_size)."""
+        b, p = self.batch_size, len(self.generators)
+        if self.position + n * b <= len(self.x):  # the usual case: one view, no kernel
+            idx = self.orders[:, self.position : self.position + n * b].view(p, n, b).transpose(0, 1)
+            self.position += n * b
+            return idx
+        rows = []
+        for _ in range(n):
+            if self.position + b > len(self.x):
+                self.orders, self.position = self._new_epoch(), 0
+            rows.append(self.orders[:, self.position : self.position + b])
+            self.position += b
+        return torch.stack(rows)
+
+    def gather(self, idx: Tensor) -> Tensor:
+        """The samples at ``idx``: member p's batch at [p] for idx of shape (P, batch_size)."""
+        return self.x[idx]
+
+
+class TensorBatches(StackedBatches):
+    """One run's batches: a population of one, whose plans have no member axis."""
+
+    def __init__(self, x: Tensor, batch_size: int, generator: torch.Generator) -> None:
+        super().__init__(x, batch_size, [generator])
+
+    def plan(self, n: int) -> Tensor:
+        """The indices of the next ``n`` batches, shape (n, batch_size)."""
+        return super().plan(n)[:, 0]
+
+    def gather(self, idx: Tensor) -> Tensor:
         return self.x.index_select(0, idx)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"order": self.order.cpu(), "position": self.position}
+        return {"order": self.orders[0].cpu(), "position": self.position}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.order = state["order"].to(self.x.device)
+        self.orders = state["order"].to(self.x.device)[None]
         self.position = int(state["position"])
 
 
@@ -70,7 +102,14 @@ class StreamBatches:
         )
         return iter(loader)
 
-    def next(self) -> Tensor:
+    def plan(self, n: int) -> Tensor:
+        """The next ``n`` batches themselves (decoded by the workers), shape (n, batch_size, ...)."""
+        return torch.stack([self._next() for _ in range(n)])
+
+    def gather(self, batch: Tensor) -> Tensor:
+        return batch
+
+    def _next(self) -> Tensor:
         try:
             batch = next(self._iter)
         except StopIteration:

@@ -91,10 +91,16 @@ class FastPaths:
     # torch.compile of G and D; "reduce-overhead" records CUDA graphs of the fixed-shape step.
     # "auto": reduce-overhead on CUDA, off on CPU (compilation costs more than short CPU runs gain).
     compile: str = "off"
+    # The whole step captured as one CUDA graph and replayed ("auto": on CUDA wherever capture works;
+    # the step falls back to eager, saying why in throughput.json, where it does not).
+    cuda_graph: str = "auto"
+    # TF32 matmuls and convolutions on CUDA ("auto": on; "off": strict float32). No effect on a CPU.
+    tf32: str = "auto"
 
     def validate(self) -> None:
-        if self.channels_last not in ("auto", "on", "off"):
-            raise GanzooError(f"fast.channels_last must be auto, on or off, got {self.channels_last!r}")
+        for name in ("channels_last", "cuda_graph", "tf32"):
+            if getattr(self, name) not in ("auto", "on", "off"):
+                raise GanzooError(f"fast.{name} must be auto, on or off, got {getattr(self, name)!r}")
         if self.compile not in COMPILE_MODES:
             raise GanzooError(f"fast.compile must be one of {', '.join(COMPILE_MODES)}, got {self.compile!r}")
 

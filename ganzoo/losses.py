@@ -48,6 +48,11 @@ class Loss:
         return None
 
 
+def at_least_float32(x: Tensor) -> Tensor:
+    """bf16 or float16 (autocast) taken to float32; float32 and float64 kept as they are."""
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
 def input_gradient(D: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
     """dD(x)/dx with its graph kept, so that a penalty on it can be backpropagated (eager autograd)."""
     x = x.detach().requires_grad_(True)
@@ -128,5 +133,5 @@ class WassersteinGP(Loss):
         mixed = noise * real + (1 - noise) * fake
         grad = gradient(D, mixed)
         # Float32 norm: under bf16 autocast the squared sum loses the precision the penalty needs.
-        norm = grad.float().flatten(1).norm(dim=1)
+        norm = at_least_float32(grad).flatten(1).norm(dim=1)
         return self.gp_weight * (norm - 1).square().mean()

@@ -328,14 +328,12 @@ class EvalCallback:
         self._reference: Data | None = None
 
     def __call__(self, state: Any) -> None:
-        from ganzoo.stability import METRICS
-
         config = state.config
         if self._reference is None:
             self._reference = load_reference(config, self.spec.split)
         result = evaluate(state.G, config.z_dim, config.dataset, self._reference, self.spec, state.device, config.data_root)
         self.last = {"step": state.step, **result}
-        rundir.append_jsonl(state.run_dir / METRICS, self.last)
+        rundir.append_jsonl(state.run_dir / rundir.METRICS, self.last)
 
 
 def load_reference(config: Any, split: str) -> Data:
@@ -351,7 +349,7 @@ def evaluate_run(run_dir: Any, spec: EvalSpec, device: str = "auto") -> dict[str
 
     from ganzoo.config import TrainConfig
     from ganzoo.plugins import load_plugin
-    from ganzoo.stability import METRICS, write_stability
+    from ganzoo.stability import write_stability
     from ganzoo.trainer import resolve_device
     from ganzoo.variants import build_architecture
 
@@ -367,7 +365,7 @@ def evaluate_run(run_dir: Any, spec: EvalSpec, device: str = "auto") -> dict[str
     G.load_state_dict(state["G"])
     G.to(torch_device)
     result = {"step": int(state["step"]), **evaluate(G, config.z_dim, config.dataset, reference, spec, torch_device, config.data_root)}
-    rundir.append_jsonl(run_dir / METRICS, result)
+    rundir.append_jsonl(run_dir / rundir.METRICS, result)
     if (run_dir / rundir.STATUS).exists():
         write_stability(run_dir)
     return result

@@ -6,6 +6,11 @@ data.json     which files the data came from (paths, sizes, sha256)
 stats.jsonl   one JSON line per log point
 checkpoint.pt tensors only (models, optimisers, RNG and data-order state), read with weights_only=True
 samples_<step>.png
+metrics.jsonl one JSON line per evaluation (FID and the other metrics), written by evaluation callbacks
+stability.json the run's stability summary (divergence, oscillation, the FID curve), from the records above
+throughput.json training speed, peak memory, device, precision and the step's execution path
+
+Every file name a run directory holds is defined here and nowhere else.
 """
 
 from __future__ import annotations
@@ -26,7 +31,13 @@ STATUS = "status.json"
 STATS = "stats.jsonl"
 CHECKPOINT = "checkpoint.pt"
 DATA = "data.json"
-RUN_FILES = (CONFIG, STATUS, STATS, CHECKPOINT, DATA)
+METRICS = "metrics.jsonl"
+STABILITY = "stability.json"
+THROUGHPUT = "throughput.json"
+SAMPLES = "samples_{step:06d}.png"
+SAMPLES_GLOB = "samples_*.png"
+RUN_FILES = (CONFIG, STATUS, STATS, CHECKPOINT, DATA)  # what a run writes as it trains
+DERIVED_FILES = (METRICS, STABILITY, THROUGHPUT)  # what is written from them
 
 
 def atomic_write(path: Path, write: Any) -> None:

@@ -19,8 +19,6 @@ from typing import Any
 from ganzoo import rundir
 
 SATURATED_REAL, SATURATED_FAKE = 0.99, 0.01
-METRICS = "metrics.jsonl"
-STABILITY = "stability.json"
 
 
 def run_stability(run_dir: Path) -> dict[str, Any]:
@@ -35,7 +33,7 @@ def run_stability(run_dir: Path) -> dict[str, Any]:
         values = [r[key] for r in records]
         out[f"{key}_median"] = statistics.median(values) if values else None
         out[f"{key}_max"] = max(values) if values else None
-    out.update(fid_curve(list(rundir.read_jsonl(run_dir / METRICS))))
+    out.update(fid_curve(list(rundir.read_jsonl(run_dir / rundir.METRICS))))
     return out
 
 
@@ -107,5 +105,5 @@ def seed_summary(values: Sequence[float], confidence: float = 0.95, seed: int = 
 
 def write_stability(run_dir: Path) -> dict[str, Any]:
     summary = run_stability(run_dir)
-    rundir.write_json(run_dir / STABILITY, summary)
+    rundir.write_json(run_dir / rundir.STABILITY, summary)
     return summary

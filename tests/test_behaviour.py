@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from ganzoo import Trainer, resolve_config
 from ganzoo.modes import mode_coverage
-from test_population import float64  # noqa: F401 (a fixture)
 
 
 def test_nsgan_covers_ring8(tmp_path, float64):

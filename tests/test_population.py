@@ -23,10 +23,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import ganzoo.population
-import ganzoo.trainer
 from ganzoo import resolve_config
-from ganzoo.data import Data
 from ganzoo.errors import GanzooError
 from ganzoo.population import PopulationTrainer, check_population
 from ganzoo.rundir import load_checkpoint, read_json, read_jsonl
@@ -74,30 +71,6 @@ def three_members(variant: str) -> list:
 def max_difference(a: torch.nn.Module, b: torch.nn.Module) -> float:
     return max((x.double() - y.double()).abs().max().item()
                for (_, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()))
-
-
-@pytest.fixture
-def float64(monkeypatch: pytest.MonkeyPatch):
-    """Population and single runs in float64: modules, data, noise, Adam, losses and statistics."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)  # modules, noise, Adam's state, the logged statistics
-    load = ganzoo.trainer.load_dataset
-
-    def load_float64(*args: object, **kwargs: object) -> Data:
-        data = load(*args, **kwargs)
-        return dataclasses.replace(data, x=data.x.double())
-
-    for module in (ganzoo.trainer, ganzoo.population):
-        monkeypatch.setattr(module, "load_dataset", load_float64)
-    # trainer.py and losses.py upcast logits and the penalty's gradient with .float() for bf16 autocast;
-    # on float64 that would round to float32 (on one side only, for logits), so it keeps float64 here.
-    to_float = torch.Tensor.float
-    monkeypatch.setattr(torch.Tensor, "float",
-                        lambda self, *a, **k: self if self.dtype == torch.float64 else to_float(self, *a, **k))
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(previous)
 
 
 # dcgan: BatchNorm in G; wgan-gp: 5 critic steps and a gradient penalty whose weight differs.

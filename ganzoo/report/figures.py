@@ -34,7 +34,7 @@ from ganzoo.report.tables import Group  # noqa: E402
 
 GroupData = Sequence[tuple[Group, pd.DataFrame]]
 PANEL = (4.8, 3.8)
-SAMPLES_GLOB = "samples_*.png"
+SAMPLES_GLOB = rundir.SAMPLES_GLOB
 
 
 class Missing(Exception):

@@ -1,0 +1,133 @@
+"""The whole step as one CUDA graph (ganzoo.graphs): the same run as the eager step, a fallback that
+says why, and the one engine both single runs and populations run through.
+
+The CUDA tests compare in float64 (the conftest fixture), as test_population.py does, with its
+tolerance: the captured and the eager step launch the same kernels on the same inputs, so in float64
+they agree to rounding noise (~1e-14) while a wrong batch, noise draw or stale input moves weights by
+far more than TRAJECTORY_TOLERANCE.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganzoo import resolve_config
+from ganzoo.engine import Engine
+from ganzoo.errors import GanzooError
+from ganzoo.population import PopulationTrainer
+from ganzoo.rundir import read_json
+from ganzoo.trainer import Trainer
+from test_population import TRAJECTORY_TOLERANCE, max_difference, member
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def config(variant: str = "nsgan", device: str = "cpu", **overrides: object):
+    extra = {"arch.width": 8} if variant in ("dcgan", "wgan-gp") else {}
+    return resolve_config(variant, "digits", overrides={
+        "steps": 20, "batch_size": 32, "device": device, "log_every": 5, "sample_every": 0, "checkpoint_every": 0,
+        **extra, **overrides})
+
+
+def test_single_runs_and_populations_run_through_the_one_engine(tmp_path: Path) -> None:
+    single = Trainer(member("nsgan", 0, 2e-4, 0.5), tmp_path / "single", quiet=True)
+    population = PopulationTrainer([member("nsgan", s, 2e-4, 0.5) for s in (0, 1)], [tmp_path / "a", tmp_path / "b"])
+    assert isinstance(single.engine, Engine) and isinstance(population.engine, Engine)
+    assert type(single.engine) is type(population.engine)
+    single.run()
+    population.run()
+    # The same run files, named once (rundir), written by the same loop.
+    names = {p.name for p in (tmp_path / "single").iterdir()}
+    assert names == {p.name for p in (tmp_path / "a").iterdir()}
+    assert {"config.json", "data.json", "status.json", "stats.jsonl", "checkpoint.pt", "stability.json",
+            "throughput.json", "samples_000030.png"} <= names
+
+
+def test_throughput_says_how_the_step_ran_on_a_cpu(tmp_path: Path) -> None:
+    Trainer(config(), tmp_path, quiet=True).run()
+    record = read_json(tmp_path / "throughput.json")
+    assert record["execution"] == "eager (not CUDA)" and record["precision"] == "float32"
+    assert record["member_steps_per_second"] > 0
+
+
+def test_a_graph_demanded_where_none_can_be_captured_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(GanzooError, match="fast.cuda_graph=on, but this step cannot be captured: not CUDA"):
+        Trainer(config(**{"fast.cuda_graph": "on"}), tmp_path, quiet=True)
+    with pytest.raises(GanzooError, match="fast.tf32 must be auto, on or off"):
+        Trainer(config(**{"fast.tf32": "fast"}), tmp_path, quiet=True)
+
+
+# ---- CUDA ------------------------------------------------------------------------------------
+
+
+@pytest.mark.gpu
+@cuda
+@pytest.mark.parametrize("variant", ["nsgan", "dcgan", "wgan-gp"])  # BatchNorm; 5 critic steps and a penalty
+def test_the_captured_step_trains_the_eager_run(tmp_path: Path, variant: str, float64: None) -> None:
+    runs = {}
+    for graph in ("auto", "off"):
+        trainer = Trainer(config(variant, "cuda", steps=40, **{"fast.cuda_graph": graph}), tmp_path / graph, quiet=True)
+        trainer.run()
+        runs[graph] = trainer
+    assert read_json(tmp_path / "auto" / "throughput.json")["execution"] == "cuda-graph"
+    assert read_json(tmp_path / "off" / "throughput.json")["execution"] == "eager (fast.cuda_graph=off)"
+    assert max_difference(runs["auto"].G, runs["off"].G) < TRAJECTORY_TOLERANCE
+    assert max_difference(runs["auto"].D, runs["off"].D) < TRAJECTORY_TOLERANCE
+
+
+@pytest.mark.gpu
+@cuda
+def test_a_captured_population_trains_its_eager_members(tmp_path: Path, float64: None) -> None:
+    def members(graph: str):
+        return [member("wgan-gp", s, lr, 0.5, device="cuda", **{"fast.cuda_graph": graph})
+                for s, lr in ((0, 2e-4), (1, 1e-3))]
+
+    captured = PopulationTrainer(members("auto"), [tmp_path / f"g{i}" for i in range(2)])
+    eager = PopulationTrainer(members("off"), [tmp_path / f"e{i}" for i in range(2)])
+    captured.run()
+    eager.run()
+    assert read_json(tmp_path / "g0" / "throughput.json")["execution"] == "cuda-graph"
+    for i in range(2):
+        for a, b in zip(captured.member_modules(i), eager.member_modules(i)):
+            assert max_difference(a, b) < TRAJECTORY_TOLERANCE
+
+
+@pytest.mark.gpu
+@cuda
+def test_a_loss_that_syncs_falls_back_to_eager_and_says_so(tmp_path: Path, registered) -> None:
+    from ganzoo.losses import LOSSES, NonSaturating
+    from ganzoo.variants import VARIANTS, Variant
+
+    @dataclasses.dataclass(frozen=True)
+    class Syncing(NonSaturating):
+        def generator_loss(self, fake: torch.Tensor) -> torch.Tensor:
+            if fake.mean().item() > 1e9:  # a host sync: capture cannot hold it
+                raise AssertionError
+            return super().generator_loss(fake)
+
+    registered(LOSSES, "syncing-ns", Syncing)
+    registered(VARIANTS, "syncing", Variant("syncing-ns", "mlp"))
+    result = Trainer(config("syncing", "cuda"), tmp_path, quiet=True).run()
+    assert result.status == "completed"
+    assert read_json(tmp_path / "throughput.json")["execution"].startswith("eager (capture failed: ")
+    with pytest.raises(GanzooError, match="fast.cuda_graph=on, but this step cannot be captured"):
+        Trainer(config("syncing", "cuda", **{"fast.cuda_graph": "on"}), tmp_path / "on", quiet=True).run()
+
+
+@pytest.mark.gpu
+@cuda
+def test_no_host_sync_between_log_points(tmp_path: Path) -> None:
+    trainer = Trainer(config("dcgan", "cuda", steps=100), tmp_path, quiet=True)
+    for _ in range(5):  # warm-up and capture
+        trainer.train_step()
+    torch.cuda.set_sync_debug_mode("error")  # any device-to-host copy raises
+    try:
+        for _ in range(10):
+            trainer.engine.runner(log=False)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert trainer.engine.runner.execution == "cuda-graph"
