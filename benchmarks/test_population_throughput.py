@@ -20,3 +20,72 @@ def test_population_trials_per_hour(benchmark, bench_mode, on_cuda):
     assert row["population_trials_per_hour"] > 0 and row["one_at_a_time_trials_per_hour"] > 0
     if on_cuda and bench_mode == "full":
         assert row["speedup"] >= TARGET_CUDA, row
+
+
+# The Lucic network (compare_gan's InfoGAN-style G and D, ~20 GFLOP a member-step at batch 64).
+TARGET_MEMBER_STEPS_CUDA = 5_000
+
+
+def test_population_member_steps_per_second_by_width(benchmark, bench_mode, on_cuda):
+    """Member-steps/s of populations of P members (1: a single run) and the fashion-mnist protocol's
+    training hours at the fastest. Full (H100-class GPU): infogan on fashion-mnist, P in 1, 8, 32,
+    64, 128, target 5,000 member-steps/s; quick: nsgan's MLP on digits, recorded."""
+    from ganzoo.bench import population_widths, protocol_hours
+
+    if bench_mode == "full":
+        variant, arch, dataset, sizes, steps = "nsgan", "infogan", "fashion-mnist", (1, 8, 32, 64, 128), 100
+    else:
+        variant, arch, dataset, sizes, steps = "nsgan", None, "digits", (1, 2, 4), 10
+    rows = benchmark.pedantic(lambda: population_widths(variant, dataset, sizes, steps, arch=arch),
+                              rounds=1, iterations=1)
+    best = max(rows, key=lambda r: r["member_steps_per_second"])
+    hours = protocol_hours(best["member_steps_per_second"])
+    benchmark.extra_info.update({"rows": rows, "fashion_mnist_training_hours": hours["training_hours"]})
+    assert [r["members"] for r in rows] == list(sizes) and all(r["member_steps_per_second"] > 0 for r in rows)
+    assert rows[0]["speedup_vs_single"] == 1.0
+    assert hours["member_steps"] == 4 * 100 * 18_750, "4 losses x 100 trials x 20 epochs of 60,000 at batch 64"
+    if on_cuda and bench_mode == "full":
+        assert best["member_steps_per_second"] >= TARGET_MEMBER_STEPS_CUDA, rows
+
+
+def test_one_population_against_separate_processes(benchmark, bench_mode, on_cuda):
+    """The engine's population against what a user would do instead, N plain ``ganzoo train``
+    processes on the one device, in aggregate member-steps/s. Full (H100-class GPU): infogan on
+    fashion-mnist, N = 8 processes against a population of 64, target 9x; quick: recorded."""
+    from ganzoo.bench import population_widths, separate_processes
+
+    if bench_mode == "full":
+        variant, arch, dataset, n, members, steps = "nsgan", "infogan", "fashion-mnist", 8, 64, 300
+    else:
+        variant, arch, dataset, n, members, steps = "nsgan", None, "digits", 2, 2, 20
+
+    def measure() -> tuple[dict, dict]:
+        apart = separate_processes(variant, dataset, n, steps, arch=arch)
+        together = population_widths(variant, dataset, (members,), steps, arch=arch)[0]
+        return apart, together
+
+    apart, together = benchmark.pedantic(measure, rounds=1, iterations=1)
+    ratio = together["member_steps_per_second"] / apart["member_steps_per_second"]
+    benchmark.extra_info.update({"processes": apart, "population": together, "ratio": ratio})
+    assert apart["member_steps_per_second"] > 0 and together["member_steps_per_second"] > 0
+    if on_cuda and bench_mode == "full":
+        assert ratio >= 9.0, (apart, together)
+
+
+def test_sweep_population_auto_against_one_trial_at_a_time(benchmark, bench_mode, on_cuda):
+    """Trials/hour of ``ganzoo sweep --population auto`` against one trial at a time on a slice of the
+    fashion-mnist preset, evaluation included (full: 32 trials of 500 steps, Inception on 10k samples
+    per trial); quick (CPU): the smoke preset's nsgan on ring8, where auto trains one at a time."""
+    from ganzoo.bench import sweep_slice
+
+    if bench_mode == "full":
+        rows = benchmark.pedantic(lambda: sweep_slice("fashion-mnist", 32, 500, variants=["nsgan"]),
+                                  rounds=1, iterations=1)
+    else:
+        rows = benchmark.pedantic(lambda: sweep_slice("smoke", 2, 20, variants=["nsgan"], datasets=["ring8"],
+                                                      n_samples=200),
+                                  rounds=1, iterations=1)
+    benchmark.extra_info.update({"rows": rows})
+    assert [r["population"] for r in rows] == ["auto", "1"] and all(r["trials_per_hour"] > 0 for r in rows)
+    if on_cuda and bench_mode == "full":
+        assert rows[0]["speedup"] >= TARGET_CUDA, rows

@@ -68,9 +68,9 @@ class TutorialLoop:
             torch.utils.data.TensorDataset(data.x), batch_size=config.batch_size, shuffle=True, drop_last=True)
         self.batches = self._forever()
         self.criterion = nn.BCELoss()
-        adam = config.g_adam
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=adam.lr, betas=(adam.beta1, adam.beta2))
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=adam.lr, betas=(adam.beta1, adam.beta2))
+        g, d = config.g_adam, config.d_adam  # each network's own settings, as ganzoo's trainer uses them
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=g.lr, betas=(g.beta1, g.beta2))
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=d.lr, betas=(d.beta1, d.beta2))
         self.losses: list[tuple[float, float]] = []
 
     def _forever(self) -> Iterator[torch.Tensor]:
@@ -135,6 +135,7 @@ def measure(variant: str, batch_size: int, spec: BenchSpec, log: Callable[[str],
             for name, step in loops.items():
                 seconds[name].append(_time_steps(step, spec.steps, device))
         fast_paths = trainer.fast_paths()
+        execution, precision = trainer.engine.runner.execution, trainer.engine.runner.precision_name
     images_per_step = batch_size * config.n_critic
     rows = []
     for name, times in seconds.items():
@@ -146,6 +147,8 @@ def measure(variant: str, batch_size: int, spec: BenchSpec, log: Callable[[str],
             "timed_steps": spec.steps, "device": device_name(device), "torch": torch.__version__,
             "dtype": "bf16-autocast" if config.bf16 and name == "ganzoo" else "float32",
             "fast_paths": fast_paths if name == "ganzoo" else "tutorial",
+            "execution": execution if name == "ganzoo" else "eager (tutorial)",
+            "precision": precision if name == "ganzoo" else "float32",
         })
     ratio = rows[0]["images_per_second"] / rows[1]["images_per_second"]
     for row in rows:
@@ -258,6 +261,136 @@ def population(variant: str, dataset: str, members: int, steps: int, device: str
             "speedup": alone / together, "device": device_name(dev), "torch": torch.__version__}
 
 
+def graph_vs_eager(variant: str, batch_size: int, spec: BenchSpec) -> dict[str, Any]:
+    """Steps/s of the same run's step captured as one CUDA graph and run eagerly, timed in turns."""
+    from ganzoo.trainer import Trainer, resolve_device
+
+    device = resolve_device(spec.device)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainers = {graph: Trainer(timed_config(variant, spec.dataset, batch_size, device,
+                                                {**spec.fast, "cuda_graph": graph}), Path(tmp) / graph, quiet=True)
+                    for graph in ("auto", "off")}
+        for trainer in trainers.values():
+            _time_steps(trainer.train_step, spec.warmup, device)
+        seconds: dict[str, list[float]] = {graph: [] for graph in trainers}
+        for _ in range(spec.repeats):
+            for graph, trainer in trainers.items():
+                seconds[graph].append(_time_steps(trainer.train_step, spec.steps, device))
+        graphed = trainers["auto"].engine.runner
+        rates = {graph: spec.steps / statistics.median(times) for graph, times in seconds.items()}
+        return {"variant": variant, "dataset": spec.dataset, "batch_size": batch_size,
+                "graph_steps_per_second": rates["auto"], "eager_steps_per_second": rates["off"],
+                "speedup": rates["auto"] / rates["off"], "execution": graphed.execution,
+                "precision": graphed.precision_name, "device": device_name(device), "torch": torch.__version__}
+
+
+WIDTH_CSV = "population_width.csv"
+
+
+def population_widths(variant: str, dataset: str, sizes: Sequence[int], steps: int = 30, arch: str | None = None,
+                      device: str = "auto", batch_size: int = 64) -> list[dict[str, Any]]:
+    """Member-steps/s of populations of each size (1: a single run, as a trial alone trains), each
+    measured after its warm-up, and their ratio to the single run's."""
+    from ganzoo.population import timed_members
+    from ganzoo.trainer import resolve_device
+    from ganzoo.variants import resolve_config
+
+    dev = resolve_device(device)
+    config = resolve_config(variant, dataset, arch=arch, overrides={"batch_size": batch_size, "device": str(dev)})
+    rows = []
+    for members in sizes:
+        record = timed_members(config, members, steps)
+        rows.append({"variant": variant, "arch": config.arch, "dataset": dataset, "batch_size": batch_size,
+                     "members": members, "member_steps_per_second": record["member_steps_per_second"],
+                     "peak_memory_bytes": record["peak_memory_bytes"], "execution": record["execution"],
+                     "precision": record["precision"], "device": record["device"], "torch": record["torch"]})
+    single = next((r["member_steps_per_second"] for r in rows if r["members"] == 1), None)
+    for row in rows:
+        row["speedup_vs_single"] = row["member_steps_per_second"] / single if single else None
+    return rows
+
+
+def separate_processes(variant: str, dataset: str, n: int, steps: int = 200, arch: str | None = None,
+                       device: str = "auto", batch_size: int = 64) -> dict[str, Any]:
+    """What a user would do without populations: ``n`` plain ``ganzoo train`` processes at once on one
+    device. Their aggregate member-steps/s is the sum of each run's own (warm-up excluded)."""
+    import subprocess
+    import sys
+
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = [Path(tmp) / f"run-{i}" for i in range(n)]
+        command = [sys.executable, "-m", "ganzoo", "train", "--variant", variant, "--dataset", dataset,
+                   "--steps", str(steps), "--batch-size", str(batch_size), "--device", device,
+                   "--log-every", str(max(1, steps // 4)), "--sample-every", "0", "--checkpoint-every", "0",
+                   *(["--arch", arch] if arch else [])]
+        processes = [subprocess.Popen([*command, "--seed", str(i), "--out", str(run)], stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE, text=True) for i, run in enumerate(runs)]
+        errors = [p.communicate()[1] for p in processes]
+        if any(p.returncode for p in processes):
+            raise GanzooError(f"a ganzoo train process failed: {next(e for e in errors if e).strip()}")
+        records = [rundir.read_json(run / rundir.THROUGHPUT) for run in runs]
+    return {"variant": variant, "arch": arch, "dataset": dataset, "batch_size": batch_size, "processes": n,
+            "member_steps_per_second": sum(r["member_steps_per_second"] for r in records),
+            "device": records[0]["device"], "torch": records[0]["torch"], "precision": records[0]["precision"]}
+
+
+def sweep_slice(preset: str, n_trials: int, steps: int, populations: Sequence[int | str] = ("auto", 1),
+                variants: Sequence[str] | None = None, datasets: Sequence[str] | None = None,
+                n_samples: int | None = None, device: str | None = None) -> list[dict[str, Any]]:
+    """Trials per hour of ``ganzoo sweep`` on a slice of ``preset`` (``n_trials`` trials of ``steps``
+    steps per variant, evaluation included), once per population setting, in one run; each row's
+    ``speedup`` is over the last setting's (one trial at a time by default)."""
+    from ganzoo.sweep import Sweep, load_preset
+
+    config = load_preset(preset)
+    changes: dict[str, Any] = {"n_trials": n_trials, "steps": steps, "epochs": None, "pruner": "none"}
+    if variants is not None:
+        changes["variants"] = tuple(variants)
+        changes["variant_settings"] = {v: s for v, s in config.variant_settings.items() if v in variants}
+    if datasets is not None:
+        changes["datasets"], changes["optional_datasets"] = tuple(datasets), ()
+    if n_samples is not None:
+        changes["evaluation"] = dataclasses.replace(config.evaluation, n_samples=n_samples)
+    if device is not None:
+        changes["device"] = device
+    config = dataclasses.replace(config, **changes)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for population in populations:
+            start = time.perf_counter()
+            Sweep(f"slice-{population}", config, Path(tmp), population=population, log=lambda line: None,
+                  progress=False).run()
+            seconds = time.perf_counter() - start
+            trials = n_trials * len(config.variants) * len(config.datasets)
+            rows.append({"preset": preset, "population": str(population), "trials": trials, "steps": steps,
+                         "n_samples": config.evaluation.n_samples, "seconds": seconds,
+                         "trials_per_hour": 3600 * trials / seconds, "torch": torch.__version__})
+    for row in rows:
+        row["speedup"] = row["trials_per_hour"] / rows[-1]["trials_per_hour"]
+    return rows
+
+
+def protocol_hours(member_steps_per_second: float, preset: str = "fashion-mnist", n_train: int | None = None,
+                   eval_images_per_second: float | None = None) -> dict[str, Any]:
+    """The full protocol's GPU-hours at a measured training speed: (trials x seeds x steps a run) /
+    member-steps per second, plus, given the extraction speed, each run's evaluation samples / images
+    per second (the reference statistics are extracted once and cached)."""
+    from ganzoo.sweep import load_preset
+
+    preset_config = load_preset(preset)
+    if n_train is None:
+        n_train = len(load_dataset(preset_config.datasets[0], "train", download=False))
+    steps = (max(1, round(preset_config.epochs * n_train / preset_config.batch_size)) if preset_config.epochs
+             else preset_config.steps)
+    runs = len(preset_config.variants) * len(preset_config.datasets) * preset_config.n_trials * preset_config.seeds
+    train = runs * steps / member_steps_per_second / 3600
+    evaluation = (runs * preset_config.evaluation.n_samples / eval_images_per_second / 3600
+                  if eval_images_per_second else None)
+    return {"preset": preset, "runs": runs, "steps_per_run": steps, "member_steps": runs * steps,
+            "training_hours": train, "evaluation_hours": evaluation,
+            "total_hours": train + evaluation if evaluation is not None else None}
+
+
 def check_spec(spec: BenchSpec) -> None:
     from ganzoo.variants import VARIANTS
 
@@ -269,11 +402,14 @@ def check_spec(spec: BenchSpec) -> None:
         raise GanzooError("steps and repeats must be >= 1 and warmup >= 0")
 
 
-def parse_sizes(text: str) -> tuple[int, ...]:
+def parse_sizes(text: str, flag: str = "--batch-sizes") -> tuple[int, ...]:
     try:
-        return tuple(int(x) for x in text.split(",") if x)
+        sizes = tuple(int(x) for x in text.split(",") if x)
     except ValueError:
-        raise GanzooError(f"--batch-sizes must be comma-separated integers, got {text!r}") from None
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise GanzooError(f"{flag} must be comma-separated positive integers, got {text!r}")
+    return sizes
 
 
 def variants_list(text: str) -> tuple[str, ...]:

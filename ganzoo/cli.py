@@ -193,6 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "results/bench writes there)")
     b.add_argument("--population", type=int, metavar="P",
                    help="instead: trials/hour of P nsgan members trained as one population vs one at a time")
+    b.add_argument("--widths", metavar="P,P,...",
+                   help="instead: member-steps/s of populations of these sizes (1: a single run) and the "
+                   "fashion-mnist protocol's training hours at the fastest, into OUT/population_width.csv")
+    b.add_argument("--arch", help="with --widths: the architecture (the Lucic network: infogan)")
     b.add_argument("--set", action="append", default=[], type=_key_value, metavar="fast.KEY=VALUE",
                    help="a fast-path switch for ganzoo's side, e.g. fast.fused_adam=false")
 
@@ -369,9 +373,37 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return EXIT_FAILED if dead else 0
 
 
+def _bench_widths(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from ganzoo import bench
+
+    sizes = bench.parse_sizes(args.widths, "--widths")
+    dataset = args.dataset or ("digits" if args.quick else "fashion-mnist")
+    variant = bench.variants_list(args.variants)[0] if args.variants != "vanilla,nsgan,dcgan" else "nsgan"
+    rows = bench.population_widths(variant, dataset, sizes, steps=args.steps or (10 if args.quick else 100),
+                                   arch=args.arch, device=args.device)
+    best = max(rows, key=lambda r: r["member_steps_per_second"])
+    hours = bench.protocol_hours(best["member_steps_per_second"])
+    for row in rows:
+        print(f"P={row['members']}: {row['member_steps_per_second']:,.0f} member-steps/s "
+              f"(x{row['speedup_vs_single'] or 0:.2f} a single run; {row['execution']})", file=sys.stderr)
+        row["fashion_mnist_training_hours"] = bench.protocol_hours(row["member_steps_per_second"])["training_hours"]
+    print(f"fashion-mnist protocol at P={best['members']}: {hours['member_steps']:,} member-steps, "
+          f"{hours['training_hours']:.2f} h of training (evaluation not included)", file=sys.stderr)
+    path = args.out / bench.WIDTH_CSV
+    args.out.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame(rows)
+    rundir.atomic_write(path, lambda f: f.write(frame.to_csv(index=False).encode()))
+    print(f"bench: {path}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from ganzoo import bench
 
+    if args.widths is not None:
+        return _bench_widths(args)
     if args.population is not None:
         if args.population < 1:
             raise GanzooError(f"--population must be >= 1, got {args.population}")

@@ -153,6 +153,19 @@ def test_user_runs_never_write_into_the_committed_results():
     assert parser.parse_args(["bench", "--quick"]).out == Path("runs") / "bench"
 
 
+def test_bench_widths_writes_member_steps_per_second_and_the_protocol_hours(tmp_path):
+    result = run_cli("bench", "--quick", "--widths", "1,2", "--steps", "5", "--device", "cpu", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    import pandas as pd
+
+    frame = pd.read_csv(tmp_path / "population_width.csv")
+    assert list(frame["members"]) == [1, 2] and (frame["member_steps_per_second"] > 0).all()
+    assert {"device", "torch", "precision", "execution", "fashion_mnist_training_hours"} <= set(frame.columns)
+    assert "fashion-mnist protocol at P=" in result.stderr and "7,500,000 member-steps" in result.stderr
+    bad = run_cli("bench", "--widths", "1,x", "--out", str(tmp_path))
+    assert bad.returncode == 2 and bad.stderr.strip() == "ganzoo bench: error: --widths must be comma-separated positive integers, got '1,x'"
+
+
 # A loss whose G loss raises inside training: user code that fails at run time, not at registration.
 RAISING_PLUGIN = '''
 import dataclasses
