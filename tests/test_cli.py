@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from ganzoo.cli import main
+from test_contract import RAISING_PLUGIN  # a loss whose G loss raises at run time, not at registration
 
 TINY = ["--steps", "4", "--batch-size", "16", "--log-every", "2", "--sample-every", "4",
         "--checkpoint-every", "2", "--device", "cpu", "--no-progress"]
@@ -166,27 +167,6 @@ def test_bench_widths_writes_member_steps_per_second_and_the_protocol_hours(tmp_
     assert bad.returncode == 2 and bad.stderr.strip() == "ganzoo bench: error: --widths must be comma-separated positive integers, got '1,x'"
 
 
-# A loss whose G loss raises inside training: user code that fails at run time, not at registration.
-RAISING_PLUGIN = '''
-import dataclasses
-
-from ganzoo import Loss, Variant, register_loss, register_variant
-
-
-@register_loss("raises-in-g")
-@dataclasses.dataclass(frozen=True)
-class RaisesInG(Loss):
-    def discriminator_loss(self, real, fake):
-        return (fake - real).mean()
-
-    def generator_loss(self, fake):
-        raise ValueError("my generator_loss is broken")
-
-
-register_variant("raises-in-g", Variant(loss="raises-in-g", arch="mlp"))
-'''
-
-
 def _raising_plugin(tmp_path: Path) -> Path:
     path = tmp_path / "raising_plugin.py"
     path.write_text(RAISING_PLUGIN)
@@ -195,15 +175,15 @@ def _raising_plugin(tmp_path: Path) -> Path:
 
 def test_an_exception_in_plugin_code_fails_the_run_with_one_line(tmp_path):
     plugin = _raising_plugin(tmp_path)
-    line = RAISING_PLUGIN.splitlines().index('        raise ValueError("my generator_loss is broken")') + 1
-    args = ["train", "--plugin", str(plugin), "--variant", "raises-in-g", "--dataset", "ring8", *TINY]
+    line = RAISING_PLUGIN.splitlines().index('        raise ValueError("no G loss today")') + 1
+    args = ["train", "--plugin", str(plugin), "--variant", "test-plugin-raises-mlp", "--dataset", "ring8", *TINY]
     result = run_cli(*args, "--out", str(tmp_path / "run"), cwd=tmp_path)
     assert result.returncode == 3, "failed, not 1 (diverged) or 2 (bad input)"
     error = one_line_error(result.stderr)
-    assert "failed: ValueError: my generator_loss is broken" in error
+    assert "failed: ValueError: no G loss today" in error
     assert f"raising_plugin.py:{line}, in generator_loss" in error and "--debug" in error
     status = json.loads((tmp_path / "run" / "status.json").read_text())
-    assert status["status"] == "failed" and "my generator_loss is broken" in status["message"]
+    assert status["status"] == "failed" and "no G loss today" in status["message"]
 
     debug = run_cli(*args, "--out", str(tmp_path / "run2"), "--debug", cwd=tmp_path)
     assert debug.returncode == 3 and "Traceback" in debug.stderr and "raising_plugin.py" in debug.stderr
@@ -212,11 +192,11 @@ def test_an_exception_in_plugin_code_fails_the_run_with_one_line(tmp_path):
 def test_a_sweep_whose_every_trial_failed_exits_3_and_says_why(tmp_path):
     plugin = _raising_plugin(tmp_path)
     preset = tmp_path / "failing.toml"
-    preset.write_text('variants = ["raises-in-g"]\ndatasets = ["ring8"]\nn_trials = 2\nsampler = "random"\n'
+    preset.write_text('variants = ["test-plugin-raises-mlp"]\ndatasets = ["ring8"]\nn_trials = 2\nsampler = "random"\n'
                       'steps = 4\nbatch_size = 16\ndevice = "cpu"\n[evaluation]\nn_samples = 50\n')
     result = run_cli("sweep", "--plugin", str(plugin), "--preset", str(preset), "--results", str(tmp_path / "r"),
                      cwd=tmp_path)
     assert result.returncode == 3, result.stderr
-    assert "raises-in-g@ring8: all 2 trials failed; first error: ValueError: my generator_loss is broken" in result.stderr
+    assert "test-plugin-raises-mlp@ring8: all 2 trials failed; first error: ValueError: no G loss today" in result.stderr
     assert "Traceback" not in result.stderr
     assert (tmp_path / "r" / "failing" / "report.html").exists(), "the report is still written"
