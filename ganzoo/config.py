@@ -32,7 +32,23 @@ class Adam:
 
 
 FEATURES = ("auto", "inception", "domain", "points")
-METRICS = ("fid", "kid", "prc", "isc")
+METRICS = ("fid", "kid", "prc", "isc")  # prc: precision and recall, density and coverage
+# Extraction precision (ganzoo.extraction): "auto", or an arithmetic (float32 strict; tf32 and bf16
+# autocast need CUDA; statistics stay float64 either way) followed by "+channels_last" and/or "+compile".
+PRECISION_ARITHMETIC = ("float32", "tf32", "bf16")
+PRECISION_OPTIONS = ("channels_last", "compile")
+
+
+def precision_problem(name: str) -> str | None:
+    """What is wrong with an extraction precision's name, or None."""
+    if name == "auto":
+        return None
+    arithmetic, *options = name.split("+")
+    order = [o for o in PRECISION_OPTIONS if o in options]
+    if arithmetic not in PRECISION_ARITHMETIC or options != order:
+        return (f"evaluation precision must be auto or one of {', '.join(PRECISION_ARITHMETIC)} followed by "
+                f"{' and/or '.join('+' + o for o in PRECISION_OPTIONS)} in that order, got {name!r}")
+    return None
 DOMAIN_FEATURE_DATASETS = ("fashion-mnist", "mnist", "digits", "cifar10")  # labelled: a domain classifier can be trained
 
 
@@ -45,10 +61,9 @@ class EvalSpec:
     split: str = "test"
     seed: int = 0
     batch_size: int = 250
-    # Feature-extraction fast paths, off by default: each is kept only where the FID stays within
-    # 1e-3 relative of float32 (benchmarks/test_eval_throughput.py measures both).
-    compile: bool = False  # torch-fidelity's torch.compile of the extractor (falls back to eager if it fails)
-    bf16: bool = False  # bf16 autocast around the extractor, CUDA only
+    # How the extractor runs (ganzoo.extraction): "auto" is strict float32 on a CPU and, on CUDA, the
+    # fastest path whose FID stays within 1e-3 relative of strict float32's; see precision_problem.
+    precision: str = "auto"
 
     def validate(self) -> None:
         if self.features not in FEATURES:
@@ -58,6 +73,8 @@ class EvalSpec:
             raise GanzooError(f"metrics must be a non-empty subset of {', '.join(METRICS)}, got {','.join(self.metrics)}")
         if self.n_samples < 2:
             raise GanzooError(f"n_samples must be at least 2, got {self.n_samples}")
+        if (problem := precision_problem(self.precision)) is not None:
+            raise GanzooError(problem)
         if self.n_reference is not None and self.n_reference < 2:
             raise GanzooError(f"n_reference must be at least 2, got {self.n_reference}")
         if self.batch_size < 1:

@@ -1,7 +1,10 @@
-"""FID, KID and precision/recall through torch-fidelity, labelled with how they were made.
+"""FID, KID, precision/recall, density/coverage and IS, labelled with how they were made.
 
-Every result carries its feature extractor and both sample counts: FID is biased in the sample
-count, so numbers made with different counts or extractors are never comparable.
+Features come from torch-fidelity's registered extractors run by ganzoo's own loop at a stated
+precision (ganzoo.extraction); the statistics are torch-fidelity's from-features functions, in
+float64, and density/coverage ganzoo.manifold's. Every result carries its feature extractor, the
+extraction precision and both sample counts: FID is biased in the sample count, so numbers made with
+different counts or extractors are never comparable.
 
 Extractors:
 - ``inception``: torch-fidelity's ``inception-v3-compat`` (the TF 2015-12-05 network behind
@@ -16,10 +19,10 @@ Extractors:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -40,61 +43,27 @@ def to_uint8_rgb(x: Tensor) -> Tensor:
     return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
 
 
-class _RealImages(torch.utils.data.Dataset):
-    def __init__(self, x: Tensor) -> None:
-        self.x = x
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def __getitem__(self, i: int) -> Tensor:
-        return to_uint8_rgb(self.x[i : i + 1])[0]
-
-
-def _generator_input(G: nn.Module, z_dim: int, device: torch.device) -> Any:
-    from torch_fidelity.generative_model_base import GenerativeModelBase
-
-    class GeneratorInput(GenerativeModelBase):
-        """G as torch-fidelity's generative model: noise in, uint8 RGB images out."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.G = G
-
-        @property
-        def z_size(self) -> int:
-            return z_dim
-
-        @property
-        def z_type(self) -> str:
-            return "normal"
-
-        @property
-        def num_classes(self) -> int:
-            return 0
-
-        def forward(self, z: Tensor) -> Tensor:
-            # A bf16 extraction (EvalSpec.bf16) must not change the samples it measures.
-            with torch.autocast(device.type, enabled=False):
-                return to_uint8_rgb(self.G(z.to(device)))
-
-    return GeneratorInput()
-
-
-@torch.no_grad()
-def generate(G: nn.Module, z_dim: int, n: int, seed: int, device: torch.device, batch_size: int = 500) -> Tensor:
-    """``n`` samples from G in eval mode from noise seeded by ``seed``; G's mode is restored."""
+def generate_batches(G: nn.Module, z_dim: int, n: int, seed: int, device: torch.device,
+                     batch_size: int = 500) -> Iterator[Tensor]:
+    """``n`` samples from G in eval mode, in batches, from noise seeded by ``seed`` (never the
+    training RNG); G's mode is restored afterwards."""
     was_training = G.training
     G.eval()
     gen = torch.Generator(device).manual_seed(seed)
     try:
-        out = [
-            G(torch.randn(min(batch_size, n - i), z_dim, device=device, generator=gen)).float()
-            for i in range(0, n, batch_size)
-        ]
+        for i in range(0, n, batch_size):
+            # Grad mode and autocast are set per batch, never held across a yield: they are thread
+            # state, and a suspended generator would leave them set for its caller.
+            with torch.no_grad(), torch.autocast(device.type, enabled=False):  # samples in float32, always
+                batch = G(torch.randn(min(batch_size, n - i), z_dim, device=device, generator=gen)).float()
+            yield batch
     finally:
         G.train(was_training)
-    return torch.cat(out)
+
+
+def generate(G: nn.Module, z_dim: int, n: int, seed: int, device: torch.device, batch_size: int = 500) -> Tensor:
+    """``n`` samples from G in eval mode from noise seeded by ``seed``; G's mode is restored."""
+    return torch.cat(list(generate_batches(G, z_dim, n, seed, device, batch_size)))
 
 
 def _extractor_args(features: str, dataset: str, root: Any, device: torch.device) -> tuple[dict[str, Any], str, Any]:
@@ -132,6 +101,21 @@ def evaluate(
     root: Any = None,
 ) -> dict[str, Any]:
     """Metrics of G's samples against ``reference`` (normally the dataset's test split)."""
+    return evaluate_together([G], z_dim, dataset, reference, spec, device, root)[0]
+
+
+def evaluate_together(
+    Gs: Sequence[nn.Module],
+    z_dim: int,
+    dataset: str,
+    reference: Data,
+    spec: EvalSpec,
+    device: torch.device,
+    root: Any = None,
+) -> list[dict[str, Any]]:
+    """``evaluate`` of several generators (a population's members) at once: each draws the samples
+    ``evaluate`` would draw for it, and on images all their samples go through the extractor in one
+    pass, in batches of ``len(Gs) x spec.batch_size`` images."""
     spec.validate()
     features = spec.resolve_features(dataset, reference)
     if spec.n_reference is not None and reference.x is not None:
@@ -140,93 +124,146 @@ def evaluate(
         reference = dataclasses.replace(reference, x=reference.x[keep], y=y)
     started = time.perf_counter()
     n_ref = len(reference)
-    result: dict[str, Any] = {"features": features, "n_samples": spec.n_samples, "reference": f"{dataset}/{spec.split}"}
     if features == "points":
-        result.update(_points_metrics(G, z_dim, reference, spec, device))
+        parts = [_points_metrics(G, z_dim, reference, spec, device) for G in Gs]
     else:
         if reference.x is None:
             raise GanzooError(f"{dataset}: metrics need the reference split in memory, not streamed")
-        result.update(_image_metrics(G, z_dim, dataset, reference, spec, device, root, features))
+        parts = _image_metrics(Gs, z_dim, dataset, reference, spec, device, root, features)
     seconds = time.perf_counter() - started
-    result.update({
+    common = {
+        "features": features, "n_samples": spec.n_samples, "reference": f"{dataset}/{spec.split}",
         "n_reference": n_ref,
-        "eval_seconds": seconds,
+        "eval_seconds": seconds / len(Gs),  # each member's share of one pass
         # Generated images per second of evaluation; the first evaluation against a reference also
         # extracts (and caches) the reference features, which this includes.
-        "eval_images_per_second": spec.n_samples / seconds,
+        "eval_images_per_second": len(Gs) * spec.n_samples / seconds,
         "device": device_name(device),
         "torch": torch.__version__,
-    })
-    return result
+    }
+    if len(Gs) > 1:
+        common["evaluated_together"] = len(Gs)
+    return [{**common, **part} for part in parts]
 
 
 def _image_metrics(
-    G: nn.Module, z_dim: int, dataset: str, reference: Data, spec: EvalSpec, device: torch.device,
+    Gs: Sequence[nn.Module], z_dim: int, dataset: str, reference: Data, spec: EvalSpec, device: torch.device,
     root: Any, features: str,
-) -> dict[str, Any]:
-    import torch_fidelity
+) -> list[dict[str, Any]]:
+    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+
+    from ganzoo.extraction import cached_extractor
 
     assert reference.x is not None
-    extractor, extractor_id, domain = _extractor_args(features, dataset, root, device)
-    n_ref = len(reference.x)
+    extractor_args, extractor_id, domain = _extractor_args(features, dataset, root, device)
+    name = extractor_args["feature_extractor"]
     wants = set(spec.metrics)
     no_head = extractor_id.endswith("-nohead")
     isc = "isc" in wants and features == "inception" and not no_head
-    # Reference statistics are cached under a key that includes a hash of the data and of the
-    # extractor's weights: torch-fidelity's own cache would trust the name alone.
-    # bf16 reference statistics are kept apart from float32 ones: each side is extracted alike.
-    precision = "-bf16" if spec.bf16 else ""
-    ref_key = (f"{dataset}-{spec.split}-{n_ref}-{tensor_fingerprint(reference.x)}-{extractor_id}{precision}"
-               .replace(":", "_").replace("@", "_"))
-    if spec.bf16 and device.type != "cuda":
-        raise GanzooError("bf16 feature extraction needs a CUDA device")
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if spec.bf16 else contextlib.nullcontext()
-    was_training = G.training
-    G.eval()
+    layer_of = FEATURE_EXTRACTORS_REGISTRY[name].get_default_feature_layer_for_metric
+    layers = {metric: layer_of(metric) for metric in ("fid", "kid", "prc", "isc") if metric in wants}
+    if not isc:
+        layers.pop("isc", None)
+    extractor = cached_extractor(name, sorted(set(layers.values())), device, spec.precision,
+                                 extractor_args.get("feature_extractor_weights_path"))
+    real = _reference_features(extractor, dataset, reference, spec, extractor_id)
+    started = time.perf_counter()
+    streams = [generate_batches(G, z_dim, spec.n_samples, spec.seed, device, spec.batch_size) for G in Gs]
     try:
-        with autocast:
-            out = torch_fidelity.calculate_metrics(
-                input1=_generator_input(G, z_dim, device),
-                input1_model_num_samples=spec.n_samples,
-                input2=_RealImages(reference.x),
-                input2_cache_name=ref_key,
-                cache_root=str(cache_dir("fidelity")),
-                fid="fid" in wants,
-                kid="kid" in wants,
-                prc="prc" in wants,
-                isc=isc,
-                kid_subset_size=min(1000, spec.n_samples, n_ref),
-                batch_size=spec.batch_size,
-                cuda=device.type == "cuda",
-                rng_seed=spec.seed,
-                save_cpu_ram=True,  # no DataLoader workers: the reference images are already in memory
-                verbose=False,
-                feature_extractor_compile=spec.compile,
-                **extractor,
-            )
+        together = extractor(to_uint8_rgb(torch.cat(batch)) for batch in zip(*streams))
     finally:
-        G.train(was_training)
-    result: dict[str, Any] = {"extractor": extractor_id, "extractor_dtype": "bf16-autocast" if spec.bf16 else "float32",
-                              "extractor_compile": spec.compile}
-    result.update(_rename(out))
-    if "isc" in wants and not isc:
-        result["inception_score"] = None
-        result["inception_score_note"] = (
-            "unavailable: the offline Inception weights have no classifier head" if no_head
-            else "unavailable: the Inception Score needs the inception extractor"
-        )
-    if domain is not None and reference.y is not None:
-        from ganzoo.domain import class_coverage, predict_classes
+        for stream in streams:  # zip leaves all but the first unfinished: restore each G's mode now
+            stream.close()
+    extraction_seconds = time.perf_counter() - started
+    results = []
+    for i, G in enumerate(Gs):
+        rows = _member_rows(i, len(Gs), spec.n_samples, spec.batch_size)
+        out = feature_metrics({k: v[rows] for k, v in together.items()}, real, layers, spec)
+        result: dict[str, Any] = {"extractor": extractor_id, "extractor_precision": extractor.used,
+                                  "extraction_images_per_second": len(Gs) * spec.n_samples / max(extraction_seconds, 1e-9)}
+        result.update(_rename(out))
+        if "isc" in wants and not isc:
+            result["inception_score"] = None
+            result["inception_score_note"] = (
+                "unavailable: the offline Inception weights have no classifier head" if no_head
+                else "unavailable: the Inception Score needs the inception extractor"
+            )
+        if domain is not None and reference.y is not None:
+            from ganzoo.domain import class_coverage, predict_classes
 
-        samples = generate(G, z_dim, spec.n_samples, spec.seed, device)
-        coverage = class_coverage(predict_classes(domain, samples), reference.y, domain.num_classes)
-        result.update({
-            "classes_covered": coverage.classes_covered,
-            "n_classes": domain.num_classes,
-            "class_kl": coverage.kl_data_to_generated,
-            "domain_test_accuracy": domain.test_accuracy,
-        })
-    return result
+            samples = generate(G, z_dim, spec.n_samples, spec.seed, device, spec.batch_size)
+            coverage = class_coverage(predict_classes(domain, samples), reference.y, domain.num_classes)
+            result.update({
+                "classes_covered": coverage.classes_covered,
+                "n_classes": domain.num_classes,
+                "class_kl": coverage.kl_data_to_generated,
+                "domain_test_accuracy": domain.test_accuracy,
+            })
+        results.append(result)
+    return results
+
+
+def _member_rows(i: int, members: int, n: int, batch_size: int) -> Tensor:
+    """Rows of member i in features extracted from batches that hold each member's next batch in
+    turn (member 0's first batch_size samples, member 1's, ..., then everyone's second batch)."""
+    rows, offset = [], 0
+    for start in range(0, n, batch_size):
+        size = min(batch_size, n - start)
+        rows.append(torch.arange(offset + i * size, offset + (i + 1) * size))
+        offset += members * size
+    return torch.cat(rows)
+
+
+def feature_metrics(fake: dict[str, Tensor], real: dict[str, Tensor], layers: dict[str, str],
+                    spec: EvalSpec) -> dict[str, Any]:
+    """The metrics ``layers`` names ({metric: feature layer}) from generated and real features (float64):
+    FID from float64 statistics, KID, precision and recall (torch-fidelity's), density and coverage
+    (ganzoo.manifold), the Inception Score. FID is ganzoo.manifold's float64 Frechet distance; keys are
+    torch-fidelity's (see ``_rename``)."""
+    from torch_fidelity.metric_isc import isc_features_to_metric
+    from torch_fidelity.metric_kid import kid_features_to_metric
+    from torch_fidelity.metric_prc import prc_features_to_metric
+
+    from ganzoo.manifold import density_coverage, frechet_distance
+
+    out: dict[str, Any] = {}
+    if "fid" in layers:
+        out["frechet_inception_distance"] = frechet_distance(fake[layers["fid"]], real[layers["fid"]])
+    if "kid" in layers:
+        layer = layers["kid"]
+        size = min(1000, len(fake[layer]), len(real[layer]))
+        out.update(kid_features_to_metric(fake[layer], real[layer], kid_subset_size=size, rng_seed=spec.seed,
+                                          verbose=False))
+    if "prc" in layers:
+        layer = layers["prc"]
+        out.update(prc_features_to_metric(fake[layer].float(), real[layer].float(), verbose=False))
+        out.update(density_coverage(real[layer], fake[layer]))
+    if "isc" in layers:
+        out.update(isc_features_to_metric(fake[layers["isc"]], rng_seed=spec.seed))
+    return out
+
+
+def _reference_features(extractor: Any, dataset: str, reference: Data, spec: EvalSpec,
+                        extractor_id: str) -> dict[str, Tensor]:
+    """The reference split's features, extracted once per (data, extractor weights, count, precision,
+    layers) and cached as a tensor file (read with weights_only): a study evaluates hundreds of runs
+    against the same reference."""
+    from ganzoo.extraction import batched
+
+    assert reference.x is not None
+    key = (f"{dataset}-{spec.split}-{len(reference.x)}-{tensor_fingerprint(reference.x)}-{extractor_id}-"
+           f"{extractor.used}-{'-'.join(extractor.layers)}")
+    path = cache_dir("features") / (re.sub(r"[^A-Za-z0-9._-]+", "_", key) + ".pt")
+    if path.exists():
+        try:
+            cached = torch.load(path, map_location="cpu", weights_only=True)
+            if set(cached) == set(extractor.layers):
+                return {k: v.double() for k, v in cached.items()}
+        except Exception:  # noqa: BLE001 -- a corrupt cache entry is extracted again
+            pass
+    features = extractor(batched(to_uint8_rgb(reference.x), spec.batch_size))
+    rundir.atomic_write(path, lambda f: torch.save({k: v.float() for k, v in features.items()}, f))
+    return features
 
 
 FOURIER_DIM = 256
@@ -252,10 +289,10 @@ def fourier_features(x: Tensor, bandwidth: float, dim: int = FOURIER_DIM, seed: 
 
 
 def _points_metrics(G: nn.Module, z_dim: int, reference: Data, spec: EvalSpec, device: torch.device) -> dict[str, Any]:
-    from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
     from torch_fidelity.metric_kid import kid_features_to_metric
     from torch_fidelity.metric_prc import prc_features_to_metric
 
+    from ganzoo.manifold import density_coverage, frechet_distance
     from ganzoo.modes import mode_coverage
 
     assert reference.x is not None
@@ -265,13 +302,14 @@ def _points_metrics(G: nn.Module, z_dim: int, reference: Data, spec: EvalSpec, d
     fake_f, real_f = fourier_features(fake, bandwidth), fourier_features(real, bandwidth)
     out: dict[str, Any] = {}
     if "fid" in spec.metrics:
-        out.update(fid_statistics_to_metric(fid_features_to_statistics(fake_f), fid_features_to_statistics(real_f), False))
+        out["frechet_inception_distance"] = frechet_distance(fake_f, real_f)
     if "kid" in spec.metrics:
         n = min(1000, len(fake), len(real))
         out.update(kid_features_to_metric(fake_f, real_f, kid_subset_size=n, rng_seed=spec.seed, verbose=False))
     if "prc" in spec.metrics:  # nearest neighbours are meaningful on the coordinates themselves
         out.update(prc_features_to_metric(fake.float(), real.float(), verbose=False))
-    result = {"extractor": f"points-rff{FOURIER_DIM}@{bandwidth:.3g}"}
+        out.update(density_coverage(real, fake))
+    result = {"extractor": f"points-rff{FOURIER_DIM}@{bandwidth:.3g}", "extractor_precision": "float64 Fourier features"}
     result.update(_rename(out))
     if reference.centers is not None and reference.std is not None:
         coverage = mode_coverage(fake, reference.centers, reference.std)
@@ -292,6 +330,8 @@ _KEYS = {
     "f_score": "f_score",
     "inception_score_mean": "inception_score",
     "inception_score_std": "inception_score_std",
+    "density": "density",
+    "coverage": "coverage",
 }
 
 
@@ -326,14 +366,42 @@ class EvalCallback:
         self.spec = spec
         self.last: dict[str, Any] | None = None
         self._reference: Data | None = None
+        self._prefetched: tuple[int, dict[str, Any]] | None = None  # (step, result) of a shared pass
 
     def __call__(self, state: Any) -> None:
         config = state.config
-        if self._reference is None:
-            self._reference = load_reference(config, self.spec.split)
-        result = evaluate(state.G, config.z_dim, config.dataset, self._reference, self.spec, state.device, config.data_root)
+        prefetched, self._prefetched = self._prefetched, None
+        if prefetched is not None and prefetched[0] == state.step:
+            result = prefetched[1]
+        else:
+            result = evaluate(state.G, config.z_dim, config.dataset, self.reference(config), self.spec, state.device,
+                              config.data_root)
         self.last = {"step": state.step, **result}
         rundir.append_jsonl(state.run_dir / rundir.METRICS, self.last)
+
+    def reference(self, config: Any) -> Data:
+        if self._reference is None:
+            self._reference = load_reference(config, self.spec.split)
+        return self._reference
+
+    @staticmethod
+    def evaluate_together(pairs: Sequence[tuple[EvalCallback, Any]]) -> None:
+        """Evaluate the members behind ``pairs`` ((callback, its member's TrainState)) in one pass
+        (``evaluate_together``) where they share a spec and dataset; each callback then records its
+        own result when the engine calls it at that step."""
+        groups: dict[str, list[tuple[EvalCallback, Any]]] = {}
+        for callback, state in pairs:
+            key = f"{state.config.dataset}|{state.config.data_root}|{state.config.resolution}|{callback.spec}"
+            groups.setdefault(key, []).append((callback, state))
+        for group in groups.values():
+            if len(group) < 2:
+                continue
+            first, state = group[0]
+            config = state.config
+            results = evaluate_together([s.G for _, s in group], config.z_dim, config.dataset, first.reference(config),
+                                        first.spec, state.device, config.data_root)
+            for (callback, member), result in zip(group, results):
+                callback._prefetched = (member.step, result)
 
 
 def load_reference(config: Any, split: str) -> Data:

@@ -11,6 +11,7 @@ CUDA-only paths (bf16 autocast, CUDA graphs) are covered by the tests marked ``g
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -149,8 +150,9 @@ def test_compiled_feature_extraction_keeps_the_fid():
     G, _ = build_architecture(config).build(data.sample_shape, config.z_dim, data.bounded)
     spec = EvalSpec(features="domain", n_samples=500, batch_size=250)
     eager = evaluate(G, config.z_dim, "digits", data, spec, torch.device("cpu"))
-    compiled = evaluate(G, config.z_dim, "digits", data, dataclasses.replace(spec, compile=True), torch.device("cpu"))
-    assert compiled["extractor_compile"] and not eager["extractor_compile"]
+    compiled = evaluate(G, config.z_dim, "digits", data, dataclasses.replace(spec, precision="float32+compile"),
+                        torch.device("cpu"))
+    assert compiled["extractor_precision"] == "float32+compile" and eager["extractor_precision"] == "float32"
     # Features: a 4-layer float32 forward, <= 3e3 products along it, rounding lambda sqrt(n) u32 = 2e-5
     # (lambda ~ 5, Higham and Mary 2019) and nothing to amplify it; FID is quadratic in them, and here
     # (|mu1|^2 + |mu2|^2 + tr S1 + tr S2) / FID = 3.2, so FID moves by <= 2 x 3.2 x 2e-5 ~ 1e-4 relative:
@@ -159,7 +161,7 @@ def test_compiled_feature_extraction_keeps_the_fid():
     assert compiled["extractor"] == eager["extractor"], "comparable: the same extractor and weights"
 
 
-def test_bf16_extraction_is_refused_off_cuda():
+def test_cuda_extraction_precisions_are_refused_off_cuda():
     from ganzoo.config import EvalSpec
     from ganzoo.metrics import evaluate
     from ganzoo.variants import build_architecture
@@ -167,6 +169,9 @@ def test_bf16_extraction_is_refused_off_cuda():
     data = load_dataset("digits", "test")
     config = resolve_config("dcgan", "digits", overrides={"arch.width": 8})
     G, _ = build_architecture(config).build(data.sample_shape, config.z_dim, data.bounded)
-    with pytest.raises(GanzooError, match="bf16 feature extraction needs a CUDA device"):
-        evaluate(G, config.z_dim, "digits", data, EvalSpec(features="domain", n_samples=100, bf16=True),
-                 torch.device("cpu"))
+    for precision in ("bf16+channels_last", "tf32"):
+        with pytest.raises(GanzooError, match=re.escape(f"extraction precision '{precision}' needs a CUDA device")):
+            evaluate(G, config.z_dim, "digits", data, EvalSpec(features="domain", n_samples=100, precision=precision),
+                     torch.device("cpu"))
+    with pytest.raises(GanzooError, match="evaluation precision must be auto or one of float32, tf32, bf16"):
+        EvalSpec(precision="compile+tf32").validate()

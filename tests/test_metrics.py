@@ -203,7 +203,7 @@ def digits_test():
 
 def test_domain_fid_through_torch_fidelity(digits_test, tmp_path_factory, monkeypatch):
     monkeypatch.setenv("GANZOO_CACHE", str(tmp_path_factory.mktemp("cache")))
-    spec = EvalSpec(features="domain", n_samples=1000, metrics=("fid", "kid"))
+    spec = EvalSpec(features="domain", n_samples=1000, metrics=("fid", "kid", "prc"))
     real = evaluate(LookupGenerator(digits_test.x), 2, "digits", digits_test, spec, CPU)
     noisy = evaluate(LookupGenerator(digits_test.x, noise=0.5), 2, "digits", digits_test, spec, CPU)
     assert real["extractor"].startswith("domain:digits@") and real["n_reference"] == 360
@@ -213,6 +213,11 @@ def test_domain_fid_through_torch_fidelity(digits_test, tmp_path_factory, monkey
     one_class = digits_test.x[digits_test.y == 3]
     collapsed = evaluate(LookupGenerator(one_class), 2, "digits", digits_test, spec, CPU)
     assert collapsed["classes_covered"] <= 2 and collapsed["class_kl"] > 1.0
+    # Coverage (Naeem et al. 2020): 1000 draws of the 360 test images leave a given image undrawn with
+    # probability e^-2.8 = 0.06, and its ball holds neighbours' copies too; one class of ten covers at
+    # most its own tenth of the balls and those of its nearest neighbours in other classes.
+    assert real["coverage"] >= 0.9 and collapsed["coverage"] < 0.3
+    assert real["precision"] >= 0.9 and collapsed["recall"] < real["recall"]
 
 
 def test_inception_fid_reports_no_inception_score_without_a_classifier_head(digits_test):

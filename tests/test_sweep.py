@@ -341,12 +341,12 @@ def test_settings_added_to_ganzoo_since_a_study_began_count_as_their_defaults(tm
     sweep.prepare()
     path = tmp_path / "results" / "s" / "sweep.json"
     old = json.loads(path.read_text())
-    del old["settings"]["evaluation"]["bf16"], old["settings"]["optional_datasets"]  # as an older ganzoo wrote it
+    del old["settings"]["evaluation"]["precision"], old["settings"]["optional_datasets"]  # as an older ganzoo wrote it
     old["settings"]["a_setting_ganzoo_no_longer_has"] = 1
     path.write_text(json.dumps(old))
     Sweep("s", config, tmp_path / "results").prepare()
-    assert json.loads(path.read_text())["settings"]["evaluation"]["bf16"] is False, "migrated on resume"
+    assert json.loads(path.read_text())["settings"]["evaluation"]["precision"] == "auto", "migrated on resume"
     path.write_text(json.dumps(old))
-    bf16 = dataclasses.replace(config, evaluation=dataclasses.replace(config.evaluation, bf16=True))
-    with pytest.raises(GanzooError, match="evaluation.bf16 false there, true now"):
-        Sweep("s", bf16, tmp_path / "results").prepare()
+    strict = dataclasses.replace(config, evaluation=dataclasses.replace(config.evaluation, precision="float32"))
+    with pytest.raises(GanzooError, match='evaluation.precision "auto" there, "float32" now'):
+        Sweep("s", strict, tmp_path / "results").prepare()
