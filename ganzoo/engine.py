@@ -295,11 +295,17 @@ class Engine:
         # A member whose loss turned non-finite since the last log point is not evaluated: it is
         # recorded as diverged at the next one.
         nonfinite = self.body.statistics.nonfinite.tolist() if waiting else []
+        states = {}
         for i in waiting:
-            if nonfinite[i]:
-                continue
-            G, D = self.body.modules(i)
-            state = TrainState(self.step, last, self.configs[i], self.run_dirs[i], G, D, self.data, self.device)
+            if not nonfinite[i]:
+                G, D = self.body.modules(i)
+                states[i] = TrainState(self.step, last, self.configs[i], self.run_dirs[i], G, D, self.data, self.device)
+        if len(states) > 1:  # a population's evaluations in one extraction pass
+            from ganzoo.metrics import EvalCallback
+
+            EvalCallback.evaluate_together([(callback, states[i]) for i in states for callback in self.callbacks[i]
+                                            if isinstance(callback, EvalCallback)])
+        for i, state in states.items():
             if bar is not None:  # evaluation can take longer than training: say what runs
                 bar.set_description_str(f"{self.configs[i].variant} (evaluating at step {self.step})")
             try:

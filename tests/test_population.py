@@ -180,3 +180,30 @@ def test_a_member_stopped_by_its_callback_is_stopped_alone(tmp_path: Path, float
     single.run()
     G, _ = population.member_modules(0)
     assert max_difference(G, single.G) < TRAJECTORY_TOLERANCE
+
+
+def test_members_are_evaluated_in_one_pass_as_each_would_be_alone(tmp_path: Path) -> None:
+    """At a callback point the engine extracts every member's samples together; each member gets the
+    metrics evaluate() gives it alone. The samples are the same; only the extraction's batches differ
+    (2 x 100 images instead of 100), which in float32 moves a feature by rounding at most, and the FID
+    by <= ~1e-4 relative (the bound derived in test_fast_paths' compiled-extraction test)."""
+    from ganzoo.config import EvalSpec
+    from ganzoo.metrics import EvalCallback, evaluate, load_reference
+
+    spec = EvalSpec(features="domain", n_samples=200, batch_size=100, metrics=("fid", "prc"))
+    configs = [member("dcgan", s, 2e-4, 0.5, callback_every=STEPS) for s in (0, 1)]
+    evaluators = [EvalCallback(spec), EvalCallback(spec)]
+    population = PopulationTrainer(configs, [tmp_path / "a", tmp_path / "b"], callbacks=[[e] for e in evaluators])
+    population.run()
+    assert torch.is_grad_enabled(), "evaluation leaves the thread's grad mode as it found it"
+    reference = load_reference(configs[0], spec.split)
+    for i, evaluator in enumerate(evaluators):
+        assert evaluator.last is not None and evaluator.last["evaluated_together"] == 2
+        G, _ = population.member_modules(i)
+        alone = evaluate(G, configs[i].z_dim, "digits", reference, spec, torch.device("cpu"))
+        assert evaluator.last["fid"] == pytest.approx(alone["fid"], rel=1e-4)
+        # Shares of 200 samples from strict comparisons: a rounding flip of one comparison moves one by
+        # 1/200 (density by 1/(5 x 200)); two flips allowed, though none is expected.
+        for key in ("density", "coverage", "precision", "recall"):
+            assert evaluator.last[key] == pytest.approx(alone[key], abs=2 / 200), (i, key)
+        assert [r["step"] for r in read_jsonl(tmp_path / "ab"[i] / "metrics.jsonl")] == [STEPS]
