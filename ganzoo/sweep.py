@@ -1085,6 +1085,12 @@ def summarise(seeds: list[dict[str, Any]]) -> dict[str, Any]:
         "extractor": first.get("extractor"),
         "n_samples": first.get("n_samples"),
         "reference": first.get("reference"),
+        "extractor_precision": first.get("extractor_precision"),
+        "extraction_images_per_second": metric_mean("extraction_images_per_second"),
+        "precision": metric_mean("precision"),  # precision and recall (Kynkaanniemi et al. 2019), density and
+        "recall": metric_mean("recall"),  # coverage (Naeem et al. 2020): means over seeds, with metrics prc
+        "density": metric_mean("density"),
+        "coverage": metric_mean("coverage"),
         "modes_covered": metric_mean("modes_covered"),
         "high_quality_share": metric_mean("high_quality_share"),
         "classes_covered": metric_mean("classes_covered"),

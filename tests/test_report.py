@@ -41,6 +41,7 @@ device = "cpu"
 
 [evaluation]
 n_samples = {n_samples}
+metrics = ["fid", "prc"]
 """
 
 
@@ -92,6 +93,11 @@ def test_summary_numbers_equal_those_computed_from_the_trials(study, report):
         assert got["images_per_second"] == pytest.approx(done["train_images_per_second"].median())
         assert got["coverage"] == f"{best['modes_covered']:.3g} modes"
         assert got["extractor"] == best["extractor"] and got["n_samples"] == 300
+        for key in ("precision", "recall", "density", "coverage"):  # the best trial's, means over its seeds
+            assert got[f"best_{key}"] == pytest.approx(best[key])
+    text = (study / REPORT_MD).read_text()
+    assert "precision / recall / density / coverage" in text
+    assert "Feature extraction: float64 Fourier features; statistics in float64." in text
 
 
 def test_mann_whitney_matches_scipy_and_orients_the_effect():

@@ -233,6 +233,12 @@ def header(results: StudyResults) -> list[str]:
     if len(trials) and "device" in trials:
         devices = trials[["device", "torch"]].dropna().drop_duplicates()
         lines.append("Measured on " + "; ".join(f"{d} (torch {t})" for d, t in devices.itertuples(index=False)) + ".")
+    if len(trials) and "extractor_precision" in trials and trials["extractor_precision"].notna().any():
+        parts = []
+        for precision, rows in trials.groupby("extractor_precision"):
+            speed = rows["extraction_images_per_second"].median() if "extraction_images_per_second" in rows else None
+            parts.append(f"{precision}" + (f" at a median {fmt.count(speed)} generated images/s" if pd.notna(speed) else ""))
+        lines.append("Feature extraction: " + "; ".join(parts) + "; statistics in float64.")
     return lines
 
 

@@ -118,8 +118,9 @@ def _from_csv(path: Path, study: str | None, meta: dict[str, Any] | None = None)
 # failed or still run has no fid_mean. Every column the report reads exists, NaN where unknown.
 NUMERIC = ("number", "value", "fid_mean", "fid_std", "best_fid", "diverged_seeds", "n_samples", "modes_covered",
            "classes_covered", "class_kl", "high_quality_share", "d_saturated_share", "train_images_per_second",
-           "ms_per_step", "peak_memory_bytes")
-TEXT = ("extractor", "reference", "device", "torch", "dtype")
+           "ms_per_step", "peak_memory_bytes", "precision", "recall", "density", "coverage",
+           "extraction_images_per_second")
+TEXT = ("extractor", "extractor_precision", "reference", "device", "torch", "dtype")
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:

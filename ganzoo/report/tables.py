@@ -166,6 +166,9 @@ def summary(trials: pd.DataFrame) -> pd.DataFrame:
             "median_interval": spread[2] if spread else None,  # "95% CI" or "range": what low..high is
             "seed_std": float(b["fid_std"]) if b is not None and pd.notna(b.get("fid_std")) else math.nan,
             "coverage": _coverage(b) if b is not None else "—",
+            # The best trial's precision, recall, density and coverage (metrics prc), NaN where not measured.
+            **{f"best_{k}": float(b[k]) if b is not None and pd.notna(b.get(k)) else math.nan
+               for k in ("precision", "recall", "density", "coverage")},
             "coverage_seeds": seeds_measured(b) if b is not None else 0,
             "images_per_second": float(done["train_images_per_second"].median())
             if len(done) and "train_images_per_second" in done else math.nan,
@@ -194,8 +197,18 @@ def summary_display(table: pd.DataFrame) -> pd.DataFrame:
                                         table["median_interval"])],
         "seed std": [fmt.sig(x) for x in table["seed_std"]],
         "modes covered": [coverage_label(c, n) for c, n in zip(table["coverage"], table["coverage_seeds"])],
+        **_manifold_column(table),
         "images/s": [fmt.count(x) for x in table["images_per_second"]],
     })
+
+
+def _manifold_column(table: pd.DataFrame) -> dict[str, list[str]]:
+    """The best trial's precision / recall / density / coverage, as one column where any was measured."""
+    keys = [f"best_{k}" for k in ("precision", "recall", "density", "coverage")]
+    if not all(k in table for k in keys) or table[keys].isna().all().all():
+        return {}
+    cells = [" / ".join("—" if pd.isna(v) else f"{v:.2f}" for v in row) for row in table[keys].itertuples(index=False)]
+    return {"precision / recall / density / coverage": cells}
 
 
 def mann_whitney(trials: pd.DataFrame) -> pd.DataFrame:
