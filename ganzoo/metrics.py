@@ -146,6 +146,10 @@ def evaluate_together(
     return [{**common, **part} for part in parts]
 
 
+# Members per extraction pass: their float64 features (n_samples x up to 2048 dims each) within this.
+PASS_BYTES = 2**30
+
+
 def _image_metrics(
     Gs: Sequence[nn.Module], z_dim: int, dataset: str, reference: Data, spec: EvalSpec, device: torch.device,
     root: Any, features: str,
@@ -167,6 +171,18 @@ def _image_metrics(
     extractor = cached_extractor(name, sorted(set(layers.values())), device, spec.precision,
                                  extractor_args.get("feature_extractor_weights_path"))
     real = _reference_features(extractor, dataset, reference, spec, extractor_id)
+    results = []
+    per_pass = max(1, PASS_BYTES // (spec.n_samples * 2048 * 8))
+    for first in range(0, len(Gs), per_pass):
+        results += _image_pass(Gs[first:first + per_pass], z_dim, reference, spec, device, extractor, extractor_id,
+                               real, layers, wants, isc, no_head, domain)
+    return results
+
+
+def _image_pass(Gs: Sequence[nn.Module], z_dim: int, reference: Data, spec: EvalSpec, device: torch.device,
+                extractor: Any, extractor_id: str, real: dict[str, Tensor], layers: dict[str, str], wants: set[str],
+                isc: bool, no_head: bool, domain: Any) -> list[dict[str, Any]]:
+    """One extraction pass over the samples of ``Gs``, then each one's metrics."""
     started = time.perf_counter()
     streams = [generate_batches(G, z_dim, spec.n_samples, spec.seed, device, spec.batch_size) for G in Gs]
     try:
