@@ -23,7 +23,7 @@ from ganzoo import rundir
 from ganzoo.config import TrainConfig
 from ganzoo.data import Data, data_record
 from ganzoo.errors import GanzooError, describe_exception
-from ganzoo.graphs import StepRunner
+from ganzoo.graphs import StepRunner, autocast
 from ganzoo.metrics import device_name, generate
 from ganzoo.progress import is_terminal
 from ganzoo.samples import save_samples
@@ -333,7 +333,7 @@ class Engine:
         G, _ = self.body.modules(i)
         was_training = G.training
         G.eval()
-        with torch.no_grad(), self.runner.autocast():
+        with torch.no_grad(), autocast(self.configs[i]):
             samples = G(fixed_noise(self.configs[i], self.data).to(self.device))
         G.train(was_training)
         save_samples(self.run_dirs[i] / rundir.SAMPLES.format(step=self.step), samples, self.data.centers)

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from ganzoo.errors import GanzooError
+from ganzoo.precision import tf32
 
 FID_BOUND = 1e-3  # relative to strict float32 on the same samples: a published FID must not move
 CUDA_AUTO = "tf32+channels_last+compile"
@@ -66,18 +67,9 @@ class Extractor:
     @contextlib.contextmanager
     def _arithmetic(self) -> Iterator[None]:
         """TF32 on or off as the precision says (torch's flags restored after), bf16 autocast for bf16."""
-        if self.device.type != "cuda":
-            yield
-            return
-        backends = torch.backends
-        saved = backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32
-        backends.cuda.matmul.allow_tf32 = backends.cudnn.allow_tf32 = self.arithmetic == "tf32"
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.arithmetic == "bf16" else contextlib.nullcontext()
-        try:
-            with autocast:
-                yield
-        finally:
-            backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32 = saved
+        with tf32(self.device, self.arithmetic == "tf32"), autocast:
+            yield
 
     @torch.no_grad()
     def __call__(self, batches: Iterable[Tensor]) -> dict[str, Tensor]:

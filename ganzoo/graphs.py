@@ -23,13 +23,13 @@ step syncs with the host or does something else capture forbids), the step runs 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import torch
 
 from ganzoo.config import TrainConfig
 from ganzoo.errors import GanzooError, one_line
+from ganzoo.precision import tf32
 from ganzoo.step import StepBody
 
 WARMUP = 3  # eager steps before capture (torch's recipe uses a few; 3 also covers cuDNN autotuning)
@@ -72,7 +72,7 @@ class StepRunner:
 
     def __call__(self, log: bool) -> None:
         plan = self.body.plan()
-        with self.precision():
+        with tf32(self.body.device, self.tf32):  # the config's arithmetic, torch's flags restored after
             if self.graph is not None:
                 self._static_plan.copy_(plan)
                 self.graph.replay()
@@ -108,24 +108,6 @@ class StepRunner:
             return False
         self.graph, self._static_plan = graph, static
         return True
-
-    @contextlib.contextmanager
-    def precision(self) -> Iterator[None]:
-        """TF32 matmuls and convolutions on CUDA when the config asks (``fast.tf32``), strict float32
-        otherwise; torch's global flags are restored afterwards, so evaluation keeps its own."""
-        if self.body.device.type != "cuda":
-            yield
-            return
-        backends = torch.backends
-        saved = backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32
-        backends.cuda.matmul.allow_tf32 = backends.cudnn.allow_tf32 = self.tf32
-        try:
-            yield
-        finally:
-            backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32 = saved
-
-    def autocast(self) -> contextlib.AbstractContextManager[None]:
-        return autocast(self.config)
 
 
 def autocast(config: TrainConfig) -> contextlib.AbstractContextManager[None]:
