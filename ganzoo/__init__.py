@@ -7,6 +7,7 @@ from ganzoo.data import DATASETS, Data, DataRequest, load_dataset, register_data
 from ganzoo.errors import GanzooError
 from ganzoo.losses import LOSSES, Loss, register_loss
 from ganzoo.models import ARCHITECTURES, Architecture, register_architecture
+from ganzoo.penalties import PENALTIES, Penalty, register_penalty
 from ganzoo.trainer import RunResult, StopTraining, Trainer, TrainState, resume, train
 from ganzoo.variants import (
     VARIANTS,
@@ -21,8 +22,8 @@ from ganzoo.variants import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "ARCHITECTURES", "DATASETS", "LOSSES", "VARIANTS", "Adam", "Architecture", "Choice", "Data",
-    "DataRequest", "GanzooError", "LogUniform", "Loss", "RunResult", "StopTraining", "TrainConfig",
+    "ARCHITECTURES", "DATASETS", "LOSSES", "PENALTIES", "VARIANTS", "Adam", "Architecture", "Choice", "Data",
+    "DataRequest", "GanzooError", "LogUniform", "Loss", "Penalty", "RunResult", "StopTraining", "TrainConfig",
     "TrainState", "Trainer", "Uniform", "Variant", "load_dataset", "register_architecture",
-    "register_dataset", "register_loss", "register_variant", "resolve_config", "resume", "train",
+    "register_dataset", "register_loss", "register_penalty", "register_variant", "resolve_config", "resume", "train",
 ]

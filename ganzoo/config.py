@@ -4,9 +4,9 @@ A run is fully described by one ``TrainConfig``; it is written to ``config.json`
 directory and read back by ``--resume`` and by reports. Unknown keys and wrong types are errors,
 never silent fallbacks to a default.
 
-Override keys are dotted paths into the config: ``n_critic``, ``g_adam.lr``, ``loss.gp_weight``
-(a field of the loss), ``arch.width`` (a field of the architecture), and the shorthand
-``adam.lr`` / ``adam.beta1`` / ``adam.beta2`` for both networks at once.
+Override keys are dotted paths into the config: ``n_critic``, ``g_adam.lr``, ``loss.gamma``
+(a field of the loss), ``arch.width`` (a field of the architecture), ``penalty.weight`` (a field of
+the penalty), and the shorthand ``adam.lr`` / ``adam.beta1`` / ``adam.beta2`` for both networks.
 """
 
 from __future__ import annotations
@@ -148,6 +148,14 @@ class TrainConfig:
     callback_every: int = 0  # evaluation/pruning hook period; 0: only at the end
     evaluation: EvalSpec | None = None  # metrics during training (ganzoo train --eval-every)
     plugins: tuple[str, ...] = ()
+    # Regularisers that apply to any variant, each a setting a sweep can search (Kurach et al. 2019):
+    penalty: str = "none"  # a registered penalty added to D's loss (gp, dragan), where the loss takes one
+    penalty_params: dict[str, Any] = dataclasses.field(default_factory=dict)  # its fields: penalty.weight
+    d_spectral_norm: bool = False  # every weight layer of D spectrally normalised (Miyato et al. 2018)
+    d_weight_clip: float = 0.0  # D's parameters clipped to [-c, c] after each update (Arjovsky et al. 2017); 0: off
+    # Samples and evaluations use an exponential moving average of G's weights with this decay
+    # (Yazici et al. 2019), G's buffers as they are; 0: G itself.
+    g_ema_decay: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)
@@ -176,7 +184,7 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
     if unknown:
         raise GanzooError(
             f"unknown {where + ' ' if where else ''}key(s) {', '.join(unknown)}; "
-            f"known: {', '.join(sorted(fields))}"
+            f"known: {', '.join(sorted(fields)) or 'none'}"
         )
     missing = [
         n for n, f in fields.items()
@@ -251,6 +259,8 @@ def apply_overrides(config: TrainConfig, overrides: Mapping[str, Any]) -> TrainC
             targets = [f"loss_params.{rest}"]
         elif head == "arch" and rest:
             targets = [f"arch_params.{rest}"]
+        elif head == "penalty" and rest:
+            targets = [f"penalty_params.{rest}"]
         else:
             targets = [key]
         for target in targets:

@@ -27,11 +27,12 @@ from torch import Tensor, nn
 from ganzoo.config import TrainConfig
 from ganzoo.data import DATASETS, Data, load_dataset
 from ganzoo.errors import GanzooError, innermost_frame, one_line, under
-from ganzoo.losses import LOSSES
+from ganzoo.losses import LOGITS, LOSSES
 from ganzoo.models import ARCHITECTURES
+from ganzoo.penalties import PENALTIES
 from ganzoo.plugins import load_plugin, plugin_key
 from ganzoo.registry import Registry
-from ganzoo.rundir import read_jsonl
+from ganzoo.rundir import load_checkpoint, read_jsonl
 from ganzoo.trainer import Trainer
 from ganzoo.variants import VARIANTS, build_architecture, resolve_config
 
@@ -45,8 +46,11 @@ STAT_KEYS = ("d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm
 TINY = {"batch_size": 16, "steps": 2, "log_every": 1, "sample_every": 0, "checkpoint_every": 0, "device": "cpu"}
 
 REGISTRIES: dict[str, Registry[Any]] = {
-    "architecture": ARCHITECTURES, "loss": LOSSES, "dataset": DATASETS, "variant": VARIANTS,
+    "architecture": ARCHITECTURES, "loss": LOSSES, "penalty": PENALTIES, "dataset": DATASETS, "variant": VARIANTS,
 }
+# The switches any variant can train with, tried together: spectral normalisation of D, clipping of D's
+# weights (loose enough to leave a tiny run's D free to move) and a moving average of G for its samples.
+SWITCHES = {"d_spectral_norm": True, "d_weight_clip": 1.0, "g_ema_decay": 0.5}
 
 
 # ---- the checks ---------------------------------------------------------------------------------
@@ -124,7 +128,7 @@ def check_trains_one_step(config: TrainConfig, run_dir: Path) -> None:
     steps = [r["step"] for r in records]
     assert steps == list(range(1, config.steps + 1)), f"stats.jsonl logged steps {steps}"
     for r in records:
-        for key in STAT_KEYS:
+        for key in [*STAT_KEYS, *(k for k in r if k.startswith("loss_"))]:  # and the loss's own state
             assert torch.isfinite(torch.tensor(r[key])), f"{key} is {r[key]} at step {r['step']}"
 
 
@@ -156,12 +160,41 @@ def check_architecture_builds(arch_name: str) -> None:
 
 
 def check_loss_trains_one_step(loss: str, run_dir: Path) -> None:
-    """The loss, with the settings of the first variant that uses it, trains LOSS_PROBE."""
-    users = [v for _, v in VARIANTS.items() if v.loss == loss]
-    params = {k.removeprefix("loss."): val for k, val in (users[0].defaults if users else {}).items()
-              if k.startswith("loss.")}
-    config = dataclasses.replace(tiny(*LOSS_PROBE), loss=loss, loss_params=params)
+    """The loss, with the settings of the first variant that uses it, trains LOSS_PROBE; a loss that
+    needs D to output something other than logits (BEGAN's reconstruction errors) trains as that
+    variant, whose network gives them."""
+    users = [name for name, v in VARIANTS.items() if v.loss == loss]
+    needs = LOSSES.get(loss).d_output
+    if needs == LOGITS:
+        defaults = VARIANTS.get(users[0]).defaults if users else {}
+        params = {k.removeprefix("loss."): val for k, val in defaults.items() if k.startswith("loss.")}
+        config = dataclasses.replace(tiny(*LOSS_PROBE), loss=loss, loss_params=params)
+    else:
+        assert users, (f"it needs D to output {needs}, which the probe network does not give: register a variant "
+                       "that pairs it with an architecture whose D does")
+        config = tiny(users[0], datasets_for(users[0])[0])
     check_trains_one_step(config, run_dir)
+
+
+def check_penalty_trains_one_step(penalty: str, run_dir: Path) -> None:
+    """LOSS_PROBE trains with the penalty added to D's loss, and logs it finite."""
+    check_trains_one_step(dataclasses.replace(tiny(*LOSS_PROBE), penalty=penalty), run_dir)
+
+
+def check_trains_with_the_switches(variant: str, dataset: str, run_dir: Path) -> None:
+    """The variant trains with every switch (SWITCHES) on, and its checkpoint keeps G's moving average."""
+    config = tiny(variant, dataset, **SWITCHES)
+    check_trains_one_step(config, run_dir)
+    state = load_checkpoint(Path(run_dir) / "checkpoint.pt")
+    assert "G_ema" in state, "checkpoint.pt holds no G_ema although g_ema_decay > 0"
+
+
+def check_trains_as_a_population(variant: str, dataset: str) -> None:
+    """Two members of the variant take a stacked step (vmap), as a sweep's population would."""
+    from ganzoo.population import probe
+
+    problem = probe(tiny(variant, dataset))
+    assert problem is None, f"it cannot train as a population: {problem}"
 
 
 def load_for_check(dataset: str) -> Data:
@@ -214,7 +247,7 @@ class CheckResult:
     """One contract check on one registered entry (and case), as ``check_plugin`` reports it."""
 
     check: str  # the check's name: "shapes_and_output_range", "loss_trains_one_step", ...
-    kind: str  # the entry's registry: "variant", "loss", "architecture", "dataset"; "plugin" for the plugin itself
+    kind: str  # the entry's registry: "variant", "loss", "penalty", "architecture", "dataset"; "plugin" for the plugin itself
     entry: str  # the registered name (the plugin spec for kind "plugin")
     case: str  # what it ran on: a built-in dataset for the per-dataset variant checks, else ""
     passed: bool
@@ -257,8 +290,8 @@ def check_plugin(spec: str) -> list[CheckResult]:
     if not any(added.values()):
         return [CheckResult(
             "registers_entries", "plugin", spec, "", False,
-            "it registered no variant, loss, architecture or dataset; a plugin calls register_variant, "
-            "register_loss, register_architecture or register_dataset when it is imported",
+            "it registered no variant, loss, penalty, architecture or dataset; a plugin calls register_variant, "
+            "register_loss, register_penalty, register_architecture or register_dataset when it is imported",
         )]
 
     results: list[CheckResult] = []
@@ -270,6 +303,8 @@ def check_plugin(spec: str) -> list[CheckResult]:
         run("architecture_builds", "architecture", name, "", check_architecture_builds, name)
     for name in added["loss"]:
         run("loss_trains_one_step", "loss", name, "", _in_temp_dir(check_loss_trains_one_step), name)
+    for name in added["penalty"]:
+        run("penalty_trains_one_step", "penalty", name, "", _in_temp_dir(check_penalty_trains_one_step), name)
     for name in added["dataset"]:
         run("dataset_loads", "dataset", name, "", check_dataset_loads, name)
     for name in added["variant"]:
@@ -284,6 +319,8 @@ def check_plugin(spec: str) -> list[CheckResult]:
                 _in_temp_dir(check_one_step_changes_both_networks), name, dataset)
             run("config_json_round_trip", "variant", name, dataset,
                 _in_temp_dir(check_config_json_round_trip), name, dataset)
+            run("trains_with_the_switches", "variant", name, dataset,
+                _in_temp_dir(check_trains_with_the_switches), name, dataset)
     return results
 
 

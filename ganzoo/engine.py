@@ -44,7 +44,8 @@ class StopTraining(Exception):
 
 @dataclasses.dataclass
 class TrainState:
-    """What a callback sees: one member, its G and D as ordinary modules."""
+    """What a callback sees: one member, its G and D as ordinary modules. G is the generator to
+    evaluate: the moving average of G's weights where ``config.g_ema_decay`` asks for one."""
 
     step: int
     final: bool
@@ -272,13 +273,14 @@ class Engine:
         """Read the statistics back (the one host sync) and append each running member's record."""
         steps = self.step - step_last
         records, nonfinite = self.body.statistics.read(steps)
+        loss_state = self.body.loss_state.read()
         cfg = self.configs[0]
         for i in self._running():
             if nonfinite[i]:
                 self._stop(i, DIVERGED, f"non-finite loss between steps {step_last} and {self.step}")
                 continue
             # Real images drawn per second (batch_size x n_critic per step), a member's own.
-            record = {"step": self.step, **records[i],
+            record = {"step": self.step, **records[i], **loss_state[i],
                       "images_per_second": steps * cfg.batch_size * cfg.n_critic / max(seconds, 1e-9),
                       "steps_per_second": steps / max(seconds, 1e-9)}
             if self.body.members > 1:

@@ -373,6 +373,12 @@ def comparable(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return all(a.get(k) == b.get(k) for k in keys)
 
 
+def generator_record(config: Any) -> dict[str, Any]:
+    """What a result says of the generator it evaluated: G's weights, or their moving average with
+    this decay (0: G itself)."""
+    return {"g_ema_decay": config.g_ema_decay}
+
+
 class EvalCallback:
     """Trainer callback: evaluate G, append the result to the run's metrics.jsonl. The latest
     result stays in ``last`` for callbacks after it (pruning reads it)."""
@@ -392,7 +398,7 @@ class EvalCallback:
         else:
             result = evaluate(state.G, config.z_dim, config.dataset, self.reference(config), self.spec, state.device,
                               config.data_root)
-        self.last = {"step": state.step, **result}
+        self.last = {"step": state.step, **result, **generator_record(config)}
         rundir.append_jsonl(state.run_dir / rundir.METRICS, self.last)
 
     def reference(self, config: Any) -> Data:
@@ -435,7 +441,7 @@ def evaluate_run(run_dir: Any, spec: EvalSpec, device: str = "auto") -> dict[str
     from ganzoo.plugins import load_plugin
     from ganzoo.stability import write_stability
     from ganzoo.trainer import resolve_device
-    from ganzoo.variants import build_architecture
+    from ganzoo.variants import build_networks
 
     run_dir = Path(run_dir)
     config = TrainConfig.from_dict(rundir.read_json(run_dir / rundir.CONFIG))
@@ -444,11 +450,13 @@ def evaluate_run(run_dir: Any, spec: EvalSpec, device: str = "auto") -> dict[str
     spec.validate()
     torch_device = resolve_device(device)
     reference = load_reference(config, spec.split)
-    G, _ = build_architecture(config).build(reference.sample_shape, config.z_dim, reference.bounded)
+    G, _ = build_networks(config, reference.sample_shape, reference.bounded)
     state = rundir.load_checkpoint(run_dir / rundir.CHECKPOINT)
-    G.load_state_dict(state["G"])
+    G.load_state_dict(state["G_ema" if config.g_ema_decay > 0 else "G"])  # what the run itself evaluated
     G.to(torch_device)
-    result = {"step": int(state["step"]), **evaluate(G, config.z_dim, config.dataset, reference, spec, torch_device, config.data_root)}
+    result = {"step": int(state["step"]),
+              **evaluate(G, config.z_dim, config.dataset, reference, spec, torch_device, config.data_root),
+              **generator_record(config)}
     rundir.append_jsonl(run_dir / rundir.METRICS, result)
     if (run_dir / rundir.STATUS).exists():
         write_stability(run_dir)

@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from torch import Tensor, nn
 
+from ganzoo.losses import LOGITS, RECONSTRUCTION_ERRORS
 from ganzoo.registry import Registry, dataclass_subclass_of
 
 
@@ -21,6 +22,11 @@ class Architecture:
     def validate(self) -> str | None:
         """What is wrong with these hyperparameters, or None."""
         return None
+
+    def d_output(self) -> str:
+        """What D outputs: ``LOGITS``, or an autoencoder's ``RECONSTRUCTION_ERRORS`` (BEGAN); a loss
+        states which it needs (``Loss.d_output``) and a run that pairs them otherwise is refused."""
+        return LOGITS
 
     def check(self, sample_shape: tuple[int, ...]) -> str | None:
         """Why this architecture cannot model samples of this shape, or None if it can."""
@@ -183,9 +189,17 @@ class InfoGAN(Architecture):
     D: conv64 4x4/2, lReLU, conv128 4x4/2, [BN], lReLU, FC1024, [BN], lReLU, FC1;
     G: FC1024, BN, lReLU, FC 128 x H/4 x W/4, BN, lReLU, deconv64 4x4/2, BN, lReLU, deconv 4x4/2.
     D's BatchNorm is a searched hyperparameter there (``d_batchnorm``). compare_gan ends G in a
-    sigmoid for data in [0, 1]; ganzoo's data is in [-1, 1], so G ends in tanh: the same model."""
+    sigmoid for data in [0, 1]; ganzoo's data is in [-1, 1], so G ends in tanh: the same model.
+
+    ``d_autoencoder``: D is the autoencoder compare_gan gives BEGAN on this network (its BEGAN.py):
+    conv64 4x4/2, lReLU, conv128 4x4/2, FC64, [BN], lReLU | FC 128 x H/4 x W/4, [BN], lReLU,
+    deconv64 4x4/2, [BN], lReLU, deconv 4x4/2, and it outputs each sample's reconstruction error."""
 
     d_batchnorm: bool = True
+    d_autoencoder: bool = False
+
+    def d_output(self) -> str:
+        return RECONSTRUCTION_ERRORS if self.d_autoencoder else LOGITS
 
     def check(self, sample_shape: tuple[int, ...]) -> str | None:
         if len(sample_shape) != 3 or sample_shape[1] % 4 or sample_shape[2] % 4:
@@ -199,12 +213,27 @@ class InfoGAN(Architecture):
         quarter = 128 * (h // 4) * (w // 4)
         norm1 = nn.BatchNorm1d if self.d_batchnorm else (lambda n: nn.Identity())
         norm2 = nn.BatchNorm2d if self.d_batchnorm else (lambda n: nn.Identity())
-        D = nn.Sequential(
-            nn.Conv2d(channels, 64, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(64, 128, 4, 2, 1), norm2(128), nn.LeakyReLU(0.2),
-            nn.Flatten(), nn.Linear(quarter, 1024), norm1(1024), nn.LeakyReLU(0.2),
-            nn.Linear(1024, 1), nn.Flatten(0),
-        )
+        D: nn.Module
+        if self.d_autoencoder:
+            encoder = nn.Sequential(
+                nn.Conv2d(channels, 64, 4, 2, 1), nn.LeakyReLU(0.2),
+                nn.Conv2d(64, 128, 4, 2, 1),  # no activation here, as compare_gan's
+                nn.Flatten(), nn.Linear(quarter, 64), norm1(64), nn.LeakyReLU(0.2),
+            )
+            decoder = [
+                nn.Linear(64, quarter), norm1(quarter), nn.LeakyReLU(0.2), Reshape(128, h // 4, w // 4),
+                nn.ConvTranspose2d(128, 64, 4, 2, 1), norm2(64), nn.LeakyReLU(0.2),
+                nn.ConvTranspose2d(64, channels, 4, 2, 1),
+            ]
+            D = Autoencoder(encoder, nn.Sequential(*decoder, *([nn.Tanh()] if bounded else [])),
+                            scale=0.5 if bounded else 1.0)
+        else:
+            D = nn.Sequential(
+                nn.Conv2d(channels, 64, 4, 2, 1), nn.LeakyReLU(0.2),
+                nn.Conv2d(64, 128, 4, 2, 1), norm2(128), nn.LeakyReLU(0.2),
+                nn.Flatten(), nn.Linear(quarter, 1024), norm1(1024), nn.LeakyReLU(0.2),
+                nn.Linear(1024, 1), nn.Flatten(0),
+            )
         g: list[nn.Module] = [
             nn.Linear(z_dim, 1024), nn.BatchNorm1d(1024), nn.LeakyReLU(0.2),
             nn.Linear(1024, quarter), nn.BatchNorm1d(quarter), nn.LeakyReLU(0.2),
@@ -215,3 +244,16 @@ class InfoGAN(Architecture):
         if bounded:
             g.append(nn.Tanh())
         return nn.Sequential(*g), D
+
+
+class Autoencoder(nn.Module):
+    """A D that outputs each sample's mean absolute reconstruction error, times ``scale``: 0.5 for
+    images in [-1, 1] puts it on the [0, 1] pixel scale compare_gan measures it on, so that BEGAN's
+    lambda_k ranges (tuned on that scale) mean the same here."""
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, scale: float = 1.0) -> None:
+        super().__init__()
+        self.encoder, self.decoder, self.scale = encoder, decoder, scale
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (self.decoder(self.encoder(x)) - x).abs().flatten(1).mean(1) * self.scale

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,12 +39,12 @@ from ganzoo.data import Data
 from ganzoo.engine import Callback, Engine, RunResult, resolve_device
 from ganzoo.errors import GanzooError, one_line
 from ganzoo.losses import functional_input_gradient
-from ganzoo.step import Statistics, critic_terms, generator_term
+from ganzoo.step import LossState, Statistics, critic_terms, generator_term, penalty_terms
 from ganzoo.trainer import load_training_data
-from ganzoo.variants import build_architecture, build_loss, validate
+from ganzoo.variants import build_architecture, build_loss, build_networks, build_penalty, validate
 
 # Settings that may differ between members: continuous hyperparameters and the seed.
-PER_MEMBER = ("seed", "g_adam", "d_adam", "loss_params")
+PER_MEMBER = ("seed", "g_adam", "d_adam", "loss_params", "penalty_params", "d_weight_clip", "g_ema_decay")
 
 
 def check_population(configs: Sequence[TrainConfig]) -> None:
@@ -70,16 +71,22 @@ class StackedAdam:
 
     def __init__(self, params: dict[str, Tensor], lr: Tensor, beta1: Tensor, beta2: Tensor, eps: float = 1e-8) -> None:
         self.keys = list(params)
+        self.shapes = {k: params[k].shape for k in self.keys}
         self.flat = torch.cat([params[k].flatten(1) for k in self.keys], 1)
-        offset = 0
-        for k in self.keys:
-            n = params[k][0].numel()
-            params[k] = self.flat[:, offset:offset + n].view(params[k].shape)
-            offset += n
+        params.update(self.views(self.flat))
         self.lr, self.beta1, self.beta2, self.eps = lr[:, None], beta1[:, None], beta2[:, None], eps
         self.m = torch.zeros_like(self.flat)
         self.v = torch.zeros_like(self.flat)
         self.t = torch.zeros_like(self.lr)  # steps taken, per member (frozen members stop counting)
+
+    def views(self, flat: Tensor) -> dict[str, Tensor]:
+        """The parameters as views of ``flat``, a (P, N) tensor laid out as ``self.flat`` is."""
+        out, offset = {}, 0
+        for k in self.keys:
+            n = self.shapes[k][1:].numel()
+            out[k] = flat[:, offset:offset + n].view(self.shapes[k])
+            offset += n
+        return out
 
     def step(self, grads: dict[str, Tensor], active: Tensor) -> None:
         g = torch.cat([grads[k].flatten(1) for k in self.keys], 1)
@@ -107,10 +114,11 @@ class StackedStep:
         if (problem := self.arch.check(data.sample_shape)) is not None:
             raise GanzooError(f"architecture {c.arch!r} cannot train on {c.dataset!r}: {problem}")
         self.losses = [build_loss(config) for config in configs]
+        self.penalties = [build_penalty(config) for config in configs]
         Gs, Ds = [], []
         for config in configs:
             torch.manual_seed(config.seed)  # the same initial weights as the member's single run
-            G, D = self.arch.build(data.sample_shape, c.z_dim, data.bounded)
+            G, D = build_networks(config, data.sample_shape, data.bounded)
             Gs.append(G.to(device))
             Ds.append(D.to(device))
         self.G_base, self.D_base = copy.deepcopy(Gs[0]).to("meta"), copy.deepcopy(Ds[0]).to("meta")
@@ -119,7 +127,7 @@ class StackedStep:
         self.g_params = {k: v.detach() for k, v in self.g_params.items()}
         self.d_params = {k: v.detach() for k, v in self.d_params.items()}
 
-        # Adam's settings in the parameters' dtype: float32 in training, float64 in the tests that hold
+        # Per-member settings in the parameters' dtype: float32 in training, float64 in the tests that hold
         # members to their single runs (rounded to float32, a learning rate or beta is off by up to 3e-8).
         dtype = next(iter(self.g_params.values())).dtype
 
@@ -130,43 +138,67 @@ class StackedStep:
                                                   for a in ("lr", "beta1", "beta2")))
         self.d_opt = StackedAdam(self.d_params, *(per_member([getattr(x.d_adam, a) for x in configs])
                                                   for a in ("lr", "beta1", "beta2")))
+        # Weight clipping per member (no bound where it is off); G's moving average where any member keeps
+        # one (a member with decay 0 gets lerp weight 1, which is G's own weights exactly).
+        self.clip = per_member([x.d_weight_clip or math.inf for x in configs])[:, None] if any(
+            x.d_weight_clip > 0 for x in configs) else None
+        self.g_ema = self.g_opt.flat.clone() if any(x.g_ema_decay > 0 for x in configs) else None
+        self.ema_weight = 1.0 - per_member([x.g_ema_decay for x in configs])[:, None]
         self.rngs = [torch.Generator(device).manual_seed(config.seed) for config in configs]
         self.batches = StackedBatches(data.x.to(device), c.batch_size, self.rngs)
         self.active = torch.ones(self.members, dtype=torch.bool, device=device)
         self.statistics = Statistics(self.members, device)
+        self.loss_state = LossState(self.losses, device, dtype)
         self._no_noise = torch.zeros((), device=device)  # a placeholder vmap can map, made once on the device
         self._build()
 
-    def _build(self) -> None:
-        G, D, loss = self.G_base, self.D_base, self.losses[0]
-        loss_type = type(loss)
-        # Loss hyperparameters as per-member tensors, so that vmap hands each member its own.
-        fields = [f.name for f in dataclasses.fields(loss)] if dataclasses.is_dataclass(loss) else []
-        self.loss_params = {name: torch.tensor([float(getattr(m, name)) for m in self.losses], device=self.device)
-                            for name in fields}
+    @staticmethod
+    def _tensor_fields(items: Sequence[Any], device: torch.device) -> dict[str, Tensor]:
+        """A loss's or penalty's hyperparameters as per-member tensors, so that vmap hands each member its own."""
+        first = items[0]
+        if first is None or not dataclasses.is_dataclass(first):
+            return {}
+        return {f.name: torch.tensor([float(getattr(m, f.name)) for m in items], device=device)
+                for f in dataclasses.fields(first)}
 
-        def member_loss(params: dict[str, Tensor]) -> Any:
-            return loss_type(**params) if params else loss_type()
+    def _build(self) -> None:
+        G, D = self.G_base, self.D_base
+        loss_type, penalty_type = type(self.losses[0]), type(self.penalties[0])
+        self.loss_params = self._tensor_fields(self.losses, self.device)
+        self.penalty_params = self._tensor_fields(self.penalties, self.device)
+        has_penalty = self.penalties[0] is not None
 
         def generate(g_params: dict[str, Tensor], g_buffers: dict[str, Tensor], z: Tensor) -> Tensor:
             return functional_call(G, (g_params, g_buffers), (z,))
 
         def d_loss(d_params: dict[str, Tensor], d_buffers: dict[str, Tensor], real: Tensor, fake: Tensor,
-                   noise: Tensor, loss_params: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+                   noise: Tensor, penalty_noise: Tensor, loss_params: dict[str, Tensor],
+                   penalty_params: dict[str, Tensor], state: dict[str, Tensor]) -> tuple[Tensor, Any]:
             def critic(x: Tensor) -> Tensor:
                 return functional_call(D, (d_params, d_buffers), (x,))
 
-            this = member_loss(loss_params)
-            return critic_terms(this, critic, real, fake,
-                                lambda: this.penalty_at(critic, real, fake, noise, functional_input_gradient))
+            this = loss_type(**loss_params)
+
+            def penalty() -> Tensor | None:
+                own = this.penalty_at(critic, real, fake, noise, functional_input_gradient)
+                if not has_penalty:
+                    return own
+                configured = penalty_type(**penalty_params).value(critic, real, fake, penalty_noise,
+                                                                  functional_input_gradient)
+                return penalty_terms([own, configured])
+
+            total, aux, following = critic_terms(this, critic, real, fake, penalty, state)
+            return total, (aux, following)
 
         def g_loss(g_params: dict[str, Tensor], g_buffers: dict[str, Tensor], d_params: dict[str, Tensor],
-                   d_buffers: dict[str, Tensor], z: Tensor, loss_params: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+                   d_buffers: dict[str, Tensor], z: Tensor, real: Tensor, loss_params: dict[str, Tensor],
+                   state: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
             # G's forward repeats the last D step's (same weights, same z, batch statistics), with its
             # running statistics left alone: a single run updates them once per D step, not again here.
             frozen = {k: v.clone() for k, v in g_buffers.items()}
             fake = functional_call(G, (g_params, frozen), (z,))
-            value = generator_term(member_loss(loss_params), lambda x: functional_call(D, (d_params, d_buffers), (x,)), fake)
+            value = generator_term(loss_type(**loss_params), lambda x: functional_call(D, (d_params, d_buffers), (x,)),
+                                   fake, real, state)
             return value, value.detach()
 
         self._generate = vmap(generate)
@@ -176,15 +208,17 @@ class StackedStep:
     def plan(self) -> Tensor:
         return self.batches.plan(self.configs[0].n_critic)
 
-    def _draws(self, real: Tensor) -> tuple[Tensor, Tensor]:
-        """Each member's noise and penalty noise from its own generator, in a single run's order."""
+    def _draws(self, real: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Each member's noise, its loss's penalty noise and its configured penalty's noise, from its own
+        generator, in a single run's order."""
         c = self.configs[0]
-        zs, noises = [], []
-        for p, (rng, loss) in enumerate(zip(self.rngs, self.losses)):
+        zs, noises, penalty_noises = [], [], []
+        for p, (rng, loss, penalty) in enumerate(zip(self.rngs, self.losses, self.penalties)):
             zs.append(torch.randn(c.batch_size, c.z_dim, device=self.device, generator=rng))
             noise = loss.penalty_noise(real[p], rng)
             noises.append(self._no_noise if noise is None else noise)
-        return torch.stack(zs), torch.stack(noises)
+            penalty_noises.append(self._no_noise if penalty is None else penalty.noise(real[p], rng))
+        return torch.stack(zs), torch.stack(noises), torch.stack(penalty_noises)
 
     @staticmethod
     def _norm(grads: dict[str, Tensor]) -> Tensor:
@@ -197,21 +231,29 @@ class StackedStep:
             stats.norms.zero_()
         for i in range(n_critic):
             real = self.batches.gather(plan[i])
-            z, noise = self._draws(real)
+            z, noise, penalty_noise = self._draws(real)
             with torch.no_grad():
                 fake = self._generate(self.g_params, self.g_buffers, z)
-            grads, aux = self._d_grad(self.d_params, self.d_buffers, real, fake, noise, self.loss_params)
+            grads, (aux, following) = self._d_grad(self.d_params, self.d_buffers, real, fake, noise, penalty_noise,
+                                                   self.loss_params, self.penalty_params, self.loss_state.values)
             stats.critic(aux, n_critic)
             if norms:
                 stats.norms[:, 0] += self._norm(grads) / n_critic
             with torch.no_grad():
                 self.d_opt.step(grads, self.active & ~stats.nonfinite)
-        grads, value = self._g_grad(self.g_params, self.g_buffers, self.d_params, self.d_buffers, z, self.loss_params)
+                if self.clip is not None:
+                    self.d_opt.flat.clamp_(-self.clip, self.clip)
+            self.loss_state.advance(following, self.active & ~stats.nonfinite)
+        grads, value = self._g_grad(self.g_params, self.g_buffers, self.d_params, self.d_buffers, z, real,
+                                    self.loss_params, self.loss_state.values)
         stats.generator(value)
         if norms:
             stats.norms[:, 1] = self._norm(grads)
         with torch.no_grad():
-            self.g_opt.step(grads, self.active & ~stats.nonfinite)
+            active = self.active & ~stats.nonfinite
+            self.g_opt.step(grads, active)
+            if self.g_ema is not None:
+                self.g_ema.lerp_(self.g_opt.flat, self.ema_weight * active[:, None])
 
     def generators(self) -> list[torch.Generator]:
         return self.rngs
@@ -222,18 +264,26 @@ class StackedStep:
     def freeze(self, i: int) -> None:
         self.active[i] = False
 
-    def modules(self, i: int) -> tuple[nn.Module, nn.Module]:
-        """Member i's G and D as ordinary modules (copies), for sampling, evaluation and checkpoints."""
+    def _member(self, i: int, ema: bool) -> tuple[nn.Module, nn.Module]:
         c = self.configs[i]
-        G, D = self.arch.build(self.data.sample_shape, c.z_dim, self.data.bounded)
-        for module, params, buffers in ((G, self.g_params, self.g_buffers), (D, self.d_params, self.d_buffers)):
+        G, D = build_networks(c, self.data.sample_shape, self.data.bounded)
+        g_params = self.g_opt.views(self.g_ema) if ema and self.g_ema is not None else self.g_params
+        for module, params, buffers in ((G, g_params, self.g_buffers), (D, self.d_params, self.d_buffers)):
             module.load_state_dict({k: v[i] for k, v in {**params, **buffers}.items()})
             module.to(self.device)
         return G, D
 
+    def modules(self, i: int) -> tuple[nn.Module, nn.Module]:
+        """Member i's G (its moving average, where it keeps one) and D as ordinary modules (copies), for
+        sampling and evaluation."""
+        return self._member(i, ema=self.configs[i].g_ema_decay > 0)
+
     def checkpoint(self, i: int, step: int) -> dict[str, Any]:
-        G, D = self.modules(i)
-        return {"step": step, "G": G.state_dict(), "D": D.state_dict()}
+        G, D = self._member(i, ema=False)
+        state = {"step": step, "G": G.state_dict(), "D": D.state_dict(), "loss_state": self.loss_state.state_dict(i)}
+        if self.configs[i].g_ema_decay > 0:
+            state["G_ema"] = self.modules(i)[0].state_dict()
+        return state
 
     def load(self, state: dict[str, Any]) -> int:
         raise GanzooError("a population member cannot be resumed on its own")

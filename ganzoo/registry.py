@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from ganzoo.errors import GanzooError
@@ -67,10 +67,12 @@ class Registry(Generic[T]):
         return len(self._items)
 
 
-def signature_problem(fn: Any, args: Sequence[str], name: str, *, bound: bool = False) -> str | None:
+def signature_problem(fn: Any, args: Sequence[str], name: str, *, bound: bool = False,
+                      optional: Sequence[str] = ()) -> str | None:
     """Why ``fn`` cannot be called with positional arguments ``args`` (after ``self`` when ``bound``:
     a plain function looked up on a class), or None. Extra optional parameters and ``*args`` are
-    fine; one that needs more arguments, or takes fewer, is not. ganzoo passes them positionally."""
+    fine; one that needs more arguments, or takes fewer, is not. ganzoo passes ``args`` positionally,
+    and of the ``optional`` inputs, by keyword, those ``fn`` names as parameters."""
     expected = f"({', '.join(args)})"
     if not callable(fn):
         return f"{name} must be {'a method' if bound else 'a callable'} taking {expected}, got {fn!r}"
@@ -79,45 +81,49 @@ def signature_problem(fn: Any, args: Sequence[str], name: str, *, bound: bool = 
     except (TypeError, ValueError):
         return None  # no signature to read (some builtins): nothing to check
     placeholders = [object()] * len(args)
+    named = {n: object() for n in optional if n in signature.parameters}
     try:
-        signature.bind(*([object()] if bound else []), *placeholders)
+        signature.bind(*([object()] if bound else []), *placeholders, **named)
     except TypeError:
         shown = signature.replace(
             parameters=[p.replace(annotation=p.empty) for p in signature.parameters.values()],
             return_annotation=signature.empty,
         )
-        hint = ""
+        hint = f" and may also name {', '.join(optional)}" if optional else ""
         first = next(iter(signature.parameters), None)
         if bound and first not in ("self", "cls"):
             try:
-                signature.bind(*placeholders)
-                hint = " (it lacks self; a method's first parameter is self)"
+                signature.bind(*placeholders, **named)
+                hint += " (it lacks self; a method's first parameter is self)"
             except TypeError:
                 pass
         return f"{name}{shown} must accept {expected}{hint}"
     return None
 
 
-def method_problem(cls: type, base: type, required: Sequence[str] = ()) -> str | None:
+def method_problem(cls: type, base: type, required: Sequence[str] = (),
+                   optional: Mapping[str, Sequence[str]] | None = None) -> str | None:
     """The first method of ``base`` that ``cls`` overrides with a signature ganzoo cannot call, or
     leaves undefined although it is ``required``; None when every one is fine. What is expected of
-    a method is read from ``base``'s own definition, so the base class is the one place it is written."""
+    a method is read from ``base``'s own definition, so the base class is the one place it is written;
+    ``optional[name]``: inputs that method may name as well (ganzoo passes each it names)."""
     for name, base_fn in vars(base).items():
         if name.startswith("_") or not inspect.isfunction(base_fn):
             continue
         base_sig = inspect.signature(base_fn)
         args = [p.name for p in list(base_sig.parameters.values())[1:]]
+        extra = (optional or {}).get(name, ())
         impl = inspect.getattr_static(cls, name)
         if impl is base_fn:
             if name in required:
                 return f"must define {name}({', '.join(['self', *args])}); see ganzoo.{base.__name__}"
             continue
         if isinstance(impl, staticmethod):
-            problem = signature_problem(impl.__func__, args, name)
+            problem = signature_problem(impl.__func__, args, name, optional=extra)
         elif isinstance(impl, classmethod):
-            problem = signature_problem(impl.__func__, args, name, bound=True)
+            problem = signature_problem(impl.__func__, args, name, bound=True, optional=extra)
         elif inspect.isfunction(impl) or not callable(getattr(cls, name, None)):
-            problem = signature_problem(impl, args, name, bound=True)
+            problem = signature_problem(impl, args, name, bound=True, optional=extra)
         else:
             continue  # some other descriptor: its binding is its own business
         if problem is not None:
@@ -125,17 +131,19 @@ def method_problem(cls: type, base: type, required: Sequence[str] = ()) -> str |
     return None
 
 
-def dataclass_subclass_of(base: type, required: Sequence[str] = ()) -> Callable[[type], str | None]:
+def dataclass_subclass_of(base: type, required: Sequence[str] = (),
+                          optional: Mapping[str, Sequence[str]] | None = None) -> Callable[[type], str | None]:
     """The check for registries of configurable components: a @dataclass subclass of ``base``,
     so its fields are its hyperparameters and it round-trips through config.json, whose methods
-    can be called as ``base`` declares them (``required``: those it must define itself)."""
+    can be called as ``base`` declares them (``required``: those it must define itself;
+    ``optional``: the further inputs a method may name, see ``method_problem``)."""
 
     def check(cls: type) -> str | None:
         if not (isinstance(cls, type) and issubclass(cls, base)):
             return f"must be a subclass of ganzoo.{base.__name__}"
         if not dataclasses.is_dataclass(cls):
             return "must be a @dataclass (its fields are its hyperparameters)"
-        return method_problem(cls, base, required)
+        return method_problem(cls, base, required, optional)
 
     return check
 

@@ -8,7 +8,9 @@ A step body works on P members (a single run is one) and keeps, on the device:
 
 - ``stats`` (P, len(STAT_NAMES)): sums since the engine last read them (it divides by the steps);
 - ``norms`` (P, len(NORM_NAMES)): gradient norms of the last step that asked for them;
-- ``nonfinite`` (P,): set once a member's loss turns non-finite.
+- ``nonfinite`` (P,): set once a member's loss turns non-finite;
+- ``loss_state`` (``LossState``): the loss's own state per member (BEGAN's k), advanced after each
+  D update and logged at log points.
 
 Nothing in a body reads a value back to the host, so the engine can replay it as one CUDA graph
 (``ganzoo.graphs``); the statistics cross to the host at log points only.
@@ -16,13 +18,13 @@ Nothing in a body reads a value back to the host, so the engine can replay it as
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
 
-from ganzoo.losses import Loss, at_least_float32
+from ganzoo.losses import Loss, at_least_float32, named_inputs
 
 STAT_NAMES = ("d_loss", "g_loss", "penalty", "d_real", "d_fake")  # means over the steps between log points
 # Gradient norms are taken at log steps only when the step runs eagerly: a norm over every parameter
@@ -35,19 +37,67 @@ _G_COLUMN = STAT_NAMES.index("g_loss")
 
 
 def critic_terms(loss: Loss, critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor,
-                 penalty: Callable[[], Tensor | None]) -> tuple[Tensor, Tensor]:
-    """D's objective and its CRITIC_AUX figures (detached), for one member. Logits are taken to
-    at least float32 (from bf16 autocast) before the loss; ``penalty()`` gives the penalty term or None."""
+                 penalty: Callable[[], Tensor | None], state: dict[str, Tensor]
+                 ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+    """D's objective, its CRITIC_AUX figures (detached) and the loss's next state, for one member.
+    Logits are taken to at least float32 (from bf16 autocast) before the loss; ``penalty()`` gives
+    the penalty terms or None; ``state`` is the loss's state (``Loss.initial_state``)."""
     real_logits, fake_logits = at_least_float32(critic(real)), at_least_float32(critic(fake))
-    value = loss.discriminator_loss(real_logits, fake_logits)
+    named = named_inputs(type(loss), "discriminator_loss")
+    value = loss.discriminator_loss(real_logits, fake_logits, **({"state": state} if "state" in named else {}))
     term = penalty()
     term = torch.zeros_like(value) if term is None else term
     aux = torch.stack([value, torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean(), term])
-    return value + term, aux.detach()
+    following = loss.next_state(state, real_logits.detach(), fake_logits.detach())
+    return value + term, aux.detach(), following
 
 
-def generator_term(loss: Loss, critic: Callable[[Tensor], Tensor], fake: Tensor) -> Tensor:
-    return loss.generator_loss(at_least_float32(critic(fake)))
+def generator_term(loss: Loss, critic: Callable[[Tensor], Tensor], fake: Tensor, real: Tensor,
+                   state: dict[str, Tensor]) -> Tensor:
+    """G's objective for one member. D's logits on ``real`` (the last critic step's batch) are computed
+    only for a loss that names them, before the fakes' (a fixed order: D's BatchNorm statistics and
+    spectral-norm vectors update at each forward), and carry no gradient."""
+    named = named_inputs(type(loss), "generator_loss")
+    extra: dict[str, Any] = {"state": state} if "state" in named else {}
+    if "real" in named:
+        extra["real"] = at_least_float32(critic(real)).detach()
+    return loss.generator_loss(at_least_float32(critic(fake)), **extra)
+
+
+def penalty_terms(terms: Sequence[Tensor | None]) -> Tensor | None:
+    """The sum of the penalty terms that are there (a loss's own, the configured one), or None."""
+    present = [t for t in terms if t is not None]
+    return sum(present[1:], present[0]) if present else None
+
+
+class LossState:
+    """The loss's own state (``Loss.initial_state``, BEGAN's k) for P members: name -> (P,) tensor on
+    the device, advanced in place (a captured graph reads and writes these very tensors)."""
+
+    def __init__(self, losses: Sequence[Loss], device: torch.device, dtype: torch.dtype) -> None:
+        initial = [loss.initial_state() for loss in losses]
+        self.members = len(losses)
+        self.values = {name: torch.tensor([s[name] for s in initial], device=device, dtype=dtype) for name in initial[0]}
+
+    def member(self, i: int) -> dict[str, Tensor]:
+        return {name: v[i] for name, v in self.values.items()}
+
+    def advance(self, following: dict[str, Tensor], active: Tensor) -> None:
+        """Take each member's next values (shape (P,)), where ``active``; the others keep theirs."""
+        for name, v in self.values.items():
+            v.copy_(torch.where(active, following[name].reshape(v.shape).to(v.dtype), v))
+
+    def read(self) -> list[dict[str, float]]:
+        """Each member's values, as stats.jsonl logs them (``loss_<name>``)."""
+        columns = {f"loss_{name}": v.tolist() for name, v in self.values.items()}
+        return [{key: values[i] for key, values in columns.items()} for i in range(self.members)]
+
+    def state_dict(self, i: int) -> dict[str, Tensor]:
+        return {name: v[i].clone() for name, v in self.values.items()}
+
+    def load_state_dict(self, i: int, state: dict[str, Tensor]) -> None:
+        for name, v in self.values.items():
+            v[i].copy_(state[name])
 
 
 class Statistics:
@@ -86,6 +136,7 @@ class StepBody(Protocol):
     members: int
     device: torch.device
     statistics: Statistics
+    loss_state: LossState
 
     def plan(self) -> Any:
         """Host side, before the step: its batches (indices into device-resident data)."""
@@ -103,7 +154,8 @@ class StepBody(Protocol):
         """Member i stops changing (diverged or stopped); the others go on."""
 
     def modules(self, i: int) -> tuple[nn.Module, nn.Module]:
-        """Member i's G and D as ordinary modules, for samples, callbacks and checkpoints."""
+        """Member i's G and D as ordinary modules, for samples and callbacks: G is the generator to
+        evaluate, its weights' moving average where ``g_ema_decay`` asks for one."""
 
     def checkpoint(self, i: int, step: int) -> dict[str, Any]:
         """Member i's checkpoint.pt contents at ``step`` (tensors only)."""

@@ -12,6 +12,7 @@ seed gives the same weights, and a resumed run the same weights as an uninterrup
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,9 +41,9 @@ from ganzoo.engine import (  # noqa: F401 (re-exported: the trainer's public nam
 )
 from ganzoo.errors import GanzooError
 from ganzoo.graphs import autocast
-from ganzoo.losses import Loss
-from ganzoo.step import Statistics, critic_terms, generator_term
-from ganzoo.variants import build_architecture, build_loss, validate
+from ganzoo.losses import Loss, input_gradient
+from ganzoo.step import LossState, Statistics, critic_terms, generator_term, penalty_terms
+from ganzoo.variants import build_architecture, build_loss, build_networks, build_penalty, validate
 
 THROUGHPUT = rundir.THROUGHPUT
 
@@ -69,16 +70,21 @@ class ModuleStep:
         if (problem := arch.check(data.sample_shape)) is not None:
             raise GanzooError(f"architecture {config.arch!r} cannot train on {config.dataset!r}: {problem}")
         self.loss: Loss = build_loss(config)
+        self.penalty = build_penalty(config)
         torch.manual_seed(config.seed)
-        G, D = arch.build(data.sample_shape, config.z_dim, data.bounded)
+        G, D = build_networks(config, data.sample_shape, data.bounded)
         self.memory_format = self._memory_format()
         self.G, self.D = G.to(device, memory_format=self.memory_format), D.to(device, memory_format=self.memory_format)
+        # G's moving average (before any compile: a copy of the plain module), updated after each G step.
+        self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if config.g_ema_decay > 0 else None
         # Capturable Adam keeps its step count on the device, as a captured step needs.
         from ganzoo.graphs import graph_problem
 
         self.capturable = graph_problem(config, device) is None
         self.g_opt = self._adam(self.G, config.g_adam)
         self.d_opt = self._adam(self.D, config.d_adam)
+        self._g_params, self._d_params = list(self.G.parameters()), list(self.D.parameters())
+        self._ema_params = list(self.G_ema.parameters()) if self.G_ema is not None else []
         self.compile_mode = self._compile_mode()
         if self.compile_mode != "off":
             # In place, so state_dict keys (checkpoints) are those of the plain modules.
@@ -92,6 +98,7 @@ class ModuleStep:
             assert data.stream is not None
             self.batches = StreamBatches(data.stream, config.batch_size, config.seed, device)
         self.statistics = Statistics(1, device)
+        self.loss_state = LossState([self.loss], device, next(self.D.parameters()).dtype)
 
     def _adam(self, module: nn.Module, adam: Any) -> torch.optim.Adam:
         # fused: one kernel for all parameters; else torch's default (foreach on CUDA, a loop on CPU).
@@ -121,11 +128,20 @@ class ModuleStep:
         if norms:
             stats.norms.zero_()
         for i in range(cfg.n_critic):
-            fake = self._d_update(self.batches.gather(plan[i]), keep=i == cfg.n_critic - 1, norms=norms)
-        self._g_update(fake, norms)
+            real = self.batches.gather(plan[i])
+            fake = self._d_update(real, keep=i == cfg.n_critic - 1, norms=norms)
+        self._g_update(fake, real, norms)
 
     def _noise(self) -> Tensor:
         return torch.randn(self.config.batch_size, self.config.z_dim, device=self.device, generator=self.rng)
+
+    def _penalty(self, real: Tensor, fake: Tensor) -> Tensor | None:
+        """The loss's own penalty, then the configured one: their noise drawn in that order."""
+        own = self.loss.penalty(self.D, real, fake, self.rng)
+        if self.penalty is None:
+            return own
+        noise = self.penalty.noise(real, self.rng)
+        return penalty_terms([own, self.penalty.value(self.D, real, fake, noise, input_gradient)])
 
     def _d_update(self, real: Tensor, keep: bool, norms: bool) -> Tensor:
         """One D update. With ``keep`` (the last critic step), G's forward keeps its graph for G's update."""
@@ -133,26 +149,35 @@ class ModuleStep:
             kept = self.G(self._noise())
         fake = kept.detach()
         with autocast(self.config):
-            total, aux = critic_terms(self.loss, self.D, real, fake,
-                                      lambda: self.loss.penalty(self.D, real, fake, self.rng))
+            total, aux, following = critic_terms(self.loss, self.D, real, fake, lambda: self._penalty(real, fake),
+                                                 self.loss_state.member(0))
         self.d_opt.zero_grad(set_to_none=True)
         total.backward()
         if norms:
             self.statistics.norms[0, 0] += grad_norm(self.D) / self.config.n_critic
         self.d_opt.step()
+        if self.config.d_weight_clip > 0:
+            with torch.no_grad():
+                clip = self.config.d_weight_clip
+                torch._foreach_clamp_min_(self._d_params, -clip)
+                torch._foreach_clamp_max_(self._d_params, clip)
         self.statistics.critic(aux[None], self.config.n_critic)
+        self.loss_state.advance(following, ~self.statistics.nonfinite)
         return kept
 
-    def _g_update(self, fake: Tensor, norms: bool) -> None:
+    def _g_update(self, fake: Tensor, real: Tensor, norms: bool) -> None:
         self.D.requires_grad_(False)  # G's update needs gradients through D, not for D's weights
         with autocast(self.config):
-            loss = generator_term(self.loss, self.D, fake)
+            loss = generator_term(self.loss, self.D, fake, real, self.loss_state.member(0))
         self.g_opt.zero_grad(set_to_none=True)
         loss.backward()
         if norms:
             self.statistics.norms[0, 1] = grad_norm(self.G)
         self.g_opt.step()
         self.D.requires_grad_(True)
+        if self.G_ema is not None:
+            with torch.no_grad():
+                torch._foreach_lerp_(self._ema_params, self._g_params, 1.0 - self.config.g_ema_decay)
         self.statistics.generator(loss.detach()[None])
 
     def generators(self) -> list[torch.Generator]:
@@ -165,12 +190,17 @@ class ModuleStep:
         pass  # a single run ends when its only member stops
 
     def modules(self, i: int) -> tuple[nn.Module, nn.Module]:
-        return self.G, self.D
+        if self.G_ema is None:
+            return self.G, self.D
+        with torch.no_grad():  # G's buffers (BatchNorm statistics) as they are, not averaged (stylegan2-ada)
+            for ema, buffer in zip(self.G_ema.buffers(), self.G.buffers()):
+                ema.copy_(buffer)
+        return self.G_ema, self.D
 
     # ---- state ----------------------------------------------------------------------------
 
     def checkpoint(self, i: int, step: int) -> dict[str, Any]:
-        return {
+        state = {
             "step": step,
             "G": self.G.state_dict(),
             "D": self.D.state_dict(),
@@ -178,7 +208,11 @@ class ModuleStep:
             "d_opt": self.d_opt.state_dict(),
             "rng": self.rng.get_state(),
             "batches": self.batches.state_dict(),
+            "loss_state": self.loss_state.state_dict(0),
         }
+        if self.G_ema is not None:
+            state["G_ema"] = self.modules(0)[0].state_dict()
+        return state
 
     def load(self, state: dict[str, Any]) -> int:
         self.G.load_state_dict(state["G"])
@@ -187,6 +221,9 @@ class ModuleStep:
         self.d_opt.load_state_dict(state["d_opt"])
         self.rng.set_state(state["rng"])
         self.batches.load_state_dict(state["batches"])
+        self.loss_state.load_state_dict(0, state.get("loss_state", {}))  # none in checkpoints of older runs
+        if self.G_ema is not None:
+            self.G_ema.load_state_dict(state["G_ema"])
         return int(state["step"])
 
     def fast_paths(self) -> list[str]:
@@ -249,7 +286,8 @@ class Trainer:
         return self.body.checkpoint(0, self.engine.step)
 
     def train_state(self, final: bool) -> TrainState:
-        return TrainState(self.step, final, self.config, self.run_dir, self.G, self.D, self.data, self.device)
+        G, D = self.body.modules(0)  # G's moving average, where the run keeps one
+        return TrainState(self.step, final, self.config, self.run_dir, G, D, self.data, self.device)
 
     def run(self, resume: bool = False, overwrite: bool = False) -> RunResult:
         """Train to ``config.steps``. A directory that already holds a run is continued with

@@ -1,7 +1,7 @@
 """Variants: named (loss, architecture) pairs with default hyperparameters and a search space.
 
-Settings use the dotted keys of ``ganzoo.config`` (``adam.lr``, ``n_critic``, ``loss.gp_weight``,
-``arch.width``). ``arch.*`` defaults belong to the variant's own architecture and are dropped when
+Settings use the dotted keys of ``ganzoo.config`` (``adam.lr``, ``n_critic``, ``loss.gamma``,
+``arch.width``, ``penalty.weight``, ``d_spectral_norm``). ``arch.*`` defaults belong to the variant's own architecture and are dropped when
 a run swaps the architecture (``--arch``), which is how several losses are compared on one fixed
 network as in Lucic et al. 2018.
 """
@@ -12,11 +12,15 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from torch import nn
+
 from ganzoo.config import TrainConfig, apply_overrides, from_dict
 from ganzoo.errors import GanzooError
-from ganzoo.losses import LOSSES, Loss
+from ganzoo.losses import LOSSES, RECONSTRUCTION_ERRORS, Loss
 from ganzoo.models import ARCHITECTURES, Architecture
+from ganzoo.penalties import NO_PENALTY, PENALTIES, Penalty
 from ganzoo.registry import Registry
+from ganzoo.spectral_norm import spectral_norm
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,11 +117,35 @@ def _settings_problem(v: Variant) -> str | None:
     return None
 
 
+def build_penalty(config: TrainConfig) -> Penalty | None:
+    """The configured penalty, or None for ``penalty=none`` (whose settings, if any, are ignored, so that
+    a sweep can search none among penalties with a weight)."""
+    if config.penalty == NO_PENALTY:
+        return None
+    return from_dict(PENALTIES.get(config.penalty), config.penalty_params, "penalty")
+
+
+def pairing_problem(config: TrainConfig) -> str | None:
+    """Why the configured loss cannot train with its penalty or D, or None."""
+    loss = from_dict(LOSSES.get(config.loss), config.loss_params, "loss")
+    arch = from_dict(ARCHITECTURES.get(config.arch), config.arch_params, "arch")
+    if build_penalty(config) is not None and not loss.takes_penalty:
+        return (f"loss {config.loss!r} takes no penalty (it has one of its own, or D's outputs are not "
+                f"scores); set penalty=none, not {config.penalty!r}")
+    if arch.d_output() != loss.d_output:
+        wanted = str(loss.d_output == RECONSTRUCTION_ERRORS).lower()
+        hint = f" (arch.d_autoencoder={wanted} gives {loss.d_output})" if hasattr(arch, "d_autoencoder") else ""
+        return (f"loss {config.loss!r} needs D to output {loss.d_output}, but architecture {config.arch!r} "
+                f"as configured gives {arch.d_output()}{hint}")
+    return None
+
+
 def _parsed(config: TrainConfig, settings: Mapping[str, Any]) -> TrainConfig:
-    """``config`` with ``settings`` applied and the loss's and architecture's fields parsed."""
+    """``config`` with ``settings`` applied, the loss's, architecture's and penalty's fields parsed and
+    their pairing checked."""
     config = apply_overrides(config, settings)
-    from_dict(LOSSES.get(config.loss), config.loss_params, "loss")
-    from_dict(ARCHITECTURES.get(config.arch), config.arch_params, "arch")
+    if (problem := pairing_problem(config)) is not None:
+        raise GanzooError(problem)
     return config
 
 
@@ -129,6 +157,7 @@ def register_variant(name: str, variant: Variant) -> Variant:
 
 
 _IMAGE_ADAM = {"adam.lr": 2e-4, "adam.beta1": 0.5, "adam.beta2": 0.999}
+_LOG10 = 10.0  # compare_gan writes log ranges as exponents: [-1, 2] is 10**-1 .. 10**2
 
 register_variant("vanilla", Variant(
     "minimax", "mlp", "Goodfellow et al. 2014: saturating minimax loss, MLP G and D",
@@ -146,14 +175,68 @@ register_variant("lsgan", Variant(
     "ls", "dcgan", "Mao et al. 2017: least-squares loss on the DCGAN architecture",
     defaults={**_IMAGE_ADAM, "z_dim": 100},
 ))
+# The spaces of the Lucic et al. 2018 losses are compare_gan's (src/params.py, the code behind the
+# paper's wide and narrow ranges), on top of the shared WIDE_SPACE / NARROW_SPACE. One departure: the
+# Wasserstein critics keep their authors' 5 critic steps in the narrow range, where compare_gan's has 1.
 register_variant("wgan-gp", Variant(
-    "wgan-gp", "dcgan",
-    "Gulrajani et al. 2017: Wasserstein critic with gradient penalty, 5 critic steps per G step; "
-    "layer norm in the critic, since batch norm breaks the per-sample penalty",
+    "wasserstein", "dcgan",
+    "Gulrajani et al. 2017: Wasserstein critic with gradient penalty 10 (penalty=gp), 5 critic steps "
+    "per G step; layer norm in the critic, since batch norm breaks the per-sample penalty",
     defaults={"adam.lr": 1e-4, "adam.beta1": 0.0, "adam.beta2": 0.9, "n_critic": 5,
-              "z_dim": 100, "arch.d_norm": "layer"},
-    search_space={**WIDE_SPACE, "loss.gp_weight": LogUniform(1e-1, 1e2)},
-    narrow_space={**NARROW_SPACE, "n_critic": Choice((5,)), "loss.gp_weight": Choice((10.0,))},
+              "z_dim": 100, "arch.d_norm": "layer", "penalty": "gp", "penalty.weight": 10.0},
+    # WGANGPHyperParams: lambda log [-1, 2] wide, [-1, 1] narrow
+    search_space={**WIDE_SPACE, "penalty.weight": LogUniform(_LOG10**-1, _LOG10**2)},
+    narrow_space={**NARROW_SPACE, "n_critic": Choice((5,)), "penalty.weight": LogUniform(_LOG10**-1, _LOG10**1)},
+))
+register_variant("wgan", Variant(
+    "wasserstein", "dcgan",
+    "Arjovsky et al. 2017: Wasserstein critic kept Lipschitz by clipping its weights to [-0.01, 0.01], "
+    "5 critic steps per G step (Adam, as Lucic et al. 2018 train it)",
+    # WGANHyperParams' defaults: lr 5e-5, beta1 0.5, disc_iters 5, clipping 0.01, D's batch norm on
+    defaults={"adam.lr": 5e-5, "adam.beta1": 0.5, "adam.beta2": 0.999, "n_critic": 5, "z_dim": 100,
+              "d_weight_clip": 0.01},
+    # weight_clipping log [-3, 0] wide, [-2, 0] narrow
+    search_space={**WIDE_SPACE, "d_weight_clip": LogUniform(_LOG10**-3, 1.0)},
+    narrow_space={**NARROW_SPACE, "n_critic": Choice((5,)), "d_weight_clip": LogUniform(_LOG10**-2, 1.0)},
+))
+register_variant("dragan", Variant(
+    "ns", "dcgan",
+    "Kodali et al. 2017: non-saturating loss with the DRAGAN penalty 10 (penalty=dragan) on points "
+    "around the data; layer norm in D, since batch norm breaks the per-sample penalty",
+    # DRAGANHyperParams' defaults: lr 1e-4, beta1 0.5, disc_iters 1, lambda 10
+    defaults={"adam.lr": 1e-4, "adam.beta1": 0.5, "adam.beta2": 0.999, "n_critic": 1, "z_dim": 100,
+              "arch.d_norm": "layer", "penalty": "dragan", "penalty.weight": 10.0},
+    # lambda log [-1, 2] wide, [-1, 1] narrow
+    search_space={**WIDE_SPACE, "penalty.weight": LogUniform(_LOG10**-1, _LOG10**2)},
+    narrow_space={**NARROW_SPACE, "penalty.weight": LogUniform(_LOG10**-1, _LOG10**1)},
+))
+register_variant("began", Variant(
+    "began", "infogan",
+    "Berthelot et al. 2017: autoencoder D (compare_gan's, on the shared network) and the equilibrium "
+    "term k (gamma 0.5, lambda_k 0.001)",
+    # The paper's settings: Adam 1e-4, betas (0.5, 0.999), G and D updated in turn, gamma 0.5, lambda_k 0.001
+    defaults={"adam.lr": 1e-4, "adam.beta1": 0.5, "adam.beta2": 0.999, "n_critic": 1,
+              "arch.d_autoencoder": True, "arch.d_batchnorm": False, "loss.gamma": 0.5, "loss.lambda_k": 1e-3},
+    # BEGANHyperParams: lambda (k's step) log [-4, -2] wide, fixed 1e-3 narrow; gamma [0, 1] wide, [0.6, 0.9] narrow
+    search_space={**WIDE_SPACE, "loss.lambda_k": LogUniform(_LOG10**-4, _LOG10**-2), "loss.gamma": Uniform(0.0, 1.0)},
+    narrow_space={**NARROW_SPACE, "loss.lambda_k": Choice((1e-3,)), "loss.gamma": Uniform(0.6, 0.9)},
+))
+# The hinge and relativistic papers give settings, not ranges: these variants keep Lucic et al.'s wide
+# and narrow spaces (the defaults), whose wide range compare_gan also searched for Kurach et al. 2019.
+register_variant("hinge", Variant(
+    "hinge", "dcgan",
+    "Lim & Ye 2017: hinge loss on the DCGAN architecture (Miyato et al. 2018 pair it with d_spectral_norm)",
+    defaults={**_IMAGE_ADAM, "z_dim": 100},  # Miyato et al. 2018, table 1, setting C (Radford et al.'s)
+))
+register_variant("rsgan", Variant(
+    "relativistic", "dcgan",
+    "Jolicoeur-Martineau 2018: relativistic standard GAN (RSGAN) on the DCGAN architecture",
+    defaults={**_IMAGE_ADAM, "z_dim": 100},  # her stable CIFAR-10 setup: lr 2e-4, betas (0.5, 0.999), n_D 1
+))
+register_variant("ragan", Variant(
+    "relativistic-average", "dcgan",
+    "Jolicoeur-Martineau 2018: relativistic average standard GAN (RaSGAN) on the DCGAN architecture",
+    defaults={**_IMAGE_ADAM, "z_dim": 100},
 ))
 
 
@@ -184,6 +267,16 @@ def build_architecture(config: TrainConfig) -> Architecture:
     if (problem := arch.validate()) is not None:
         raise GanzooError(problem)
     return arch
+
+
+def build_networks(config: TrainConfig, sample_shape: tuple[int, ...], bounded: bool) -> tuple[nn.Module, nn.Module]:
+    """G and D as a run trains them: the architecture's, with D spectrally normalised where the config
+    says so. Every path that makes a run's networks (single runs, populations, evaluation) calls this,
+    after seeding, so that a seed gives the same initial weights everywhere."""
+    G, D = build_architecture(config).build(sample_shape, config.z_dim, bounded)
+    if config.d_spectral_norm:
+        D = spectral_norm(D)
+    return G, D
 
 
 _POSITIVE = ("steps", "batch_size", "z_dim", "n_critic", "log_every")
@@ -217,8 +310,13 @@ def validate(config: TrainConfig) -> None:
     if config.evaluation is not None:
         config.evaluation.validate()
     config.fast.validate()
-    build_loss(config)
-    build_architecture(config)
+    if config.d_weight_clip < 0:
+        raise GanzooError(f"d_weight_clip must be >= 0 (0: off), got {config.d_weight_clip}")
+    if not 0.0 <= config.g_ema_decay < 1.0:
+        raise GanzooError(f"g_ema_decay must be in [0, 1) (0: off), got {config.g_ema_decay}")
+    build_architecture(config)  # and its own validate()
+    if (problem := pairing_problem(config)) is not None:
+        raise GanzooError(problem)
 
 
 def describe(name: str) -> str:

@@ -9,7 +9,7 @@ from ganzoo.config import apply_overrides
 
 
 def test_json_round_trip_is_exact():
-    config = resolve_config("wgan-gp", "digits", overrides={"loss.gp_weight": 3.0, "plugins": ["x.py"]})
+    config = resolve_config("wgan-gp", "digits", overrides={"penalty.weight": 3.0, "plugins": ["x.py"]})
     again = TrainConfig.from_dict(json.loads(config.to_json()))
     assert again == config and again.plugins == ("x.py",)
 
@@ -22,7 +22,8 @@ def test_variant_defaults_applied():
 
 def test_arch_swap_drops_the_variants_arch_settings():
     config = resolve_config("wgan-gp", "ring8", arch="mlp")
-    assert config.arch == "mlp" and config.arch_params == {} and config.loss == "wgan-gp"
+    assert config.arch == "mlp" and config.arch_params == {} and config.loss == "wasserstein"
+    assert config.penalty == "gp" and config.penalty_params == {"weight": 10.0}  # not an arch setting: kept
 
 
 def test_adam_shorthand_sets_both_networks():

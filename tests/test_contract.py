@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ganzoo import ARCHITECTURES, DATASETS, LOSSES, VARIANTS, GanzooError, contract
+from ganzoo import ARCHITECTURES, DATASETS, LOSSES, PENALTIES, VARIANTS, GanzooError, contract
 
 CASES = contract.variant_cases()
 
@@ -40,6 +40,23 @@ def test_every_architecture_builds_for_the_shapes_it_accepts(arch_name):
 @pytest.mark.parametrize("loss", list(LOSSES))
 def test_every_loss_trains_one_step(loss, tmp_path):
     contract.check_loss_trains_one_step(loss, tmp_path)
+
+
+@pytest.mark.parametrize("penalty", list(PENALTIES))
+def test_every_penalty_trains_one_step(penalty, tmp_path):
+    contract.check_penalty_trains_one_step(penalty, tmp_path)
+
+
+@pytest.mark.parametrize("variant, dataset", CASES)
+def test_every_variant_trains_with_every_switch(variant, dataset, tmp_path):
+    contract.check_trains_with_the_switches(variant, dataset, tmp_path)
+
+
+@pytest.mark.parametrize("variant, dataset", CASES)
+def test_every_builtin_variant_trains_as_a_population(variant, dataset):
+    # A plugin's network may not batch under vmap (the sweep then trains it one trial at a time and
+    # says why); every built-in one must, so that --population covers the whole zoo.
+    contract.check_trains_as_a_population(variant, dataset)
 
 
 def write_idx(path: Path, array) -> None:
@@ -104,7 +121,8 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
-from ganzoo import Data, Loss, Variant, register_architecture, register_dataset, register_loss, register_variant
+from ganzoo import (Data, Loss, Penalty, Variant, register_architecture, register_dataset, register_loss,
+                    register_penalty, register_variant)
 from ganzoo.models import MLP
 
 
@@ -118,6 +136,18 @@ class Hinge(Loss):
 
     def generator_loss(self, fake):
         return -fake.mean()
+
+
+@register_penalty("test-plugin-r1")
+@dataclasses.dataclass(frozen=True)
+class R1(Penalty):
+    weight: float = 1.0
+
+    def noise(self, real, generator):
+        return real.new_zeros(())  # it draws nothing
+
+    def value(self, D, real, fake, noise, gradient):
+        return self.weight / 2 * gradient(D, real).flatten(1).square().sum(1).mean()
 
 
 @register_architecture("test-plugin-small-mlp")
@@ -208,10 +238,12 @@ def test_check_plugin_passes_a_good_plugin_and_checks_only_its_entries(plugin):
     assert checked == {
         ("architecture_builds", "architecture", "test-plugin-small-mlp", ""),
         ("loss_trains_one_step", "loss", "test-plugin-hinge", ""),
+        ("penalty_trains_one_step", "penalty", "test-plugin-r1", ""),
         ("dataset_loads", "dataset", "test-plugin-blob", ""),
         ("trains_on_some_builtin_data", "variant", variant, ""),
         *((check, "variant", variant, dataset) for dataset in ("ring8", "digits") for check in
-          ("shapes_and_output_range", "one_step_changes_both_networks", "config_json_round_trip")),
+          ("shapes_and_output_range", "one_step_changes_both_networks", "config_json_round_trip",
+           "trains_with_the_switches")),
     }
     assert len(results) == len(checked)
     assert all(r.line().startswith("ok   ") for r in results)
@@ -247,16 +279,16 @@ def test_a_generator_of_the_wrong_shape_fails_the_shape_check_clearly(plugin):
 def test_check_plugin_on_a_plugin_that_registers_nothing(plugin):
     (result,) = contract.check_plugin(str(plugin("x = 1\n")))
     assert (result.check, result.kind, result.passed) == ("registers_entries", "plugin", False)
-    assert "registered no variant, loss, architecture or dataset" in result.message
+    assert "registered no variant, loss, penalty, architecture or dataset" in result.message
 
 
 def test_check_plugin_reports_a_refused_registration_as_one_line_at_the_plugin_line(plugin):
-    code = RAISING_PLUGIN.replace("def generator_loss(self, fake):", "def generator_loss(self, fake, real):")
+    code = RAISING_PLUGIN.replace("def generator_loss(self, fake):", "def generator_loss(self, fake, reel):")
     path = plugin(code)
     with pytest.raises(GanzooError) as refused:
         contract.check_plugin(str(path))
     text = str(refused.value)
-    assert "cannot register loss 'test-plugin-raises': generator_loss(self, fake, real) must accept (fake)" in text
+    assert "cannot register loss 'test-plugin-raises': generator_loss(self, fake, reel) must accept (fake)" in text
     assert text.endswith(f"{path.name}:{line_of(code, '@register_loss')})") and "\n" not in text
 
 

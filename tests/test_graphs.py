@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganzoo import resolve_config
+from ganzoo import VARIANTS, resolve_config
 from ganzoo.engine import Engine
 from ganzoo.errors import GanzooError
 from ganzoo.population import PopulationTrainer
@@ -27,7 +27,7 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA de
 
 
 def config(variant: str = "nsgan", device: str = "cpu", **overrides: object):
-    extra = {"arch.width": 8} if variant in ("dcgan", "wgan-gp") else {}
+    extra = {"arch.width": 8} if variant in VARIANTS and VARIANTS.get(variant).arch == "dcgan" else {}
     return resolve_config(variant, "digits", overrides={
         "steps": 20, "batch_size": 32, "device": device, "log_every": 5, "sample_every": 0, "checkpoint_every": 0,
         **extra, **overrides})
@@ -64,27 +64,42 @@ def test_a_graph_demanded_where_none_can_be_captured_is_one_clear_error(tmp_path
 # ---- CUDA ------------------------------------------------------------------------------------
 
 
+# BatchNorm; 5 critic steps and a penalty; clipping; DRAGAN's draws; BEGAN's k and autoencoder; G's loss on
+# real logits; spectral norm's in-place vectors; G's moving average.
+CAPTURED = [("nsgan", {}), ("dcgan", {}), ("wgan-gp", {}), ("wgan", {"d_weight_clip": 0.04, "adam.lr": 1e-4}),
+            ("dragan", {}), ("began", {"loss.gamma": 1.0, "loss.lambda_k": 0.1}), ("rsgan", {}), ("ragan", {}),
+            ("hinge", {"d_spectral_norm": True}), ("nsgan", {"g_ema_decay": 0.9})]
+
+
 @pytest.mark.gpu
 @cuda
-@pytest.mark.parametrize("variant", ["nsgan", "dcgan", "wgan-gp"])  # BatchNorm; 5 critic steps and a penalty
-def test_the_captured_step_trains_the_eager_run(tmp_path: Path, variant: str, float64: None) -> None:
+@pytest.mark.parametrize("variant, settings", CAPTURED, ids=[f"{v}-{'-'.join(s) or 'defaults'}" for v, s in CAPTURED])
+def test_the_captured_step_trains_the_eager_run(tmp_path: Path, variant: str, settings: dict, float64: None) -> None:
     runs = {}
     for graph in ("auto", "off"):
-        trainer = Trainer(config(variant, "cuda", steps=40, **{"fast.cuda_graph": graph}), tmp_path / graph, quiet=True)
+        trainer = Trainer(config(variant, "cuda", steps=40, **{"fast.cuda_graph": graph}, **settings),
+                          tmp_path / graph, quiet=True)
         trainer.run()
         runs[graph] = trainer
     assert read_json(tmp_path / "auto" / "throughput.json")["execution"] == "cuda-graph"
     assert read_json(tmp_path / "off" / "throughput.json")["execution"] == "eager (fast.cuda_graph=off)"
     assert max_difference(runs["auto"].G, runs["off"].G) < TRAJECTORY_TOLERANCE
     assert max_difference(runs["auto"].D, runs["off"].D) < TRAJECTORY_TOLERANCE
+    for a, b in zip(runs["auto"].body.modules(0), runs["off"].body.modules(0)):  # G's moving average too
+        assert max_difference(a, b) < TRAJECTORY_TOLERANCE
+    for name, value in runs["off"].body.loss_state.values.items():  # BEGAN's k
+        assert (runs["auto"].body.loss_state.values[name] - value).abs().max().item() < TRAJECTORY_TOLERANCE
 
 
+# a penalty per member; BEGAN's k per member with G's moving average; spectral norm's vectors per member
 @pytest.mark.gpu
 @cuda
-def test_a_captured_population_trains_its_eager_members(tmp_path: Path, float64: None) -> None:
+@pytest.mark.parametrize("variant, extra", [("wgan-gp", {}), ("began", {"g_ema_decay": 0.9, "loss.gamma": 1.0}),
+                                            ("hinge", {"d_spectral_norm": True})])
+def test_a_captured_population_trains_its_eager_members(tmp_path: Path, variant: str, extra: dict, float64: None) -> None:
     def members(graph: str):
-        return [member("wgan-gp", s, lr, 0.5, device="cuda", **{"fast.cuda_graph": graph})
-                for s, lr in ((0, 2e-4), (1, 1e-3))]
+        return [member(variant, s, lr, 0.5, device="cuda", **{"fast.cuda_graph": graph, **extra})
+                for s, lr in ((0, 2e-4), (1, 1e-4))]
 
     captured = PopulationTrainer(members("auto"), [tmp_path / f"g{i}" for i in range(2)])
     eager = PopulationTrainer(members("off"), [tmp_path / f"e{i}" for i in range(2)])

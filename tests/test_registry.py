@@ -8,7 +8,20 @@ from pathlib import Path
 import pytest
 from torch import nn
 
-from ganzoo import ARCHITECTURES, DATASETS, LOSSES, VARIANTS, Architecture, Choice, GanzooError, Loss, Uniform, Variant
+from ganzoo import (
+    ARCHITECTURES,
+    DATASETS,
+    LOSSES,
+    PENALTIES,
+    VARIANTS,
+    Architecture,
+    Choice,
+    GanzooError,
+    Loss,
+    Penalty,
+    Uniform,
+    Variant,
+)
 from ganzoo.registry import Registry, signature_problem
 
 
@@ -58,8 +71,11 @@ def test_variant_needs_registered_components():
 
 
 def test_builtin_variants_present():
-    assert {"vanilla", "nsgan", "dcgan", "lsgan", "wgan-gp"} <= set(VARIANTS)
+    # Lucic et al. 2018's seven losses, and the hinge and relativistic ones
+    assert {"vanilla", "nsgan", "dcgan", "lsgan", "wgan", "wgan-gp", "dragan", "began", "hinge", "rsgan",
+            "ragan"} <= set(VARIANTS)
     assert VARIANTS.get("vanilla").loss == "minimax" and VARIANTS.get("nsgan").loss == "ns"
+    assert {"gp", "dragan"} <= set(PENALTIES)
 
 
 # ---- registration refuses what ganzoo could not call ---------------------------------------------
@@ -87,17 +103,40 @@ def _arch(**methods):
     return dataclasses.dataclass(frozen=True)(type("Plugin", (_GoodArch,), methods))
 
 
+@dataclasses.dataclass(frozen=True)
+class _GoodPenalty(Penalty):
+    def noise(self, real, generator):
+        return real
+
+    def value(self, D, real, fake, noise, gradient):
+        return D(real).mean()
+
+
+def _penalty(**methods):
+    return dataclasses.dataclass(frozen=True)(type("Plugin", (_GoodPenalty,), methods))
+
+
 def _loader(request, split):
     raise AssertionError("never called")
 
 
 REFUSED = [
-    ("loss", LOSSES, _loss(generator_loss=lambda self, fake, real: fake.mean()),
-     "cannot register loss 'test-refused': generator_loss(self, fake, real) must accept (fake); see ganzoo.Loss"),
+    ("loss", LOSSES, _loss(generator_loss=lambda self, fake, reel: fake.mean()),  # a misspelt optional input
+     "cannot register loss 'test-refused': generator_loss(self, fake, reel) must accept (fake) and may also name "
+     "real, state; see ganzoo.Loss"),
+    ("loss", LOSSES, _loss(discriminator_loss=lambda self, real, fake, k: real.mean()),
+     "discriminator_loss(self, real, fake, k) must accept (real, fake) and may also name state"),
+    ("loss", LOSSES, _loss(next_state=lambda self, state: state), "next_state(self, state) must accept (state, real, fake)"),
+    ("penalty", PENALTIES, _penalty(value=lambda self, D, real, fake, noise: None),
+     "cannot register penalty 'test-refused': value(self, D, real, fake, noise) must accept "
+     "(D, real, fake, noise, gradient); see ganzoo.Penalty"),
+    ("penalty", PENALTIES, dataclasses.dataclass(frozen=True)(type("Plugin", (Penalty,), {"noise": _GoodPenalty.noise})),
+     "must define value(self, D, real, fake, noise, gradient); see ganzoo.Penalty"),
     ("loss", LOSSES, _loss(discriminator_loss=lambda self, real: real.mean()),
-     "discriminator_loss(self, real) must accept (real, fake); see ganzoo.Loss"),
+     "discriminator_loss(self, real) must accept (real, fake) and may also name state; see ganzoo.Loss"),
     ("loss", LOSSES, _loss(generator_loss=lambda fake: fake.mean()),
-     "generator_loss(fake) must accept (fake) (it lacks self; a method's first parameter is self)"),
+     "generator_loss(fake) must accept (fake) and may also name real, state (it lacks self; a method's first "
+     "parameter is self)"),
     ("loss", LOSSES, _loss(generator_loss=lambda self, fake, *, scale: fake.mean()),
      "generator_loss(self, fake, *, scale) must accept (fake)"),
     ("loss", LOSSES, _loss(penalty_noise=None), "penalty_noise must be a method taking (real, generator), got None"),
@@ -159,6 +198,11 @@ ACCEPTED = [
     (LOSSES, _loss(discriminator_loss=lambda self, *logits: logits[0].mean())),
     (LOSSES, _loss(generator_loss=staticmethod(lambda fake: fake.mean()))),
     (LOSSES, _loss(generator_loss=lambda self, fake, *, detach=False: fake.mean())),
+    # the optional inputs ganzoo passes to a method that names them: relativistic and stateful losses
+    (LOSSES, _loss(generator_loss=lambda self, fake, real: (fake - real).mean())),
+    (LOSSES, _loss(discriminator_loss=lambda self, real, fake, state: (fake - state["k"] * real).mean(),
+                   generator_loss=lambda self, fake, real, state: fake.mean())),
+    (PENALTIES, _penalty(noise=lambda self, real, generator, scale=1.0: real)),
     (ARCHITECTURES, _arch(build=lambda self, sample_shape, z_dim, bounded=True, extra=None: None)),
     (ARCHITECTURES, _arch(check=lambda self, sample_shape, *rest: None)),
     (DATASETS, _optional_extras_loader),
@@ -175,7 +219,7 @@ def test_extra_optional_parameters_and_star_args_are_accepted(registry, item, re
 
 
 def test_builtin_entries_pass_the_registration_checks(registered):
-    for registry in (LOSSES, ARCHITECTURES, DATASETS, VARIANTS):
+    for registry in (LOSSES, PENALTIES, ARCHITECTURES, DATASETS, VARIANTS):
         for name, item in registry.items():
             registered(registry, f"test-copy-of-{name}", item)
 
@@ -186,9 +230,9 @@ def test_readme_plugin_example_still_registers(registered):
     # Registered under the README's names, then taken back out, as `registered` does.
     try:
         exec(compile(code, "my_gan.py", "exec"), {})
-        assert issubclass(LOSSES.get("hinge"), Loss) and VARIANTS.get("hinge-mlp").loss == "hinge"
+        assert issubclass(LOSSES.get("ralsgan"), Loss) and VARIANTS.get("ralsgan-mlp").loss == "ralsgan"
     finally:
-        for registry, name in ((VARIANTS, "hinge-mlp"), (LOSSES, "hinge")):
+        for registry, name in ((VARIANTS, "ralsgan-mlp"), (LOSSES, "ralsgan")):
             if name in registry:
                 registry.unregister(name)
 
