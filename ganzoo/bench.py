@@ -361,7 +361,7 @@ def sweep_slice(preset: str, n_trials: int, steps: int, populations: Sequence[in
             Sweep(f"slice-{population}", config, Path(tmp), population=population, log=lambda line: None,
                   progress=False).run()
             seconds = time.perf_counter() - start
-            trials = n_trials * len(config.variants) * len(config.datasets)
+            trials = n_trials * len(config.variants) * max(1, len(config.conditions)) * len(config.datasets)
             rows.append({"preset": preset, "population": str(population), "trials": trials, "steps": steps,
                          "n_samples": config.evaluation.n_samples, "seconds": seconds,
                          "trials_per_hour": 3600 * trials / seconds, "torch": torch.__version__})
@@ -382,7 +382,8 @@ def protocol_hours(member_steps_per_second: float, preset: str = "fashion-mnist"
         n_train = len(load_dataset(preset_config.datasets[0], "train", download=False))
     steps = (max(1, round(preset_config.epochs * n_train / preset_config.batch_size)) if preset_config.epochs
              else preset_config.steps)
-    runs = len(preset_config.variants) * len(preset_config.datasets) * preset_config.n_trials * preset_config.seeds
+    runs = (len(preset_config.variants) * max(1, len(preset_config.conditions)) * len(preset_config.datasets)
+            * preset_config.n_trials * preset_config.seeds)
     train = runs * steps / member_steps_per_second / 3600
     evaluation = (runs * preset_config.evaluation.n_samples / eval_images_per_second / 3600
                   if eval_images_per_second else None)

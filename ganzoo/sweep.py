@@ -81,6 +81,9 @@ class SweepConfig:
     device: str = "auto"
     sampler_seed: int = 0
     optional_datasets: tuple[str, ...] = ()  # used when present, skipped with a note otherwise
+    # {label: {key: value}}: every variant runs under each set of fixed settings, as a study of its own
+    # named VARIANT+LABEL (Kurach et al. 2019's loss x normalisation grid); {}: each variant as it is
+    conditions: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def validate(self) -> None:
         from ganzoo.variants import VARIANTS
@@ -102,6 +105,11 @@ class SweepConfig:
             raise GanzooError(f"variant_settings for variants not in the sweep: {', '.join(unknown)}")
         for key, spec in self.extra_space.items():
             parse_distribution(key, spec)
+        for label, settings in self.conditions.items():
+            if not label or any(c.isspace() or c in "@+/:" for c in label):
+                raise GanzooError(f"condition label must be a plain word (no whitespace, @, +, / or :), got {label!r}")
+            if not isinstance(settings, Mapping) or not settings:
+                raise GanzooError(f"conditions.{label}: expected a table of settings (key = value), got {settings!r}")
         if self.pruner != "none" and self.eval_every == 0:
             raise GanzooError("a pruner needs intermediate results: set eval_every > 0")
         self.evaluation.validate()
@@ -371,10 +379,16 @@ def resolve_storage(study_dir: Path, storage: str | None, workers: int) -> Stora
 class Pair:
     variant: str
     dataset: str
+    condition: str | None = None  # a label of SweepConfig.conditions
+
+    @property
+    def label(self) -> str:
+        """The variant as trials and reports name it: VARIANT, or VARIANT+CONDITION."""
+        return self.variant if self.condition is None else f"{self.variant}+{self.condition}"
 
     @property
     def name(self) -> str:
-        return f"{self.variant}@{self.dataset}"
+        return f"{self.label}@{self.dataset}"
 
 
 class Sweep:
@@ -416,7 +430,7 @@ class Sweep:
 
     def _pairs(self) -> tuple[list[Pair], list[str]]:
         from ganzoo.data import load_dataset
-        from ganzoo.variants import build_architecture, resolve_config
+        from ganzoo.variants import build_architecture
 
         pairs, skipped = [], []
         for dataset in self.config.datasets + self.config.optional_datasets:
@@ -428,12 +442,18 @@ class Sweep:
                     continue
                 raise
             for variant in self.config.variants:
-                arch = build_architecture(resolve_config(variant, dataset, arch=self.config.arch))
-                problem = arch.check(data.sample_shape)
-                if problem is not None:
-                    skipped.append(f"{variant}@{dataset}: {problem}")
-                    continue
-                pairs.append(Pair(variant, dataset))
+                for condition in self.config.conditions or [None]:
+                    pair = Pair(variant, dataset, condition)
+                    try:
+                        config = self._pair_config(pair)
+                    except GanzooError as e:
+                        where = f"conditions.{condition}" if condition else f"variant {variant}"
+                        raise GanzooError(f"{pair.name}: {where}: {e}") from None
+                    problem = build_architecture(config).check(data.sample_shape)
+                    if problem is not None:
+                        skipped.append(f"{pair.name}: {problem}")
+                        continue
+                    pairs.append(pair)
         if not pairs:
             raise GanzooError("no (variant, dataset) pair of this sweep can run: " + "; ".join(skipped))
         return pairs, skipped
@@ -479,6 +499,8 @@ class Sweep:
         if theirs is None:
             study.set_user_attr("variant", pair.variant)
             study.set_user_attr("dataset", pair.dataset)
+            if pair.condition is not None:
+                study.set_user_attr("condition", pair.condition)
         else:
             self._check_settings(theirs, redact(self.storage.url))
         if theirs != self.settings():  # new, or migrated: settings added since count as their defaults
@@ -715,11 +737,13 @@ class Sweep:
             self.log(f"{pair.name} {line}")
 
     def _pair_config(self, pair: Pair, **overrides: Any) -> Any:
-        """A run config of this pair: the preset's settings, the variant's own, then ``overrides``."""
+        """A run config of this pair: the preset's settings, the variant's own, its condition's, then
+        ``overrides``."""
         from ganzoo.variants import resolve_config
 
+        condition = self.config.conditions[pair.condition] if pair.condition is not None else {}
         return resolve_config(pair.variant, pair.dataset, arch=self.config.arch, overrides={
-            **self.config.settings, **self.config.variant_settings.get(pair.variant, {}), **overrides})
+            **self.config.settings, **self.config.variant_settings.get(pair.variant, {}), **condition, **overrides})
 
     def _can_populate(self, pair: Pair) -> bool:
         """Whether this pair's trials can share a population, found by a probe step of two members
@@ -1086,6 +1110,7 @@ def summarise(seeds: list[dict[str, Any]]) -> dict[str, Any]:
         "n_samples": first.get("n_samples"),
         "reference": first.get("reference"),
         "extractor_precision": first.get("extractor_precision"),
+        "g_ema_decay": first.get("g_ema_decay"),  # the generator evaluated: G (0) or its moving average
         "extraction_images_per_second": metric_mean("extraction_images_per_second"),
         "precision": metric_mean("precision"),  # precision and recall (Kynkaanniemi et al. 2019), density and
         "recall": metric_mean("recall"),  # coverage (Naeem et al. 2020): means over seeds, with metrics prc

@@ -41,6 +41,76 @@ def test_shipped_presets_load():
     assert lucic.evaluation.n_samples == 10_000 and lucic.epochs == 20 and lucic.settings["z_dim"] == 64
 
 
+def test_the_lucic_preset_covers_all_seven_losses_of_the_study_on_the_shared_network(tmp_path):
+    from ganzoo.variants import VARIANTS
+
+    lucic = load_preset("fashion-mnist")
+    sweep = Sweep("lucic", lucic, tmp_path)
+    # MM, NS, LSGAN, WGAN, WGAN-GP, DRAGAN, BEGAN
+    configs = {p.variant: sweep._pair_config(p) for p in sweep.pairs}
+    assert {c.loss for c in configs.values()} == {"minimax", "ns", "ls", "wasserstein", "began"}
+    assert {v: (c.penalty, c.d_weight_clip) for v, c in configs.items() if v.startswith(("wgan", "dragan"))} == {
+        "wgan": ("none", 0.01), "wgan-gp": ("gp", 0.0), "dragan": ("dragan", 0.0)}
+    assert all(c.arch == "infogan" for c in configs.values()), "one shared network"
+    assert configs["began"].arch_params["d_autoencoder"] is True  # BEGAN's D: the shared network as an autoencoder
+    assert len(lucic.variants) == 7 and all(v in VARIANTS for v in lucic.variants)
+
+
+def test_the_kurach_preset_is_a_loss_by_normalisation_grid_on_one_architecture(tmp_path):
+    kurach = load_preset("kurach")
+    sweep = Sweep("kurach", kurach, tmp_path)
+    cells = {(p.variant, p.condition): sweep._pair_config(p) for p in sweep.pairs if p.dataset == "fashion-mnist"}
+    assert {c.loss for c in cells.values()} == {"ns", "ls", "hinge"}
+    assert {c.arch for c in cells.values()} == {"dcgan"}
+    norms = {cond: (c.arch_params["d_norm"], c.d_spectral_norm) for (_, cond), c in cells.items()}
+    assert norms == {"none": ("none", False), "bn": ("batch", False), "ln": ("layer", False), "sn": ("none", True)}
+    assert len(cells) == 3 * 4 and [p.name for p in sweep.pairs][:2] == ["nsgan+none@fashion-mnist", "nsgan+bn@fashion-mnist"]
+
+
+def test_every_registered_variant_runs_through_a_sweep(tmp_path):
+    """Each variant, the new losses and their states and penalties among them, completes a trial of a
+    sweep on the CPU, is scored, and is recorded under its name."""
+    from ganzoo.config import EvalSpec
+    from ganzoo.variants import VARIANTS
+
+    config = SweepConfig(variants=tuple(VARIANTS), datasets=("digits",), n_trials=1, sampler="random", space="narrow",
+                         steps=4, batch_size=16, device="cpu", evaluation=EvalSpec(features="domain", n_samples=100),
+                         variant_settings={v: {"arch.width": 8} for v in VARIANTS if VARIANTS.get(v).arch == "dcgan"})
+    Sweep("zoo", config, tmp_path).run()
+    frame = pd.read_csv(tmp_path / "zoo" / "trials.csv")
+    assert sorted(frame["variant"]) == sorted(VARIANTS)
+    assert (frame["state"] == "COMPLETE").all() and frame["fid_mean"].notna().all(), frame[["variant", "state"]]
+    assert (frame["g_ema_decay"] == 0.0).all()
+
+
+def test_conditions_give_each_variant_a_study_per_set_of_settings(tmp_path):
+    config = dataclasses.replace(load_preset(str(tiny_preset(tmp_path, n_trials=1, steps=10))),
+                                 conditions={"plain": {"g_ema_decay": 0.0}, "ema": {"g_ema_decay": 0.9}})
+    Sweep("s", config, tmp_path / "results").run()
+    frame = pd.read_csv(tmp_path / "results" / "s" / "trials.csv")
+    assert sorted(frame["variant"]) == ["nsgan+ema", "nsgan+plain"] and (frame["state"] == "COMPLETE").all()
+    assert dict(zip(frame["variant"], frame["g_ema_decay"])) == {"nsgan+ema": 0.9, "nsgan+plain": 0.0}
+    trial = study_trials(tmp_path / "results", pair="nsgan+ema@ring8")[0]
+    run_dir = Path(json.loads(trial.user_attrs["run_dirs"])[0])
+    assert json.loads((run_dir / "config.json").read_text())["g_ema_decay"] == 0.9
+    assert "nsgan+ema@ring8" in str(run_dir)
+    study = optuna.load_study(study_name="s/nsgan+ema@ring8", storage=f"sqlite:///{tmp_path / 'results' / 's' / 'study.db'}")
+    assert study.user_attrs["variant"] == "nsgan" and study.user_attrs["condition"] == "ema"
+
+
+@pytest.mark.parametrize("conditions, message", [
+    ({"a b": {"d_spectral_norm": True}}, "condition label must be a plain word"),
+    ({"sn": {}}, "conditions.sn: expected a table of settings"),
+    ({"sn": {"d_spectral_nrom": True}}, "nsgan+sn@ring8: conditions.sn: unknown setting 'd_spectral_nrom'"),
+])
+def test_bad_conditions_are_refused_before_any_trial(tmp_path, conditions, message):
+    config = dataclasses.replace(load_preset(str(tiny_preset(tmp_path))), conditions=conditions)
+    with pytest.raises(GanzooError) as refused:
+        Sweep("s", config, tmp_path / "results").run()
+    assert message in str(refused.value)
+    assert not (tmp_path / "results" / "s" / "trials.csv").exists()
+
+
 def test_sweep_records_every_trial_and_resumes_after_an_interrupt(tmp_path, monkeypatch):
     config = load_preset(str(tiny_preset(tmp_path, n_trials=3, seeds=2)))
     real_run = Trainer.run
