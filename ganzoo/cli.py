@@ -67,6 +67,9 @@ _SETTING_FLAGS: dict[str, tuple[str, type, str]] = {
     "log_every": ("log_every", int, "steps between stats.jsonl records"),
     "sample_every": ("sample_every", int, "steps between sample grids (0: at the end only)"),
     "checkpoint_every": ("checkpoint_every", int, "steps between checkpoints (0: at the end only)"),
+    "penalty": ("penalty", str, "a penalty added to D's loss: none, gp or dragan (weight: --set penalty.weight=W)"),
+    "d_weight_clip": ("d_weight_clip", float, "clip D's parameters to [-C, C] after each update (0: off)"),
+    "g_ema_decay": ("g_ema_decay", float, "evaluate and sample a moving average of G's weights with this decay (0: off)"),
     "device": ("device", str, "auto, cpu or cuda[:N]"),
     "data_root": ("data_root", str, "a folder holding the dataset's files in torchvision's layout"),
 }
@@ -121,9 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
         t.add_argument("--" + name.replace("_", "-"), type=kind, dest=name,
                        help=text + (f" (default: the variant's, else {default})" if default is not None else ""))
     t.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast (CUDA only)")
+    t.add_argument("--d-spectral-norm", action="store_true", default=None,
+                   help="spectrally normalise every weight layer of D (Miyato et al. 2018)")
     t.add_argument(
         "--set", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
-        help="any setting by dotted key, e.g. loss.gp_weight=5, arch.width=32, g_adam.beta2=0.9",
+        help="any setting by dotted key, e.g. penalty.weight=5, loss.gamma=0.7, arch.width=32, g_adam.beta2=0.9",
     )
     t.add_argument("--eval-every", type=int, metavar="K", help="evaluate every K steps and at the end (metrics.jsonl)")
     _eval_flags(t, n_samples=2000)
@@ -239,6 +244,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     out = {key: getattr(args, name) for name, (key, _, _) in _SETTING_FLAGS.items() if getattr(args, name) is not None}
     if args.bf16:
         out["bf16"] = True
+    if args.d_spectral_norm:
+        out["d_spectral_norm"] = True
     out.update(dict(args.set))
     return out
 
@@ -247,12 +254,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     from ganzoo.data import DATASETS
     from ganzoo.losses import LOSSES
     from ganzoo.models import ARCHITECTURES
+    from ganzoo.penalties import NO_PENALTY, PENALTIES
     from ganzoo.variants import VARIANTS, describe
 
     print("variants:")
     for name in VARIANTS:
         print("  " + describe(name))
     print("losses:        " + ", ".join(LOSSES))
+    print("penalties:     " + ", ".join([NO_PENALTY, *PENALTIES]) + "  (penalty=NAME, penalty.weight=W)")
     print("architectures: " + ", ".join(ARCHITECTURES))
     print("datasets:      " + ", ".join(DATASETS) + "  (folder:PATH for a folder of images)")
     from ganzoo.sweep import shipped_presets

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from ganzoo import VARIANTS, contract
 from ganzoo.cli import main
 from test_contract import RAISING_PLUGIN  # a loss whose G loss raises at run time, not at registration
 
@@ -34,7 +36,9 @@ def one_line_error(stderr: str) -> str:
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["train", "--variant", "nope", "--dataset", "ring8"], "unknown variant 'nope'; known: dcgan, lsgan, nsgan"),
+        (["train", "--variant", "nope", "--dataset", "ring8"], "unknown variant 'nope'; known: began, dcgan, dragan"),
+        (["train", "--variant", "began", "--dataset", "digits", "--penalty", "gp"], "loss 'began' takes no penalty"),
+        (["train", "--variant", "wgan", "--dataset", "digits", "--d-weight-clip", "-1"], "d_weight_clip must be >= 0"),
         (["train", "--variant", "nsgan", "--dataset", "nope"], "unknown dataset 'nope'; known:"),
         (["train", "--variant", "nsgan", "--dataset", "ring8", "--lr", "-0.001"], "learning rate) must be > 0"),
         (["train", "--variant", "nsgan", "--dataset", "ring8", "--steps", "0"], "steps must be > 0"),
@@ -70,8 +74,29 @@ def test_list_names_everything(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     for name in ("vanilla: loss=minimax arch=mlp", "nsgan: loss=ns arch=mlp", "dcgan: loss=ns arch=dcgan",
-                 "lsgan", "wgan-gp", "fashion-mnist", "digits", "ring8", "grid25", "folder:PATH"):
+                 "lsgan", "wgan-gp", "fashion-mnist", "digits", "ring8", "grid25", "folder:PATH",
+                 "penalties:     none, dragan, gp", "kurach: "):
         assert name in out
+    # every variant with the paper it comes from
+    for line in (line for line in out.splitlines() if " loss=" in line):
+        assert re.search(r" - .*(19|20)\d\d", line), line
+
+
+@pytest.mark.parametrize("variant, dataset", [(v, contract.datasets_for(v)[-1]) for v in VARIANTS])
+def test_every_variant_trains_through_ganzoo_train(variant, dataset, tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--variant", variant, "--dataset", dataset, "--out", str(out), *TINY]) == 0
+    assert json.loads((out / "status.json").read_text())["status"] == "completed"
+
+
+def test_train_flags_for_the_switches(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--variant", "hinge", "--dataset", "digits", "--out", str(out), "--d-spectral-norm",
+                 "--g-ema-decay", "0.9", "--penalty", "dragan", "--set", "penalty.weight=2", "--set", "arch.width=8",
+                 *TINY]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["d_spectral_norm"] is True and config["g_ema_decay"] == 0.9
+    assert config["penalty"] == "dragan" and config["penalty_params"] == {"weight": 2}
 
 
 def test_train_writes_a_run_and_refuses_to_overwrite_it(tmp_path, capsys):
@@ -98,11 +123,12 @@ def test_resume_extends_a_finished_run(tmp_path, capsys):
 
 def test_dry_run_prints_config_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "run"
-    args = ["train", "--variant", "wgan-gp", "--dataset", "digits", "--arch", "mlp", "--set", "loss.gp_weight=2.5",
+    args = ["train", "--variant", "wgan-gp", "--dataset", "digits", "--arch", "mlp", "--set", "penalty.weight=2.5",
             "--out", str(out), "--dry-run"]
     assert main(args) == 0
     config = json.loads(capsys.readouterr().out)
-    assert config["arch"] == "mlp" and config["loss"] == "wgan-gp" and config["loss_params"] == {"gp_weight": 2.5}
+    assert config["arch"] == "mlp" and config["loss"] == "wasserstein" and config["penalty"] == "gp"
+    assert config["penalty_params"] == {"weight": 2.5}
     assert not out.exists()
 
 
@@ -162,7 +188,8 @@ def test_bench_widths_writes_member_steps_per_second_and_the_protocol_hours(tmp_
     frame = pd.read_csv(tmp_path / "population_width.csv")
     assert list(frame["members"]) == [1, 2] and (frame["member_steps_per_second"] > 0).all()
     assert {"device", "torch", "precision", "execution", "fashion_mnist_training_hours"} <= set(frame.columns)
-    assert "fashion-mnist protocol at P=" in result.stderr and "7,500,000 member-steps" in result.stderr
+    # 7 variants x 100 trials x 18,750 steps (20 epochs of 60,000 images at batch 64)
+    assert "fashion-mnist protocol at P=" in result.stderr and "13,125,000 member-steps" in result.stderr
     bad = run_cli("bench", "--widths", "1,x", "--out", str(tmp_path))
     assert bad.returncode == 2 and bad.stderr.strip() == "ganzoo bench: error: --widths must be comma-separated positive integers, got '1,x'"
 

@@ -32,9 +32,9 @@ def test_readme_plugin_example(tmp_path):
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    run = tmp_path / "runs" / "hinge"
+    run = tmp_path / "runs" / "ralsgan"
     config = json.loads((run / "config.json").read_text())
-    assert config["variant"] == "hinge-mlp" and config["loss"] == "hinge"
+    assert config["variant"] == "ralsgan-mlp" and config["loss"] == "ralsgan"
     assert json.loads((run / "status.json").read_text())["status"] == "completed"
     # The run records its plugin, so --resume works from anywhere.
     assert config["plugins"] == [str((tmp_path / filename).resolve())]
@@ -52,10 +52,11 @@ def test_readme_plugin_check_runs_the_contract_checks_on_the_example(tmp_path):
     lines = result.stdout.strip().splitlines()
     assert re.fullmatch(r"(\d+) passed, 0 failed", lines[-1]) and int(lines[-1].split()[0]) == len(lines) - 1 >= 3
     assert all(line.startswith("ok   ") for line in lines[:-1]), lines
-    assert any("loss hinge" in line for line in lines) and any("variant hinge-mlp" in line for line in lines)
+    assert any("loss ralsgan" in line for line in lines) and any("variant ralsgan-mlp" in line for line in lines)
 
     # The same example with G's loss broken at run time: the check fails, naming the plugin's line.
-    broken = code.replace("return -fake.mean()", "raise ValueError('broken G loss')")
+    broken = code.replace("    def generator_loss(self, fake, real):  # naming `real` asks for D's logits on real data too\n",
+                          "    def generator_loss(self, fake, real):\n        raise ValueError('broken G loss')\n")
     assert broken != code
     (tmp_path / "broken_gan.py").write_text(broken)
     line = broken.splitlines().index("        raise ValueError('broken G loss')") + 1
