@@ -102,6 +102,27 @@ class StackedAdam:
         self.v.copy_(v)
 
 
+class Critic:
+    """One member's D inside the stacked step: ``D`` through ``functional_call`` on its parameters and
+    buffers (under vmap, the member's slices)."""
+
+    def __init__(self, module: nn.Module, params: dict[str, Tensor], buffers: dict[str, Tensor]) -> None:
+        self.module, self.params, self.buffers = module, params, buffers
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return functional_call(self.module, (self.params, self.buffers), (x,))
+
+
+def member_input_gradient(D: Any, x: Tensor) -> Tensor:
+    """dD(x)/dx inside the stacked step (what ``gradient`` is to a penalty there). For a member's
+    ``Critic`` its buffers are an input of the inner transform: D's forward updates them in place
+    (BatchNorm's statistics, spectral norm's vectors), as a single run's does, and torch.func refuses
+    an in-place update of a tensor the transformed function captures rather than takes."""
+    if isinstance(D, Critic):
+        return grad(lambda y, buffers: functional_call(D.module, (D.params, buffers), (y,)).sum())(x, D.buffers)
+    return functional_input_gradient(D, x)
+
+
 class StackedStep:
     """P members' step, stacked: their weights as (P, ...) tensors, each network run under vmap."""
 
@@ -174,17 +195,15 @@ class StackedStep:
         def d_loss(d_params: dict[str, Tensor], d_buffers: dict[str, Tensor], real: Tensor, fake: Tensor,
                    noise: Tensor, penalty_noise: Tensor, loss_params: dict[str, Tensor],
                    penalty_params: dict[str, Tensor], state: dict[str, Tensor]) -> tuple[Tensor, Any]:
-            def critic(x: Tensor) -> Tensor:
-                return functional_call(D, (d_params, d_buffers), (x,))
-
+            critic = Critic(D, d_params, d_buffers)
             this = loss_type(**loss_params)
 
             def penalty() -> Tensor | None:
-                own = this.penalty_at(critic, real, fake, noise, functional_input_gradient)
+                own = this.penalty_at(critic, real, fake, noise, member_input_gradient)
                 if not has_penalty:
                     return own
                 configured = penalty_type(**penalty_params).value(critic, real, fake, penalty_noise,
-                                                                  functional_input_gradient)
+                                                                  member_input_gradient)
                 return penalty_terms([own, configured])
 
             total, aux, following = critic_terms(this, critic, real, fake, penalty, state)

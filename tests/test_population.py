@@ -131,6 +131,26 @@ def test_each_member_follows_its_single_run(tmp_path: Path, variant: str, float6
         assert ("G_ema" in saved) == (config.g_ema_decay > 0)
 
 
+def test_a_penalty_through_batchnorm_and_spectral_norm_follows_its_single_run(tmp_path: Path, float64: None) -> None:
+    """A gradient penalty runs D inside torch.func's inner grad, where D's forward updates its buffers
+    in place (BatchNorm's statistics, spectral norm's vectors), as a single run's does: the members'
+    buffers are inputs of that transform, which torch.func requires (it refused a captured tensor's
+    update: the Lucic preset's wgan-gp and dragan with D's BatchNorm then trained one trial at a time)."""
+    configs = [resolve_config("dragan", "digits", arch="infogan", overrides={
+        "steps": 10, "batch_size": 32, "device": "cpu", "log_every": 5, "sample_every": 0, "checkpoint_every": 0,
+        "seed": seed, "adam.lr": lr, "fast.fused_adam": False, "arch.d_batchnorm": True, "d_spectral_norm": True,
+        "penalty.weight": weight}) for seed, lr, weight in ((0, 2e-4, 10.0), (1, 1e-4, 1.0))]
+    population = PopulationTrainer(configs, [tmp_path / f"member-{i}" for i in range(2)])
+    assert [r.status for r in population.run()] == ["completed"] * 2
+    for i, config in enumerate(configs):
+        single = Trainer(config, tmp_path / f"single-{i}", quiet=True)
+        single.run()
+        G, D = population.member_modules(i)
+        assert max_difference(G, single.G) < TRAJECTORY_TOLERANCE and max_difference(D, single.D) < TRAJECTORY_TOLERANCE
+        # D's BatchNorm counted every forward, the penalty's among them: 3 a step (real, fake, penalty) + G's
+        assert int(D.state_dict()["7.num_batches_tracked"]) == 10 * 4
+
+
 @pytest.mark.parametrize("variant", ["nsgan", "dcgan", "wgan-gp", "dragan", "began"])
 def test_first_critic_gradients_match_in_float32(tmp_path: Path, variant: str, monkeypatch: pytest.MonkeyPatch) -> None:
     configs = three_members(variant)
