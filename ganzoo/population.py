@@ -262,7 +262,8 @@ class StackedStep:
                 self.d_opt.step(grads, self.active & ~stats.nonfinite)
                 if self.clip is not None:
                     self.d_opt.flat.clamp_(-self.clip, self.clip)
-            self.loss_state.advance(following, self.active & ~stats.nonfinite)
+            if self.loss_state.values:
+                self.loss_state.advance(following, self.active & ~stats.nonfinite)
         grads, value = self._g_grad(self.g_params, self.g_buffers, self.d_params, self.d_buffers, z, real,
                                     self.loss_params, self.loss_state.values)
         stats.generator(value)

@@ -48,7 +48,7 @@ def critic_terms(loss: Loss, critic: Callable[[Tensor], Tensor], real: Tensor, f
     term = penalty()
     term = torch.zeros_like(value) if term is None else term
     aux = torch.stack([value, torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean(), term])
-    following = loss.next_state(state, real_logits.detach(), fake_logits.detach())
+    following = loss.next_state(state, real_logits.detach(), fake_logits.detach()) if state else state
     return value + term, aux.detach(), following
 
 

@@ -162,7 +162,8 @@ class ModuleStep:
                 torch._foreach_clamp_min_(self._d_params, -clip)
                 torch._foreach_clamp_max_(self._d_params, clip)
         self.statistics.critic(aux[None], self.config.n_critic)
-        self.loss_state.advance(following, ~self.statistics.nonfinite)
+        if self.loss_state.values:
+            self.loss_state.advance(following, ~self.statistics.nonfinite)
         return kept
 
     def _g_update(self, fake: Tensor, real: Tensor, norms: bool) -> None:
