@@ -96,6 +96,13 @@ def test_conditions_give_each_variant_a_study_per_set_of_settings(tmp_path):
     assert "nsgan+ema@ring8" in str(run_dir)
     study = optuna.load_study(study_name="s/nsgan+ema@ring8", storage=f"sqlite:///{tmp_path / 'results' / 's' / 'study.db'}")
     assert study.user_attrs["variant"] == "nsgan" and study.user_attrs["condition"] == "ema"
+    from ganzoo.report import write_report
+
+    write_report(tmp_path / "results" / "s")
+    report = (tmp_path / "results" / "s" / "report.md").read_text()
+    assert "Each variant ran under every condition, a study of its own (VARIANT+LABEL): +ema: g_ema_decay=0.9; " \
+           "+plain: g_ema_decay=0.0." in report
+    assert "1 of 2 trials were scored on a moving average of G's weights (decay 0.9), the others on G itself." in report
 
 
 @pytest.mark.parametrize("conditions, message", [

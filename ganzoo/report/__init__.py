@@ -10,6 +10,7 @@ import base64
 import dataclasses
 import datetime
 import html
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -230,6 +231,10 @@ def header(results: StudyResults) -> list[str]:
             + f"; FID on {ev.get('n_samples', '?')} generated samples against the {ev.get('split', 'test')} "
             + "split, by " + ("the extractor each dataset's table names." if ev.get("features") == "auto"
                              else f"{ev.get('features')} features."))
+        if s.get("conditions"):
+            cells = "; ".join(f"+{label}: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in settings.items())
+                              for label, settings in s["conditions"].items())
+            lines.append(f"Each variant ran under every condition, a study of its own (VARIANT+LABEL): {cells}.")
     if len(trials) and "device" in trials:
         devices = trials[["device", "torch"]].dropna().drop_duplicates()
         lines.append("Measured on " + "; ".join(f"{d} (torch {t})" for d, t in devices.itertuples(index=False)) + ".")
@@ -239,6 +244,11 @@ def header(results: StudyResults) -> list[str]:
             speed = rows["extraction_images_per_second"].median() if "extraction_images_per_second" in rows else None
             parts.append(f"{precision}" + (f" at a median {fmt.count(speed)} generated images/s" if pd.notna(speed) else ""))
         lines.append("Feature extraction: " + "; ".join(parts) + "; statistics in float64.")
+    if len(trials) and "g_ema_decay" in trials and (trials["g_ema_decay"] > 0).any():
+        averaged = trials[trials["g_ema_decay"] > 0]
+        decays = ", ".join(f"{d:g}" for d in sorted(averaged["g_ema_decay"].unique()))
+        lines.append(f"{len(averaged)} of {len(trials)} trials were scored on a moving average of G's weights "
+                     f"(decay {decays}), the others on G itself.")
     return lines
 
 
