@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--plugin", action="append", default=[], metavar="PATH_OR_MODULE",
-        help="a Python file or module that registers variants, losses, architectures or datasets",
+        help="a Python file or module that registers variants, losses, penalties, architectures or datasets",
     )
     common.add_argument("--debug", action="store_true", help="print the traceback of an error inside a run")
     parser = _Parser(prog="ganzoo", description="Compare GAN variants fairly: one trainer, many variants.",
@@ -98,12 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ganzoo {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    sub.add_parser("list", parents=[common], help="list variants, losses, architectures, datasets and presets")
+    sub.add_parser("list", parents=[common], help="list variants, losses, penalties, architectures, datasets and presets")
 
     c = sub.add_parser(
         "check", parents=[common], help="run the registry's contract checks on a plugin",
         description="Loads PLUGIN and runs the contract checks every registered entry gets (the same as the "
-        "test suite's) on the variants, losses, architectures and datasets it registers, on the CPU. One line "
+        "test suite's) on the variants, losses, penalties, architectures and datasets it registers, on the CPU. One line "
         "per check; exit 0 when all pass, 3 when one fails, 2 when the plugin cannot be loaded.",
     )
     c.add_argument("plugin_spec", metavar="PLUGIN", help="a plugin file (my_gan.py) or module name")

@@ -1,4 +1,4 @@
-"""User plugins: a Python file or module that registers losses, architectures, datasets, variants.
+"""User plugins: a Python file or module that registers losses, penalties, architectures, datasets, variants.
 
 ``--plugin PATH_OR_MODULE`` loads one for a command; installed packages declare an entry point in
 the ``ganzoo.plugins`` group and are loaded by every command.

@@ -1,4 +1,4 @@
-"""Name -> object registries for losses, architectures, datasets and variants.
+"""Name -> object registries for losses, penalties, architectures, datasets and variants.
 
 Registries are plain dicts behind a validating ``register`` (torch-fidelity's habit): names are
 strings without whitespace, duplicates are refused, and a miss lists the known names.
