@@ -15,7 +15,8 @@ import torch
 
 from ganzoo.bench import TutorialLoop, measure, timed_config
 from ganzoo.data import load_dataset
-from ganzoo.trainer import Trainer, resolve_device
+from ganzoo.device import resolve_device
+from ganzoo.trainer import Trainer
 
 VARIANTS = ("vanilla", "nsgan", "dcgan")
 TARGET_CUDA = {"vanilla": 10.0, "nsgan": 10.0, "dcgan": 3.0}

@@ -24,8 +24,8 @@ from torch import nn
 from ganzoo import rundir
 from ganzoo.config import TrainConfig
 from ganzoo.data import Data, load_dataset
+from ganzoo.device import device_name, resolve_device
 from ganzoo.errors import GanzooError
-from ganzoo.metrics import device_name
 
 BENCH_CSV = "throughput.csv"
 BENCH_FIGURE = "throughput"
@@ -119,7 +119,7 @@ def _time_steps(step: Callable[[], None], n: int, device: torch.device) -> float
 def measure(variant: str, batch_size: int, spec: BenchSpec, log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Images/s of ganzoo's trainer and of the tutorial loop for one variant and batch size, timed in
     turns (ganzoo, baseline, ganzoo, ...) so that both see the same machine state."""
-    from ganzoo.trainer import Trainer, resolve_device
+    from ganzoo.trainer import Trainer
 
     device = resolve_device(spec.device)
     config = timed_config(variant, spec.dataset, batch_size, device, spec.fast)
@@ -205,7 +205,6 @@ def extraction(features: str, dataset: str, n: int, device: str = "auto", batch_
     extracts the generated side only, which is what each trial of a study costs)."""
     from ganzoo.config import EvalSpec
     from ganzoo.metrics import evaluate
-    from ganzoo.trainer import resolve_device
     from ganzoo.variants import build_architecture, resolve_config
 
     dev = resolve_device(device)
@@ -232,7 +231,7 @@ def population(variant: str, dataset: str, members: int, steps: int, device: str
     time by the (fast) single-run trainer, in one run: seeds 0..P-1, learning rates spread over
     [1e-4, 1e-3], ``steps`` steps each, no evaluation (training throughput only)."""
     from ganzoo.population import PopulationTrainer
-    from ganzoo.trainer import Trainer, resolve_device
+    from ganzoo.trainer import Trainer
     from ganzoo.variants import resolve_config
 
     dev = resolve_device(device)
@@ -263,7 +262,7 @@ def population(variant: str, dataset: str, members: int, steps: int, device: str
 
 def graph_vs_eager(variant: str, batch_size: int, spec: BenchSpec) -> dict[str, Any]:
     """Steps/s of the same run's step captured as one CUDA graph and run eagerly, timed in turns."""
-    from ganzoo.trainer import Trainer, resolve_device
+    from ganzoo.trainer import Trainer
 
     device = resolve_device(spec.device)
     with tempfile.TemporaryDirectory() as tmp:
@@ -292,7 +291,6 @@ def population_widths(variant: str, dataset: str, sizes: Sequence[int], steps: i
     """Member-steps/s of populations of each size (1: a single run, as a trial alone trains), each
     measured after its warm-up, and their ratio to the single run's."""
     from ganzoo.population import timed_members
-    from ganzoo.trainer import resolve_device
     from ganzoo.variants import resolve_config
 
     dev = resolve_device(device)

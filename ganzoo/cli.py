@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ganzoo import rundir
-from ganzoo.errors import GanzooError, describe_exception
+from ganzoo.errors import GanzooError
+from ganzoo.plugins import describe_exception
 
 EXIT_DIVERGED, EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED = 1, 2, 3, 130
 EXIT_CODES = (f"Exit codes: 0 done; {EXIT_DIVERGED} diverged (train: non-finite loss); {EXIT_USAGE} bad input; "

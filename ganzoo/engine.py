@@ -22,11 +22,12 @@ from torch import Tensor, nn
 from ganzoo import rundir
 from ganzoo.config import TrainConfig
 from ganzoo.data import Data, data_record
-from ganzoo.errors import GanzooError, describe_exception
+from ganzoo.device import device_name
+from ganzoo.errors import GanzooError
 from ganzoo.graphs import StepRunner, autocast
-from ganzoo.metrics import device_name, generate
+from ganzoo.plugins import describe_exception
 from ganzoo.progress import is_terminal
-from ganzoo.samples import save_samples
+from ganzoo.samples import generate, save_samples
 from ganzoo.stability import write_stability
 from ganzoo.step import StepBody
 
@@ -70,15 +71,6 @@ class RunResult:
     step: int
     run_dir: Path
     message: str = ""
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise GanzooError(f"device {name!r} asked for, but CUDA is not available here")
-    return device
 
 
 class _Clock:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import sysconfig
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -32,22 +31,3 @@ def innermost_frame(exc: BaseException, ours: Callable[[Path], bool]) -> traceba
                 return frame
         current = current.__cause__ or current.__context__
     return None
-
-
-def describe_exception(exc: BaseException) -> str:
-    """One line for an exception raised inside a run: its type, message and where it happened.
-    It names the innermost frame in a loaded plugin (failing that, outside the standard library,
-    installed packages and ganzoo), since that is the line a plugin's author has to look at."""
-    from ganzoo.plugins import plugin_paths
-
-    text = one_line(exc)
-    line = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    plugins = [Path(p) for p in plugin_paths()]
-    at = innermost_frame(exc, lambda path: under(path, plugins)) if plugins else None
-    if at is None:
-        library = [Path(p).resolve() for p in {sysconfig.get_path(k) for k in ("stdlib", "purelib", "platlib")}]
-        library.append(Path(__file__).resolve().parent)
-        at = innermost_frame(exc, lambda path: not under(path, library))
-    if at is not None:
-        line += f" (at {at.filename}:{at.lineno}, in {at.name})"
-    return line

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -32,7 +32,9 @@ from ganzoo import rundir
 from ganzoo.cache import cache_dir, file_sha256, tensor_fingerprint
 from ganzoo.config import EvalSpec
 from ganzoo.data import Data
+from ganzoo.device import device_name
 from ganzoo.errors import GanzooError
+from ganzoo.samples import generate, generate_batches
 
 INCEPTION = "inception-v3-compat"
 
@@ -41,29 +43,6 @@ def to_uint8_rgb(x: Tensor) -> Tensor:
     """[-1, 1] float images -> uint8, 3 channels (grayscale tiled), as torch-fidelity expects."""
     x = ((x.float() + 1) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
     return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
-
-
-def generate_batches(G: nn.Module, z_dim: int, n: int, seed: int, device: torch.device,
-                     batch_size: int = 500) -> Iterator[Tensor]:
-    """``n`` samples from G in eval mode, in batches, from noise seeded by ``seed`` (never the
-    training RNG); G's mode is restored afterwards."""
-    was_training = G.training
-    G.eval()
-    gen = torch.Generator(device).manual_seed(seed)
-    try:
-        for i in range(0, n, batch_size):
-            # Grad mode and autocast are set per batch, never held across a yield: they are thread
-            # state, and a suspended generator would leave them set for its caller.
-            with torch.no_grad(), torch.autocast(device.type, enabled=False):  # samples in float32, always
-                batch = G(torch.randn(min(batch_size, n - i), z_dim, device=device, generator=gen)).float()
-            yield batch
-    finally:
-        G.train(was_training)
-
-
-def generate(G: nn.Module, z_dim: int, n: int, seed: int, device: torch.device, batch_size: int = 500) -> Tensor:
-    """``n`` samples from G in eval mode from noise seeded by ``seed``; G's mode is restored."""
-    return torch.cat(list(generate_batches(G, z_dim, n, seed, device, batch_size)))
 
 
 def _extractor_args(features: str, dataset: str, root: Any, device: torch.device) -> tuple[dict[str, Any], str, Any]:
@@ -355,14 +334,6 @@ def _rename(out: dict[str, Any]) -> dict[str, Any]:
     return {_KEYS[k]: float(v) for k, v in out.items() if k in _KEYS}
 
 
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    import platform
-
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-
-
 def parse_metrics(text: str) -> tuple[str, ...]:
     return tuple(m.strip() for m in text.split(",") if m.strip())
 
@@ -438,9 +409,9 @@ def evaluate_run(run_dir: Any, spec: EvalSpec, device: str = "auto") -> dict[str
     from pathlib import Path
 
     from ganzoo.config import TrainConfig
+    from ganzoo.device import resolve_device
     from ganzoo.plugins import load_plugin
     from ganzoo.stability import write_stability
-    from ganzoo.trainer import resolve_device
     from ganzoo.variants import build_networks
 
     run_dir = Path(run_dir)

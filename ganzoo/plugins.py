@@ -9,10 +9,11 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import sysconfig
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from ganzoo.errors import GanzooError
+from ganzoo.errors import GanzooError, innermost_frame, one_line, under
 
 ENTRY_POINT_GROUP = "ganzoo.plugins"
 _loaded: set[str] = set()
@@ -79,3 +80,20 @@ def load_installed_plugins() -> None:
         except Exception as e:
             raise GanzooError(f"cannot load installed plugin {ep.name!r} ({ep.value}): {e}") from None
         _loaded.add(ep.value)
+
+
+def describe_exception(exc: BaseException) -> str:
+    """One line for an exception raised inside a run: its type, message and where it happened.
+    It names the innermost frame in a loaded plugin (failing that, outside the standard library,
+    installed packages and ganzoo), since that is the line a plugin's author has to look at."""
+    text = one_line(exc)
+    line = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    plugins = [Path(p) for p in plugin_paths()]
+    at = innermost_frame(exc, lambda path: under(path, plugins)) if plugins else None
+    if at is None:
+        library = [Path(p).resolve() for p in {sysconfig.get_path(k) for k in ("stdlib", "purelib", "platlib")}]
+        library.append(Path(__file__).resolve().parent)  # ganzoo's own code
+        at = innermost_frame(exc, lambda path: not under(path, library))
+    if at is not None:
+        line += f" (at {at.filename}:{at.lineno}, in {at.name})"
+    return line

@@ -36,7 +36,8 @@ from torch.func import functional_call, grad, stack_module_state, vmap
 from ganzoo.batches import StackedBatches
 from ganzoo.config import TrainConfig
 from ganzoo.data import Data
-from ganzoo.engine import Callback, Engine, RunResult, resolve_device
+from ganzoo.device import resolve_device
+from ganzoo.engine import Callback, Engine, RunResult
 from ganzoo.errors import GanzooError, one_line
 from ganzoo.losses import functional_input_gradient
 from ganzoo.step import LossState, Statistics, critic_terms, generator_term, penalty_terms

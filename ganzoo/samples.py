@@ -1,14 +1,39 @@
-"""Sample pictures: an image grid, or for 2D points a scatter over the true mode centres."""
+"""Samples of G: drawn (from noise of their own seed, never the training RNG) and pictured (an image
+grid, or for 2D points a scatter over the true mode centres)."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ganzoo.rundir import atomic_write
+
+
+def generate_batches(G: nn.Module, z_dim: int, n: int, seed: int, device: torch.device,
+                     batch_size: int = 500) -> Iterator[Tensor]:
+    """``n`` samples from G in eval mode, in batches, from noise seeded by ``seed`` (never the
+    training RNG); G's mode is restored afterwards."""
+    was_training = G.training
+    G.eval()
+    gen = torch.Generator(device).manual_seed(seed)
+    try:
+        for i in range(0, n, batch_size):
+            # Grad mode and autocast are set per batch, never held across a yield: they are thread
+            # state, and a suspended generator would leave them set for its caller.
+            with torch.no_grad(), torch.autocast(device.type, enabled=False):  # samples in float32, always
+                batch = G(torch.randn(min(batch_size, n - i), z_dim, device=device, generator=gen)).float()
+            yield batch
+    finally:
+        G.train(was_training)
+
+
+def generate(G: nn.Module, z_dim: int, n: int, seed: int, device: torch.device, batch_size: int = 500) -> Tensor:
+    """``n`` samples from G in eval mode from noise seeded by ``seed``; G's mode is restored."""
+    return torch.cat(list(generate_batches(G, z_dim, n, seed, device, batch_size)))
 
 
 def save_samples(path: Path, samples: Tensor, centers: Tensor | None = None) -> None:

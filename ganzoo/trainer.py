@@ -25,6 +25,7 @@ from ganzoo import rundir
 from ganzoo.batches import StreamBatches, TensorBatches
 from ganzoo.config import TrainConfig
 from ganzoo.data import Data, load_dataset
+from ganzoo.device import resolve_device
 from ganzoo.engine import (  # noqa: F401 (re-exported: the trainer's public names)
     COMPLETED,
     DIVERGED,
@@ -37,7 +38,6 @@ from ganzoo.engine import (  # noqa: F401 (re-exported: the trainer's public nam
     TrainState,
     clear_run_dir,
     fixed_noise,
-    resolve_device,
 )
 from ganzoo.errors import GanzooError
 from ganzoo.graphs import autocast

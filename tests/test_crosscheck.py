@@ -17,7 +17,8 @@ from ganzoo.config import EvalSpec
 from ganzoo.data import load_dataset
 from ganzoo.extraction import Extractor, batched
 from ganzoo.manifold import density_coverage
-from ganzoo.metrics import INCEPTION, evaluate, feature_metrics, fourier_features, generate, points_bandwidth, to_uint8_rgb
+from ganzoo.metrics import INCEPTION, evaluate, feature_metrics, fourier_features, points_bandwidth, to_uint8_rgb
+from ganzoo.samples import generate
 from ganzoo.variants import build_architecture, resolve_config
 
 

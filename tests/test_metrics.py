@@ -13,7 +13,8 @@ from ganzoo import resolve_config
 from ganzoo.cli import main
 from ganzoo.config import EvalSpec
 from ganzoo.data import load_dataset
-from ganzoo.metrics import evaluate, generate
+from ganzoo.metrics import evaluate
+from ganzoo.samples import generate
 from ganzoo.rundir import append_jsonl, read_jsonl, write_json
 from ganzoo.stability import fid_curve, run_stability, seed_summary
 

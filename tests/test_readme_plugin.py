@@ -63,5 +63,5 @@ def test_readme_plugin_check_runs_the_contract_checks_on_the_example(tmp_path):
     result = subprocess.run([sys.executable, "-m", "ganzoo", "check", "broken_gan.py"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 3 and "Traceback" not in result.stdout + result.stderr
-    assert f"ValueError: broken G loss (at " in result.stdout and f"broken_gan.py:{line})" in result.stdout
+    assert "ValueError: broken G loss (at " in result.stdout and f"broken_gan.py:{line})" in result.stdout
     assert re.search(r"^\d+ passed, [1-9]\d* failed$", result.stdout.strip().splitlines()[-1])

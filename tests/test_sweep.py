@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -19,7 +18,8 @@ import pytest
 from optuna.trial import TrialState
 
 from ganzoo.errors import GanzooError
-from ganzoo.sweep import Sweep, SweepConfig, _Pruning, _Siblings, load_preset, summarise
+from ganzoo.sweep import Sweep, SweepConfig, load_preset, summarise
+from ganzoo.sweep.trials import Pruning, Siblings
 from ganzoo.trainer import StopTraining, Trainer
 from presets import TINY, tiny_preset
 
@@ -47,7 +47,7 @@ def test_the_lucic_preset_covers_all_seven_losses_of_the_study_on_the_shared_net
     lucic = load_preset("fashion-mnist")
     sweep = Sweep("lucic", lucic, tmp_path)
     # MM, NS, LSGAN, WGAN, WGAN-GP, DRAGAN, BEGAN
-    configs = {p.variant: sweep._pair_config(p) for p in sweep.pairs}
+    configs = {p.variant: lucic.run_config(p) for p in sweep.pairs}
     assert {c.loss for c in configs.values()} == {"minimax", "ns", "ls", "wasserstein", "began"}
     assert {v: (c.penalty, c.d_weight_clip) for v, c in configs.items() if v.startswith(("wgan", "dragan"))} == {
         "wgan": ("none", 0.01), "wgan-gp": ("gp", 0.0), "dragan": ("dragan", 0.0)}
@@ -59,7 +59,7 @@ def test_the_lucic_preset_covers_all_seven_losses_of_the_study_on_the_shared_net
 def test_the_kurach_preset_is_a_loss_by_normalisation_grid_on_one_architecture(tmp_path):
     kurach = load_preset("kurach")
     sweep = Sweep("kurach", kurach, tmp_path)
-    cells = {(p.variant, p.condition): sweep._pair_config(p) for p in sweep.pairs if p.dataset == "fashion-mnist"}
+    cells = {(p.variant, p.condition): kurach.run_config(p) for p in sweep.pairs if p.dataset == "fashion-mnist"}
     assert {c.loss for c in cells.values()} == {"ns", "ls", "hinge"}
     assert {c.arch for c in cells.values()} == {"dcgan"}
     norms = {cond: (c.arch_params["d_norm"], c.d_spectral_norm) for (_, cond), c in cells.items()}
@@ -159,9 +159,14 @@ def test_sweep_records_every_trial_and_resumes_after_an_interrupt(tmp_path, monk
 
 
 def running_trial_exists(results: Path) -> bool:
-    """The database file appears before the study's rows do: treat a missing study as not yet running."""
+    """The database file appears before the study's rows do: treat a missing study as not yet running.
+    The poll never creates Optuna's tables itself (skip_table_creation): racing the sweep's own
+    creation of them fails one side with a UNIQUE constraint on alembic_version."""
+    url = f"sqlite:///{results / 's' / 'study.db'}"
     try:
-        return any(t.state == TrialState.RUNNING for t in study_trials(results))
+        storage = optuna.storages.RDBStorage(url, skip_table_creation=True)
+        return any(t.state == TrialState.RUNNING for t in optuna.load_study(study_name="s/nsgan@ring8",
+                                                                             storage=storage).get_trials())
     except (KeyError, sqlalchemy.exc.OperationalError):  # not created yet, or locked by the writer
         return False
 
@@ -246,8 +251,8 @@ def test_pruning_callback_prunes_a_designed_case():
     for fid, pruned in ((0.5, False), (100.0, True)):
         trial = study.ask()
         Evaluator.last = {"fid": fid}
-        siblings = _Siblings()  # the trial's other seeds, in a population
-        callback = _Pruning(trial, Evaluator, siblings)
+        siblings = Siblings()  # the trial's other seeds, in a population
+        callback = Pruning(trial, Evaluator, siblings)
         if pruned:
             with pytest.raises(StopTraining) as stop:
                 callback(State)
@@ -296,7 +301,7 @@ def test_orphaned_journal_trial_is_run_again(tmp_path):
     journal = tmp_path / "results" / "s" / "journal.log"
     sweep = Sweep("s", config, tmp_path / "results", storage=f"journal:{journal}")
     sweep.prepare()
-    orphan = sweep._studies["nsgan@ring8"].ask()  # started, then its process "died"
+    orphan = sweep.studies["nsgan@ring8"].ask()  # started, then its process "died"
     orphan.suggest_float("adam.lr", 1e-4, 1e-3, log=True)
     Sweep("s", config, tmp_path / "results", storage=f"journal:{journal}").run()
     study = optuna.load_study(study_name="s/nsgan@ring8", storage=Storage(f"journal:{journal}", tmp_path / "l").open())
@@ -401,7 +406,7 @@ def test_a_settings_mismatch_names_each_field_and_the_commands_that_resolve_it(t
     message = str(error.value)
     assert "\n" not in message
     assert "steps 4 there, 8 now" in message and "evaluation.n_samples 200 there, 300 now" in message
-    assert f"--study s-2" in message and f"rm -r {tmp_path / 'results' / 's'}" in message
+    assert "--study s-2" in message and f"rm -r {tmp_path / 'results' / 's'}" in message
     assert "resume it as it was" not in message, "n_samples has no flag: no resume command can be given"
     only_steps = dataclasses.replace(config, steps=8)
     with pytest.raises(GanzooError, match=r"resume it as it was: ganzoo sweep --preset \S+ --results \S+ "

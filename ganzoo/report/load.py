@@ -16,10 +16,10 @@ import pandas as pd
 
 from ganzoo import rundir
 from ganzoo.errors import GanzooError
+from ganzoo.sweep.files import ATTR, SWEEP_FILE, TRIALS_CSV, trials_frame
+from ganzoo.sweep.storage import JOURNAL_FILE, SQLITE_FILE, Storage, redact
 
-SWEEP_FILE = "sweep.json"
-TRIALS_CSV = "trials.csv"
-LOCAL_STORAGES = ("study.db", "journal.log")
+LOCAL_STORAGES = (SQLITE_FILE, JOURNAL_FILE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,8 +52,6 @@ def load(source: str, study: str | None = None) -> StudyResults:
     if source.startswith(("postgresql://", "postgresql+", "postgres://")):
         if not study:
             raise GanzooError("a PostgreSQL source needs --study NAME")
-        from ganzoo.sweep import redact
-
         return _from_storage(study, source, None, source_label=redact(source))
     path = Path(source)
     if path.is_file():
@@ -75,7 +73,7 @@ def load(source: str, study: str | None = None) -> StudyResults:
 
 
 def _local_url(path: Path) -> str:
-    if path.name == "journal.log":
+    if path.name == JOURNAL_FILE:
         return f"journal:{path}"
     return f"sqlite:///{path}"
 
@@ -83,8 +81,6 @@ def _local_url(path: Path) -> str:
 def _from_storage(name: str, url: str, study_dir: Path | None, source_label: str,
                   meta: dict[str, Any] | None = None) -> StudyResults:
     import optuna
-
-    from ganzoo.sweep import ATTR, Storage, trials_frame
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = Storage(url, lock_file=Path("unused.lock")).open()  # reading takes no lock

@@ -1,0 +1,257 @@
+"""A sweep's configuration: ``SweepConfig`` (the keys of a preset file), the shipped presets, and the
+comparison of a stored study's settings with the current ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ganzoo.config import EvalSpec, from_dict, to_dict
+from ganzoo.errors import GanzooError
+from ganzoo.sweep.spaces import parse_distribution
+
+SAMPLERS = ("tpe", "random", "grid")
+PRUNERS = ("none", "median", "hyperband")
+SPACES = ("wide", "narrow")
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepConfig:
+    variants: tuple[str, ...]
+    datasets: tuple[str, ...]
+    n_trials: int = 10  # finished trials per (variant, dataset)
+    seeds: int = 1  # every configuration runs with seeds 0..seeds-1; the objective is their mean
+    sampler: str = "tpe"
+    pruner: str = "none"
+    space: str = "wide"
+    arch: str | None = None  # one architecture for every loss (Lucic et al. 2018)
+    steps: int = 1000
+    epochs: float | None = None  # overrides steps: epochs of the training split
+    batch_size: int = 64
+    eval_every: int = 0  # intermediate evaluations for pruning; 0: only the final one
+    evaluation: EvalSpec = EvalSpec(n_samples=2000)
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict)  # fixed dotted settings
+    variant_settings: dict[str, Any] = dataclasses.field(default_factory=dict)  # {variant: {key: value}}
+    extra_space: dict[str, Any] = dataclasses.field(default_factory=dict)  # {key: {choice|uniform|log_uniform: ...}}
+    device: str = "auto"
+    sampler_seed: int = 0
+    optional_datasets: tuple[str, ...] = ()  # used when present, skipped with a note otherwise
+    # {label: {key: value}}: every variant runs under each set of fixed settings, as a study of its own
+    # named VARIANT+LABEL (Kurach et al. 2019's loss x normalisation grid); {}: each variant as it is
+    conditions: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def validate(self) -> None:
+        from ganzoo.variants import VARIANTS
+
+        if not self.variants or not self.datasets:
+            raise GanzooError("a sweep needs at least one variant and one dataset")
+        for name in self.variants:
+            VARIANTS.get(name)
+        for field, allowed in (("sampler", SAMPLERS), ("pruner", PRUNERS), ("space", SPACES)):
+            if getattr(self, field) not in allowed:
+                raise GanzooError(f"{field} must be one of {', '.join(allowed)}, got {getattr(self, field)!r}")
+        for field in ("n_trials", "seeds", "steps", "batch_size"):
+            if getattr(self, field) < 1:
+                raise GanzooError(f"{field} must be >= 1, got {getattr(self, field)}")
+        if self.eval_every < 0:
+            raise GanzooError(f"eval_every must be >= 0, got {self.eval_every}")
+        unknown = sorted(set(self.variant_settings) - set(self.variants))
+        if unknown:
+            raise GanzooError(f"variant_settings for variants not in the sweep: {', '.join(unknown)}")
+        for key, spec in self.extra_space.items():
+            parse_distribution(key, spec)
+        for label, settings in self.conditions.items():
+            if not label or any(c.isspace() or c in "@+/:" for c in label):
+                raise GanzooError(f"condition label must be a plain word (no whitespace, @, +, / or :), got {label!r}")
+            if not isinstance(settings, Mapping) or not settings:
+                raise GanzooError(f"conditions.{label}: expected a table of settings (key = value), got {settings!r}")
+        if self.pruner != "none" and self.eval_every == 0:
+            raise GanzooError("a pruner needs intermediate results: set eval_every > 0")
+        self.evaluation.validate()
+
+    def run_config(self, pair: Pair, **overrides: Any) -> Any:
+        """A run config of ``pair``: the preset's settings, the variant's own, its condition's, then
+        ``overrides`` (a trial's parameters and seed, or what a probe needs)."""
+        from ganzoo.variants import resolve_config
+
+        condition = self.conditions[pair.condition] if pair.condition is not None else {}
+        return resolve_config(pair.variant, pair.dataset, arch=self.arch, overrides={
+            **self.settings, **self.variant_settings.get(pair.variant, {}), **condition, **overrides})
+
+    def search_space(self, pair: Pair) -> dict[str, Any]:
+        """The dimensions a trial of ``pair`` draws: its variant's wide or narrow space, then extra_space."""
+        from ganzoo.variants import VARIANTS
+
+        v = VARIANTS.get(pair.variant)
+        space = dict(v.search_space if self.space == "wide" else v.narrow_space)
+        space.update({k: parse_distribution(k, spec) for k, spec in self.extra_space.items()})
+        return space
+
+    def run_steps(self, n_train: int | None) -> int:
+        """G updates a run takes: ``steps``, or ``epochs`` of a training split of ``n_train`` samples."""
+        if self.epochs is None or n_train is None:
+            return self.steps
+        return max(1, round(self.epochs * n_train / self.batch_size))
+
+
+@dataclasses.dataclass(frozen=True)
+class Pair:
+    """One study of a sweep: a variant (under a condition) on a dataset."""
+
+    variant: str
+    dataset: str
+    condition: str | None = None  # a label of SweepConfig.conditions
+
+    @property
+    def label(self) -> str:
+        """The variant as trials and reports name it: VARIANT, or VARIANT+CONDITION."""
+        return self.variant if self.condition is None else f"{self.variant}+{self.condition}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.label}@{self.dataset}"
+
+
+# ---- settings of a stored study ------------------------------------------------------------
+
+_MISSING = object()
+
+
+def _leaves(cls: type, prefix: str = "") -> list[str]:
+    """Dotted paths of a config's settings: nested dataclasses are walked, dicts are one setting."""
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    out: list[str] = []
+    for field in dataclasses.fields(cls):
+        hint = hints[field.name]
+        path = prefix + field.name
+        out.extend(_leaves(hint, path + ".") if dataclasses.is_dataclass(hint) else [path])
+    return out
+
+
+def _get(tree: Mapping[str, Any] | None, path: str) -> Any:
+    node: Any = tree
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def _flat(value: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(value, Mapping) and value:
+        return {k: v for key, sub in value.items() for k, v in _flat(sub, f"{prefix}.{key}").items()}
+    return {prefix: value}
+
+
+def settings_difference(stored: Mapping[str, Any] | None, current: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(setting, stored value, current value) for each setting that differs.
+
+    A setting the stored study lacks was added to ganzoo after the study began; it counts as its
+    default, which keeps the behaviour of the version that did not have it. So an upgrade never
+    locks a user out of their own study, while a setting they changed is always caught. Settings
+    ganzoo no longer has cannot change a run and are ignored.
+    """
+    default = to_dict(SweepConfig(variants=(), datasets=()))
+    diff: list[tuple[str, Any, Any]] = []
+    for path in _leaves(SweepConfig):
+        theirs, mine = _get(stored, path), _get(current, path)
+        if theirs is _MISSING:
+            theirs = _get(default, path)
+        if theirs == mine:
+            continue
+        if isinstance(theirs, Mapping) and isinstance(mine, Mapping):  # name the entries that differ
+            a, b = _flat(theirs, path), _flat(mine, path)
+            diff.extend((k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
+        else:
+            diff.append((path, theirs, mine))
+    return diff
+
+
+# Settings that ``ganzoo sweep`` has a flag for, so that a resume command can be given.
+_SETTING_FLAG = {"n_trials": "--trials", "seeds": "--seeds", "sampler": "--sampler", "pruner": "--pruner",
+                 "space": "--space", "steps": "--steps", "eval_every": "--eval-every", "arch": "--arch",
+                 "device": "--device"}
+
+
+def _with_flags(command: list[str], flags: Mapping[str, Any]) -> list[str]:
+    """``command`` with each of ``flags`` set to its value (replacing the flag where it is given)."""
+    out, skip = [], False
+    for word in command:
+        if skip:
+            skip = False
+            continue
+        flag = word.split("=", 1)[0]
+        if flag in flags:
+            skip = "=" not in word
+            continue
+        out.append(word)
+    return out + [w for flag, value in flags.items() for w in (flag, str(value))]
+
+
+def mismatch_message(study: str, where: str, diff: list[tuple[str, Any, Any]], command: list[str] | None,
+                     folder: Path | None) -> str:
+    """One line naming every differing setting with both values, and commands that resolve it."""
+    def show(value: Any) -> str:
+        return "(unset)" if value is None else json.dumps(value)
+
+    changes = "; ".join(f"{key} {show(old)} there, {show(new)} now" for key, old, new in diff)
+    text = f"study {study!r} in {where} was run with other settings: {changes}."
+    if command is None:
+        return text + " Resume it with its own settings, or choose another study name."
+    import shlex
+
+    fixes = []
+    if all(key in _SETTING_FLAG for key, _, _ in diff):
+        resume = _with_flags(command, {_SETTING_FLAG[key]: old for key, old, _ in diff if old is not None})
+        fixes.append(f"resume it as it was: {shlex.join(resume)}")
+    fresh = next(f"{study}-{i}" for i in range(2, 10_000) if folder is None or not (folder.parent / f"{study}-{i}").exists())
+    fixes.append(f"start a new study beside it: {shlex.join(_with_flags(command, {'--study': fresh}))}")
+    if folder is not None:
+        fixes.append(f"start it over: rm -r {shlex.quote(str(folder))} and run the same command again")
+    return text + " To " + "; or to ".join(fixes)
+
+
+# ---- presets -----------------------------------------------------------------------------
+
+
+def preset_dir() -> Path:
+    return Path(__file__).resolve().parents[1] / "presets"
+
+
+def shipped_presets() -> dict[str, str]:
+    """Name -> purpose of each shipped preset: the first line of its leading comment."""
+    out = {}
+    for path in sorted(preset_dir().glob("*.toml")):
+        first = next((line for line in path.read_text().splitlines() if line.strip()), "")
+        out[path.stem] = first.lstrip("# ").strip() if first.startswith("#") else ""
+    return out
+
+
+def load_preset(name_or_path: str) -> SweepConfig:
+    """A shipped preset by name (``smoke``, ``fashion-mnist``) or a TOML file of one's own."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = preset_dir() / f"{name_or_path}.toml"
+        if not path.exists():
+            known = ", ".join(shipped_presets())
+            raise GanzooError(f"unknown preset {name_or_path!r}; shipped: {known}, or give a .toml path")
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise GanzooError(f"preset file {path} not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise GanzooError(f"preset {path} is not valid TOML: {e}") from None
+    config = from_dict(SweepConfig, data, "preset")
+    config.validate()
+    return config
