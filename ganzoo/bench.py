@@ -415,4 +415,25 @@ def variants_list(text: str) -> tuple[str, ...]:
     return tuple(x for x in text.split(",") if x)
 
 
+POPULATION_VARIANT = "nsgan"  # what --population and --widths time unless --variants names one
+
+
+def population_variant(variants: str | None) -> str:
+    """The variant a population benchmark times: the first of ``--variants``, else POPULATION_VARIANT."""
+    return variants_list(variants)[0] if variants else POPULATION_VARIANT
+
+
+def save_rows(rows: Sequence[dict[str, Any]], path: Path, append: bool = False) -> Path:
+    """Write benchmark rows as a CSV (atomically); ``append``: after the rows already there, so that
+    measurements made one at a time (``--population P`` for several P) gather in one table."""
+    import pandas as pd
+
+    frame = pd.DataFrame(list(rows))
+    if append and path.exists():
+        frame = pd.concat([pd.read_csv(path), frame], ignore_index=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rundir.atomic_write(path, lambda f: f.write(frame.to_csv(index=False).encode()))
+    return path
+
+
 __all__: Sequence[str] = ("BenchSpec", "TutorialLoop", "measure", "run", "write", "extraction", "population")

@@ -87,6 +87,7 @@ def _setting_default(key: str) -> Any:
 
 def build_parser() -> argparse.ArgumentParser:
     from ganzoo import __version__
+    from ganzoo.config import EVALUATION_DEFAULTS
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -132,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="any setting by dotted key, e.g. penalty.weight=5, loss.gamma=0.7, arch.width=32, g_adam.beta2=0.9",
     )
     t.add_argument("--eval-every", type=int, metavar="K", help="evaluate every K steps and at the end (metrics.jsonl)")
-    _eval_flags(t, n_samples=2000)
+    _eval_flags(t, EVALUATION_DEFAULTS["during training"])
     t.add_argument("--dry-run", action="store_true", help="print the resolved configuration and stop")
     t.add_argument("--no-progress", action="store_true", help="plain log lines even on a terminal")
     t.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
@@ -143,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     e.add_argument("--device", default="auto")
-    _eval_flags(e, n_samples=10_000)
+    _eval_flags(e, EVALUATION_DEFAULTS["final"])
 
     s = sub.add_parser(
         "sweep", parents=[common], help="Optuna studies for every (variant, dataset) of a preset",
@@ -187,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Times ganzoo's trainer and a plain PyTorch tutorial loop on the same G and D, in turns in "
         "one process, and writes OUT/throughput.csv and a bar chart. --quick is small enough for a CPU.",
     )
-    b.add_argument("--variants", default="vanilla,nsgan,dcgan", help="comma-separated variant names")
+    b.add_argument("--variants", help="comma-separated variant names (default: vanilla,nsgan,dcgan; with "
+                   "--population or --widths, the first of them, default nsgan)")
     b.add_argument("--dataset", default=None, help="data to train on (default: fashion-mnist; digits with --quick)")
     b.add_argument("--batch-sizes", default=None, help="comma-separated (default: 64,256; 64 with --quick)")
     b.add_argument("--steps", type=int, help="timed steps per repeat")
@@ -215,17 +217,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _eval_flags(p: argparse.ArgumentParser, n_samples: int) -> None:
-    from ganzoo.config import FEATURES
+def _eval_flags(p: argparse.ArgumentParser, defaults: Any) -> None:
+    """The evaluation flags, their defaults those of ``defaults`` (an EvalSpec of EVALUATION_DEFAULTS)."""
+    from ganzoo.features import choices
 
-    p.add_argument("--features", choices=FEATURES, default="auto",
+    p.add_argument("--features", choices=choices(), default=defaults.features,
                    help="feature extractor: points for 2D mixtures, domain (a classifier trained on the "
-                   "dataset; cheap on CPU) or inception (the standard FID). auto picks the first that applies")
-    p.add_argument("--n-samples", type=int, default=n_samples, help="generated samples per evaluation")
+                   "dataset; cheap on CPU) or inception (the standard FID), or a plugin's; auto picks the first "
+                   "registered that applies to the data")
+    p.add_argument("--n-samples", type=int, default=defaults.n_samples, help="generated samples per evaluation")
     p.add_argument("--n-reference", type=int, help="use the first N images of the reference split (default: all)")
-    p.add_argument("--metrics", default="fid",
+    p.add_argument("--metrics", default=",".join(defaults.metrics),
                    help="comma-separated: fid, kid, prc (precision, recall, density, coverage), isc")
-    p.add_argument("--extractor-precision", default="auto", metavar="PRECISION",
+    p.add_argument("--extractor-precision", default=defaults.precision, metavar="PRECISION",
                    help="how the feature extractor runs: auto is float32 on a CPU and, on CUDA, the fastest "
                    "path whose FID stays within 1e-3 of strict float32 (tf32+channels_last+compile); else "
                    "float32, tf32 or bf16, then +channels_last and/or +compile")
@@ -274,7 +278,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ganzoo import rundir, trainer
+    from ganzoo import trainer
     from ganzoo.config import TrainConfig, apply_overrides
     from ganzoo.metrics import EvalCallback
     from ganzoo.plugins import load_plugin, plugin_key
@@ -387,15 +391,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _bench_widths(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     from ganzoo import bench
 
     sizes = bench.parse_sizes(args.widths, "--widths")
     dataset = args.dataset or ("digits" if args.quick else "fashion-mnist")
-    variant = bench.variants_list(args.variants)[0] if args.variants != "vanilla,nsgan,dcgan" else "nsgan"
-    rows = bench.population_widths(variant, dataset, sizes, steps=args.steps or (10 if args.quick else 100),
-                                   arch=args.arch, device=args.device)
+    rows = bench.population_widths(bench.population_variant(args.variants), dataset, sizes,
+                                   steps=args.steps or (10 if args.quick else 100), arch=args.arch, device=args.device)
     best = max(rows, key=lambda r: r["member_steps_per_second"])
     hours = bench.protocol_hours(best["member_steps_per_second"])
     for row in rows:
@@ -404,11 +405,7 @@ def _bench_widths(args: argparse.Namespace) -> int:
         row["fashion_mnist_training_hours"] = bench.protocol_hours(row["member_steps_per_second"])["training_hours"]
     print(f"fashion-mnist protocol at P={best['members']}: {hours['member_steps']:,} member-steps, "
           f"{hours['training_hours']:.2f} h of training (evaluation not included)", file=sys.stderr)
-    path = args.out / bench.WIDTH_CSV
-    args.out.mkdir(parents=True, exist_ok=True)
-    frame = pd.DataFrame(rows)
-    rundir.atomic_write(path, lambda f: f.write(frame.to_csv(index=False).encode()))
-    print(f"bench: {path}")
+    print(f"bench: {bench.save_rows(rows, args.out / bench.WIDTH_CSV)}")
     return 0
 
 
@@ -422,23 +419,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise GanzooError(f"--population must be >= 1, got {args.population}")
         dataset = args.dataset or ("digits" if args.quick else "fashion-mnist")
         steps = args.steps or (50 if args.quick else 500)
-        variant = bench.variants_list(args.variants)[0] if args.variants != "vanilla,nsgan,dcgan" else "nsgan"
-        row = bench.population(variant, dataset, args.population, steps, device=args.device)
-        import pandas as pd
-
-        args.out.mkdir(parents=True, exist_ok=True)
-        path = args.out / bench.POPULATION_CSV
-        frame = pd.DataFrame([row])
-        if path.exists():
-            frame = pd.concat([pd.read_csv(path), frame], ignore_index=True)
-        rundir.atomic_write(path, lambda f: f.write(frame.to_csv(index=False).encode()))
+        row = bench.population(bench.population_variant(args.variants), dataset, args.population, steps, device=args.device)
+        path = bench.save_rows([row], args.out / bench.POPULATION_CSV, append=True)
         print(f"population of {row['members']}: {row['population_trials_per_hour']:.0f} trials/h, one at a time "
               f"{row['one_at_a_time_trials_per_hour']:.0f} trials/h, x{row['speedup']:.2f} ({row['device']})",
               file=sys.stderr)
         print(f"bench: {path}")
         return 0
     spec = bench.BenchSpec.quick() if args.quick else bench.BenchSpec()
-    changes: dict[str, Any] = {"variants": bench.variants_list(args.variants), "device": args.device}
+    changes: dict[str, Any] = {"device": args.device}
+    if args.variants:
+        changes["variants"] = bench.variants_list(args.variants)
     if args.dataset:
         changes["dataset"] = args.dataset
     if args.batch_sizes:

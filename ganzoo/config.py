@@ -31,8 +31,7 @@ class Adam:
     beta2: float = 0.999
 
 
-FEATURES = ("auto", "inception", "domain", "points")
-METRICS = ("fid", "kid", "prc", "isc")  # prc: precision and recall, density and coverage
+METRIC_NAMES = ("fid", "kid", "prc", "isc")  # what --metrics takes; prc: precision and recall, density and coverage
 # Extraction precision (ganzoo.extraction): "auto", or an arithmetic (float32 strict; tf32 and bf16
 # autocast need CUDA; statistics stay float64 either way) followed by "+channels_last" and/or "+compile".
 PRECISION_ARITHMETIC = ("float32", "tf32", "bf16")
@@ -49,12 +48,13 @@ def precision_problem(name: str) -> str | None:
         return (f"evaluation precision must be auto or one of {', '.join(PRECISION_ARITHMETIC)} followed by "
                 f"{' and/or '.join('+' + o for o in PRECISION_OPTIONS)} in that order, got {name!r}")
     return None
-DOMAIN_FEATURE_DATASETS = ("fashion-mnist", "mnist", "digits", "cifar10")  # labelled: a domain classifier can be trained
 
 
 @dataclasses.dataclass(frozen=True)
 class EvalSpec:
-    features: str = "auto"  # auto: points for mixtures, domain for labelled images, else inception
+    # A registered feature extractor (ganzoo.features), or auto: the first registered that applies to
+    # the data (points on 2D mixtures, domain on labelled images, inception on other images).
+    features: str = "auto"
     n_samples: int = 10_000
     n_reference: int | None = None  # the first N of the reference split; None: all of it
     metrics: tuple[str, ...] = ("fid",)
@@ -66,11 +66,13 @@ class EvalSpec:
     precision: str = "auto"
 
     def validate(self) -> None:
-        if self.features not in FEATURES:
-            raise GanzooError(f"features must be one of {', '.join(FEATURES)}, got {self.features!r}")
-        unknown = sorted(set(self.metrics) - set(METRICS))
+        from ganzoo.features import choices
+
+        if self.features not in choices():
+            raise GanzooError(f"features must be one of {', '.join(choices())}, got {self.features!r}")
+        unknown = sorted(set(self.metrics) - set(METRIC_NAMES))
         if unknown or not self.metrics:
-            raise GanzooError(f"metrics must be a non-empty subset of {', '.join(METRICS)}, got {','.join(self.metrics)}")
+            raise GanzooError(f"metrics must be a non-empty subset of {', '.join(METRIC_NAMES)}, got {','.join(self.metrics)}")
         if self.n_samples < 2:
             raise GanzooError(f"n_samples must be at least 2, got {self.n_samples}")
         if (problem := precision_problem(self.precision)) is not None:
@@ -80,17 +82,14 @@ class EvalSpec:
         if self.batch_size < 1:
             raise GanzooError(f"batch_size must be >= 1, got {self.batch_size}")
 
-    def resolve_features(self, dataset: str, data: Any) -> str:
-        if self.features != "auto":
-            if data.kind == "points" and self.features != "points":
-                raise GanzooError(f"{dataset} is 2D points: use --features points")
-            if data.kind == "image" and self.features == "points":
-                raise GanzooError(f"{dataset} is images: use --features inception or domain")
-            return self.features
-        if data.kind == "points":
-            return "points"
-        return "domain" if dataset in DOMAIN_FEATURE_DATASETS else "inception"
 
+# The evaluation defaults, one table (torch-fidelity's defaults.py habit): a final evaluation (ganzoo
+# eval) scores the protocol's 10,000 samples (Lucic et al. 2018); evaluations during training and in
+# sweeps score 2,000, cheaper and comparable among themselves only. Every other default is EvalSpec's.
+EVALUATION_DEFAULTS: dict[str, EvalSpec] = {
+    "final": EvalSpec(),
+    "during training": EvalSpec(n_samples=2_000),
+}
 
 
 COMPILE_MODES = ("off", "auto", "default", "reduce-overhead")

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from ganzoo.config import TrainConfig
 from ganzoo.data import DATASETS, Data, load_dataset
 from ganzoo.errors import GanzooError, innermost_frame, one_line, under
+from ganzoo.features import EXTRACTORS
 from ganzoo.losses import LOGITS, LOSSES
 from ganzoo.models import ARCHITECTURES
 from ganzoo.penalties import PENALTIES
@@ -47,6 +48,7 @@ TINY = {"batch_size": 16, "steps": 2, "log_every": 1, "sample_every": 0, "checkp
 
 REGISTRIES: dict[str, Registry[Any]] = {
     "architecture": ARCHITECTURES, "loss": LOSSES, "penalty": PENALTIES, "dataset": DATASETS, "variant": VARIANTS,
+    "feature extractor": EXTRACTORS,
 }
 # The switches any variant can train with, tried together: spectral normalisation of D, clipping of D's
 # weights (loose enough to leave a tiny run's D free to move) and a moving average of G for its samples.
@@ -197,6 +199,33 @@ def check_trains_as_a_population(variant: str, dataset: str) -> None:
     assert problem is None, f"it cannot train as a population: {problem}"
 
 
+def check_extractor_evaluates(name: str) -> None:
+    """The extractor scores an untrained G on the first built-in data it applies to (of SHAPES): a
+    finite FID, the extractor that made it and its precision, as every result must carry them."""
+    from ganzoo.config import EvalSpec
+    from ganzoo.device import resolve_device
+    from ganzoo.metrics import evaluate
+
+    extractor = EXTRACTORS.get(name)
+    references = [load_dataset(dataset, "test") for dataset in SHAPES]
+    fitting = [data for data in references if extractor.applies(data)]
+    assert fitting, f"it applies to {extractor.applies_to}, which none of the built-in data ({', '.join(SHAPES)}) is"
+    reference = fitting[0]
+    if name == "inception":  # offline: the converted weights (ganzoo fid-weights), not torch-fidelity's download
+        from ganzoo.inception import prepare_inception_weights
+
+        prepare_inception_weights()
+    torch.manual_seed(0)
+    G, _ = ARCHITECTURES.get("mlp")(hidden=16, depth=1).build(reference.sample_shape, 8, reference.bounded)
+    spec = EvalSpec(features=name, n_samples=16, n_reference=16, batch_size=8)
+    result = evaluate(G, 8, reference.name, reference, spec, resolve_device("cpu"))
+    assert result["features"] == name, f"evaluated by {result['features']!r}"
+    assert isinstance(result.get("fid"), float) and result["fid"] == result["fid"] and result["fid"] >= 0, (
+        f"its FID is {result.get('fid')!r}")
+    for key in ("extractor", "extractor_precision"):
+        assert isinstance(result.get(key), str) and result[key], f"its result names no {key}"
+
+
 def load_for_check(dataset: str) -> Data:
     """The train split from the default root, without downloading; a GanzooError when it is not here."""
     return load_dataset(dataset, "train", download=False)
@@ -307,6 +336,8 @@ def check_plugin(spec: str) -> list[CheckResult]:
         run("penalty_trains_one_step", "penalty", name, "", _in_temp_dir(check_penalty_trains_one_step), name)
     for name in added["dataset"]:
         run("dataset_loads", "dataset", name, "", check_dataset_loads, name)
+    for name in added["feature extractor"]:
+        run("extractor_evaluates", "feature extractor", name, "", check_extractor_evaluates, name)
     for name in added["variant"]:
         run("trains_on_some_builtin_data", "variant", name, "", check_trains_on_some_builtin_data, name)
         try:

@@ -1,5 +1,7 @@
-"""Density and coverage (Naeem et al. 2020, "Reliable Fidelity and Diversity Metrics for Generative
-Models"), beside torch-fidelity's precision and recall.
+"""Metrics from features, in float64: the Frechet distance (FID) in symmetric form, density and
+coverage (Naeem et al. 2020, "Reliable Fidelity and Diversity Metrics for Generative Models"), and
+torch-fidelity's KID, precision and recall and Inception Score from the same features
+(``metric_values``).
 
 Each real sample gets a ball reaching its k-th nearest real neighbour. Density counts, per generated
 sample, the real balls it falls in, divided by k (1 on average when the two sets match; above 1 where
@@ -9,6 +11,8 @@ taken in float64 in chunks, so 10k x 10k Inception features need a few hundred M
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -54,3 +58,42 @@ def frechet_distance(a: Tensor, b: Tensor) -> float:
     middle = torch.linalg.eigvalsh(root @ s_b @ root)
     mean_term = (a.mean(0) - b.mean(0)).square().sum()
     return float(mean_term + s_a.trace() + s_b.trace() - 2 * middle.clamp_min(0).sqrt().sum())
+
+
+# torch-fidelity's result keys -> ganzoo's
+_KEYS = {
+    "frechet_inception_distance": "fid",
+    "kernel_inception_distance_mean": "kid_mean",
+    "kernel_inception_distance_std": "kid_std",
+    "precision": "precision",
+    "recall": "recall",
+    "f_score": "f_score",
+    "inception_score_mean": "inception_score",
+    "inception_score_std": "inception_score_std",
+    "density": "density",
+    "coverage": "coverage",
+}
+
+
+def metric_values(fake: dict[str, Tensor], real: dict[str, Tensor], layers: dict[str, str], seed: int) -> dict[str, float]:
+    """The metrics ``layers`` names ({metric: feature layer}) from generated and real features (float64):
+    fid (frechet_distance), kid_mean and kid_std, precision, recall and f_score (torch-fidelity's) with
+    density and coverage, inception_score and its std. ``seed`` seeds KID's subsets and IS's splits."""
+    from torch_fidelity.metric_isc import isc_features_to_metric
+    from torch_fidelity.metric_kid import kid_features_to_metric
+    from torch_fidelity.metric_prc import prc_features_to_metric
+
+    out: dict[str, Any] = {}
+    if "fid" in layers:
+        out["frechet_inception_distance"] = frechet_distance(fake[layers["fid"]], real[layers["fid"]])
+    if "kid" in layers:
+        layer = layers["kid"]
+        size = min(1000, len(fake[layer]), len(real[layer]))
+        out.update(kid_features_to_metric(fake[layer], real[layer], kid_subset_size=size, rng_seed=seed, verbose=False))
+    if "prc" in layers:
+        layer = layers["prc"]
+        out.update(prc_features_to_metric(fake[layer].float(), real[layer].float(), verbose=False))
+        out.update(density_coverage(real[layer], fake[layer]))
+    if "isc" in layers:
+        out.update(isc_features_to_metric(fake[layers["isc"]], rng_seed=seed))
+    return {_KEYS[k]: float(v) for k, v in out.items() if k in _KEYS}

@@ -63,6 +63,10 @@ class Registry(Generic[T]):
     def items(self) -> list[tuple[str, T]]:
         return sorted(self._items.items())
 
+    def in_order(self) -> list[str]:
+        """The names in the order they were registered (iteration is alphabetical)."""
+        return list(self._items)
+
     def __len__(self) -> int:
         return len(self._items)
 

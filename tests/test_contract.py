@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ganzoo import ARCHITECTURES, DATASETS, LOSSES, PENALTIES, VARIANTS, GanzooError, contract
+from ganzoo.features import EXTRACTORS
 
 CASES = contract.variant_cases()
 
@@ -40,6 +41,11 @@ def test_every_architecture_builds_for_the_shapes_it_accepts(arch_name):
 @pytest.mark.parametrize("loss", list(LOSSES))
 def test_every_loss_trains_one_step(loss, tmp_path):
     contract.check_loss_trains_one_step(loss, tmp_path)
+
+
+@pytest.mark.parametrize("name", list(EXTRACTORS))
+def test_every_feature_extractor_evaluates(name):
+    contract.check_extractor_evaluates(name)
 
 
 @pytest.mark.parametrize("penalty", list(PENALTIES))

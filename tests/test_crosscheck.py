@@ -16,8 +16,9 @@ import torch
 from ganzoo.config import EvalSpec
 from ganzoo.data import load_dataset
 from ganzoo.extraction import Extractor, batched
-from ganzoo.manifold import density_coverage
-from ganzoo.metrics import INCEPTION, evaluate, feature_metrics, fourier_features, points_bandwidth, to_uint8_rgb
+from ganzoo.features import INCEPTION, fourier_features, points_bandwidth, to_uint8_rgb
+from ganzoo.manifold import density_coverage, metric_values
+from ganzoo.metrics import evaluate
 from ganzoo.samples import generate
 from ganzoo.variants import build_architecture, resolve_config
 
@@ -69,7 +70,7 @@ def test_inception_fid_agrees_with_torchmetrics(tmp_path) -> None:
     weights = prepare_inception_weights()
     real, fake = images(200, 0, 0.0), images(200, 1, 0.3)
     extractor = Extractor(INCEPTION, ["2048"], torch.device("cpu"), "float32", weights)
-    ours = feature_metrics(extractor(batched(fake, 50)), extractor(batched(real, 50)), {"fid": "2048"}, EvalSpec())
+    ours = metric_values(extractor(batched(fake, 50)), extractor(batched(real, 50)), {"fid": "2048"}, seed=0)
     theirs = FrechetInceptionDistance(feature=2048, feature_extractor_weights_path=str(weights), antialias=False)
     theirs = theirs.double()
     for batch in batched(real, 50):
@@ -78,7 +79,7 @@ def test_inception_fid_agrees_with_torchmetrics(tmp_path) -> None:
         theirs.update(batch, real=False)
     reference = float(theirs.compute())
     assert reference > 1.0
-    assert ours["frechet_inception_distance"] == pytest.approx(reference, rel=1e-4)
+    assert ours["fid"] == pytest.approx(reference, rel=1e-4)
 
 
 def test_domain_fid_is_the_float64_frechet_distance_of_its_features() -> None:
@@ -167,6 +168,6 @@ def test_the_default_cuda_extraction_keeps_strict_float32s_fid() -> None:
     for precision in ("float32", "auto"):
         extractor = Extractor(INCEPTION, ["2048"], cuda, precision, weights)
         assert extractor.used == (CUDA_AUTO if precision == "auto" else "float32")
-        fids[precision] = feature_metrics(extractor(batched(fake, 250)), extractor(batched(real, 250)), {"fid": "2048"},
-                                          EvalSpec())["frechet_inception_distance"]
+        fids[precision] = metric_values(extractor(batched(fake, 250)), extractor(batched(real, 250)), {"fid": "2048"},
+                                        seed=0)["fid"]
     assert fids["auto"] == pytest.approx(fids["float32"], rel=FID_BOUND)

@@ -162,7 +162,7 @@ def test_eval_every_and_ganzoo_eval(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--features", "inception"], "ring8 is 2D points: use --features points"),
+    (["--features", "inception"], "--features inception applies to images, and ring8 is 2D points: use points"),
     (["--metrics", "fid,bogus"], "metrics must be a non-empty subset"),
     (["--n-samples", "1"], "n_samples must be at least 2"),
 ])

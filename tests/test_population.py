@@ -270,10 +270,10 @@ def test_members_are_evaluated_in_one_pass_as_each_would_be_alone(tmp_path: Path
             assert evaluator.last[key] == pytest.approx(alone[key], abs=2 / 200), (i, key)
         assert [r["step"] for r in read_jsonl(tmp_path / "ab"[i] / "metrics.jsonl")] == [STEPS]
     # Features beyond the pass budget go in several passes (here one member each), to the same results.
-    import ganzoo.metrics
+    import ganzoo.features
     from ganzoo.metrics import evaluate_together
 
-    monkeypatch.setattr(ganzoo.metrics, "PASS_BYTES", 1)
+    monkeypatch.setattr(ganzoo.features, "PASS_BYTES", 1)
     Gs = [population.member_modules(i)[0] for i in range(2)]
     apart = evaluate_together(Gs, configs[0].z_dim, "digits", reference, spec, torch.device("cpu"))
     for evaluator, result in zip(evaluators, apart):

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ganzoo.config import EvalSpec, from_dict, to_dict
+from ganzoo.config import EVALUATION_DEFAULTS, EvalSpec, from_dict, to_dict
 from ganzoo.errors import GanzooError
 from ganzoo.sweep.spaces import parse_distribution
 
@@ -33,7 +33,7 @@ class SweepConfig:
     epochs: float | None = None  # overrides steps: epochs of the training split
     batch_size: int = 64
     eval_every: int = 0  # intermediate evaluations for pruning; 0: only the final one
-    evaluation: EvalSpec = EvalSpec(n_samples=2000)
+    evaluation: EvalSpec = EVALUATION_DEFAULTS["during training"]
     settings: dict[str, Any] = dataclasses.field(default_factory=dict)  # fixed dotted settings
     variant_settings: dict[str, Any] = dataclasses.field(default_factory=dict)  # {variant: {key: value}}
     extra_space: dict[str, Any] = dataclasses.field(default_factory=dict)  # {key: {choice|uniform|log_uniform: ...}}
