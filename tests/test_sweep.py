@@ -1,4 +1,5 @@
-"""Sweeps on local storage (SQLite, journal file): resume, Ctrl-C, workers, pruning, records."""
+"""Sweeps: presets, the command line (Ctrl-C, bad input, a study with other settings), pruning, records,
+populations, conditions. What every storage kind promises is tests/test_sweep_storages.py's."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from optuna.trial import TrialState
 from ganzoo.errors import GanzooError
 from ganzoo.sweep import Sweep, SweepConfig, load_preset, summarise
 from ganzoo.sweep.trials import Pruning, Siblings
-from ganzoo.trainer import StopTraining, Trainer
+from ganzoo.trainer import StopTraining
 from presets import TINY, tiny_preset
 
 
@@ -118,46 +119,6 @@ def test_bad_conditions_are_refused_before_any_trial(tmp_path, conditions, messa
     assert not (tmp_path / "results" / "s" / "trials.csv").exists()
 
 
-def test_sweep_records_every_trial_and_resumes_after_an_interrupt(tmp_path, monkeypatch):
-    config = load_preset(str(tiny_preset(tmp_path, n_trials=3, seeds=2)))
-    real_run = Trainer.run
-    calls = {"n": 0}
-
-    def interrupted_third_run(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:  # the second trial's first seed: Ctrl-C in the middle of a trial
-            raise KeyboardInterrupt
-        return real_run(self, *args, **kwargs)
-
-    monkeypatch.setattr(Trainer, "run", interrupted_third_run)
-    with pytest.raises(KeyboardInterrupt):
-        Sweep("s", config, tmp_path / "results").run()
-    trials = study_trials(tmp_path / "results")
-    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.WAITING]
-    assert trials[1].user_attrs["status"] == "interrupted"
-    assert trials[2].user_attrs["retry_of"] == 1, "the interrupted configuration is queued again"
-    interrupted_params = trials[1].params
-    assert len(pd.read_csv(tmp_path / "results" / "s" / "trials.csv")) == 3, "trials.csv written after the trial"
-
-    monkeypatch.setattr(Trainer, "run", real_run)
-    Sweep("s", config, tmp_path / "results").run()  # the same command again: resumes
-    trials = study_trials(tmp_path / "results")
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    assert len(complete) == 3 and trials[0].number == 0 and trials[0].state == TrialState.COMPLETE
-    assert trials[2].state == TrialState.COMPLETE and trials[2].params == interrupted_params
-    first = complete[0]
-    fids = json.loads(first.user_attrs["fid_per_seed"])
-    assert len(fids) == 2 and first.value == pytest.approx(sum(fids) / 2), "objective = mean over seeds"
-    assert first.user_attrs["extractor"].startswith("points-rff") and first.user_attrs["n_samples"] == 200
-    frame = pd.read_csv(tmp_path / "results" / "s" / "trials.csv")
-    for column in ("variant", "dataset", "params_adam.lr", "status", "fid_mean", "fid_std", "extractor",
-                   "n_samples", "modes_covered", "train_images_per_second", "peak_memory_bytes", "device",
-                   "wall_seconds", "run_dirs", "d_saturated_share"):
-        assert column in frame.columns, column
-    for run_dirs in frame.loc[frame["state"] == "COMPLETE", "run_dirs"]:
-        assert all((Path(d) / "metrics.jsonl").exists() for d in json.loads(run_dirs))
-
-
 def running_trial_exists(results: Path) -> bool:
     """The database file appears before the study's rows do: treat a missing study as not yet running.
     The poll never creates Optuna's tables itself (skip_table_creation): racing the sweep's own
@@ -218,21 +179,6 @@ def test_bad_preset_is_one_line_exit_2(tmp_path, text, message):
     assert not (tmp_path / "runs" / "bad").exists()
 
 
-def test_two_local_workers_share_a_journal_exactly(tmp_path):
-    preset = tiny_preset(tmp_path, n_trials=4, steps=60)
-    result = cli("sweep", "--preset", str(preset), "--study", "s", "--workers", "2", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    from ganzoo.sweep import Storage
-
-    storage = Storage(f"journal:{tmp_path / 'runs' / 's' / 'journal.log'}", tmp_path / "lock").open()
-    trials = optuna.load_study(study_name="s/nsgan@ring8", storage=storage).get_trials()
-    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
-    assert sorted(t.number for t in trials) == [0, 1, 2, 3]
-    assert len({json.dumps(t.params, sort_keys=True) for t in trials}) == 4, "workers propose different configurations"
-    workers = {Path(json.loads(t.user_attrs["run_dirs"])[0]).parts[-2] for t in trials}
-    assert len(workers) == 4, "each trial has its own run directory"
-
-
 def test_pruning_callback_prunes_a_designed_case():
     """With two finished trials at FID 1 at step 10, a trial reporting FID 100 at step 10 is pruned
     by the median rule; one reporting 0.5 goes on."""
@@ -291,23 +237,6 @@ def test_sweep_config_validation():
         SweepConfig(variants=("nsgan",), datasets=("ring8",), pruner="median").validate()
     with pytest.raises(GanzooError, match="variant_settings for variants not in the sweep"):
         SweepConfig(variants=("nsgan",), datasets=("ring8",), variant_settings={"dcgan": {}}).validate()
-
-
-def test_orphaned_journal_trial_is_run_again(tmp_path):
-    """A journal study whose worker died mid-trial (no heartbeats there) is repaired by the next run."""
-    from ganzoo.sweep import Storage
-
-    config = load_preset(str(tiny_preset(tmp_path, n_trials=2)))
-    journal = tmp_path / "results" / "s" / "journal.log"
-    sweep = Sweep("s", config, tmp_path / "results", storage=f"journal:{journal}")
-    sweep.prepare()
-    orphan = sweep.studies["nsgan@ring8"].ask()  # started, then its process "died"
-    orphan.suggest_float("adam.lr", 1e-4, 1e-3, log=True)
-    Sweep("s", config, tmp_path / "results", storage=f"journal:{journal}").run()
-    study = optuna.load_study(study_name="s/nsgan@ring8", storage=Storage(f"journal:{journal}", tmp_path / "l").open())
-    states = [t.state for t in study.get_trials()]
-    assert states.count(TrialState.COMPLETE) == 2 and states[0] == TrialState.FAIL
-    assert any(t.user_attrs.get("retry_of") == 0 for t in study.get_trials())
 
 
 def test_population_sweep_records_trials_as_one_at_a_time(tmp_path, float64):

@@ -58,7 +58,7 @@ class Sweep:
         self.sizer = PopulationSizer(config, population, self.log)
         self.dir = Path(results) / study
         self.storage = resolve_storage(self.dir, storage, workers)
-        self.trials = TrialRunner(config, self.dir, self.storage.is_rdb, self._finished, self.log, self.export)
+        self.trials = TrialRunner(config, self.dir, self.storage.kind.heartbeats, self._finished, self.log, self.export)
         self._log = log
         self.command, self._progress_setting = command, progress
         self.progress: Any = None
@@ -151,7 +151,7 @@ class Sweep:
 
         # Workers seeded alike would propose the same configurations; only a lone local worker
         # can replay the sequence that sampler_seed names.
-        alone = not (self.shared or self.storage.is_postgres)
+        alone = not (self.shared or self.storage.kind.machines)
         seed = self.config.sampler_seed if alone else None
         if self.config.sampler == "random":
             return optuna.samplers.RandomSampler(seed=seed)
@@ -177,7 +177,7 @@ class Sweep:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.prepare()
-        if not self.storage.is_rdb and not self.shared:
+        if not self.storage.kind.heartbeats and not self.shared:
             for study in self.studies.values():  # before any worker of ours starts, RUNNING means orphaned
                 requeue_orphans(study)
         from ganzoo.progress import SweepProgress
@@ -233,7 +233,7 @@ class Sweep:
                 elif self._running(study):
                     busy_elsewhere = True
             if not ran:
-                if busy_elsewhere and self.storage.is_rdb:
+                if busy_elsewhere and self.storage.kind.heartbeats:
                     time.sleep(2)  # another worker may die; its heartbeat lapses and we retry its trial
                     continue
                 return
@@ -242,7 +242,7 @@ class Sweep:
         from optuna.trial import TrialState
 
         with self.storage.lock(study.study_name):
-            if self.storage.is_rdb:
+            if self.storage.kind.heartbeats:
                 fail_dead_trials(study)
             trials = study.get_trials(deepcopy=False)
             if not any(t.state == TrialState.WAITING for t in trials):
@@ -254,7 +254,7 @@ class Sweep:
                     self.log(f"{study.study_name}: {failed} trials failed; not starting more (see trials.csv)")
                     return None
             trial = study.ask()
-            if self.storage.is_rdb:
+            if self.storage.kind.heartbeats:
                 first_heartbeat(study, trial)  # before the lock is released
             return trial
 

@@ -6,8 +6,8 @@ recorded in its study from its seeds' results.
 A trial alone trains its seeds one after another and stops at the first pruned one; trials claimed
 together train as populations, grouped by the settings that cannot differ within one (n_critic, an
 architecture switch), and a seed pruned there stops its siblings. An exception fails the trials of
-the group it came from (out of memory queues them again: the population was too large, not the
-configuration bad); Ctrl-C queues again every trial not yet recorded.
+the group it came from (in a population, out of memory queues them again: the population was too
+large, not the configuration bad); Ctrl-C queues again every trial not yet recorded.
 """
 
 from __future__ import annotations
@@ -94,8 +94,9 @@ class TrialRunner:
         told: set[int] = set()
 
         def fail(failed: Sequence[Any], e: BaseException, run_dirs: Sequence[Path] = ()) -> None:
-            # Out of memory says the population was too large, not that the configurations are bad.
-            retry = isinstance(e, torch.cuda.OutOfMemoryError)
+            # Out of memory in a population says it was too large, not that the configurations are bad;
+            # a trial alone that runs out of memory would only run out again.
+            retry = together and isinstance(e, torch.cuda.OutOfMemoryError)
             error = describe_exception(e)
             for run_dir in run_dirs:  # the members' run directories say so too, never "running"
                 if (run_dir / rundir.STATUS).exists():
