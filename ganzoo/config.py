@@ -147,6 +147,7 @@ class TrainConfig:
     callback_every: int = 0  # evaluation/pruning hook period; 0: only at the end
     evaluation: EvalSpec | None = None  # metrics during training (ganzoo train --eval-every)
     plugins: tuple[str, ...] = ()
+    tensorboard: str | None = None  # a folder for the run's TensorBoard event files; None: none written
     # Regularisers that apply to any variant, each a setting a sweep can search (Kurach et al. 2019):
     penalty: str = "none"  # a registered penalty added to D's loss (gp, dragan), where the loss takes one
     penalty_params: dict[str, Any] = dataclasses.field(default_factory=dict)  # its fields: penalty.weight

@@ -168,6 +168,7 @@ class Engine:
         self.status = [RUNNING] * body.members
         self.messages = [""] * body.members
         self.stopped_at = [configs[0].steps] * body.members
+        self.boards: list[Any] = [None] * body.members  # members' TensorBoard writers, opened by run()
 
     # ---- run directories ------------------------------------------------------------------
 
@@ -210,6 +211,7 @@ class Engine:
         refused: nothing saved is lost."""
         cfg = self.configs[0]
         self._prepare(resume, overwrite)
+        self._open_boards()
         bar = self._progress_bar()
         clock, step_last, pending = _Clock(self.device), self.step, 0.0
         try:
@@ -250,7 +252,16 @@ class Engine:
         finally:
             if bar is not None:
                 bar.close()
+            for board in self.boards:
+                if board is not None:
+                    board.close()
         return [self._finish(i) for i in range(self.body.members)]
+
+    def _open_boards(self) -> None:
+        if any(c.tensorboard for c in self.configs):
+            from ganzoo.tensorboard import TensorBoard
+
+            self.boards = [TensorBoard(c.tensorboard) if c.tensorboard else None for c in self.configs]
 
     def advance(self) -> bool:
         """Take one step of every member; returns whether it ends at a log point (whose step takes
@@ -278,6 +289,8 @@ class Engine:
             if self.body.members > 1:
                 record["population"] = self.body.members
             rundir.append_jsonl(self.run_dirs[i] / rundir.STATS, record)
+            if self.boards[i] is not None:
+                self.boards[i].statistics(record)
             if self.body.members == 1:
                 if bar is not None:
                     bar.set_postfix(d=f"{record['d_loss']:.3f}", g=f"{record['g_loss']:.3f}")
@@ -307,8 +320,20 @@ class Engine:
                     callback(state)
             except StopTraining as stop:
                 self._stop(i, stop.status, str(stop))
+            finally:
+                self._board_metrics(i)
             if bar is not None:
                 bar.set_description_str(self.configs[i].variant)
+
+    def _board_metrics(self, i: int) -> None:
+        """This step's evaluation of member i (an EvalCallback's result) on its TensorBoard."""
+        if self.boards[i] is None:
+            return
+        from ganzoo.metrics import EvalCallback
+
+        for callback in self.callbacks[i]:
+            if isinstance(callback, EvalCallback) and callback.last is not None and callback.last["step"] == self.step:
+                self.boards[i].metrics(callback.last)
 
     def _finish(self, i: int) -> RunResult:
         if self.status[i] == RUNNING:
@@ -331,6 +356,8 @@ class Engine:
             samples = G(fixed_noise(self.configs[i], self.data).to(self.device))
         G.train(was_training)
         save_samples(self.run_dirs[i] / rundir.SAMPLES.format(step=self.step), samples, self.data.centers)
+        if self.boards[i] is not None:
+            self.boards[i].samples(self.step, samples, self.data.centers)
 
     def _print_log(self, record: dict[str, Any]) -> None:
         print(

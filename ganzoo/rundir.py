@@ -40,24 +40,27 @@ RUN_FILES = (CONFIG, STATUS, STATS, CHECKPOINT, DATA)  # what a run writes as it
 DERIVED_FILES = (METRICS, STABILITY, THROUGHPUT)  # what is written from them
 
 
+def umask() -> int:
+    """The process's umask. Linux (>= 4.7) tells it; setting it to read it back, the only other way,
+    would for that moment give files other threads create the wrong mode."""
+    try:
+        with open("/proc/self/status") as status:
+            found = next((int(line.split()[1], 8) for line in status if line.startswith("Umask:")), None)
+    except (OSError, ValueError, IndexError):
+        found = None
+    if found is None:
+        found = os.umask(0o022)
+        os.umask(found)
+    return found
+
+
 def atomic_write(path: Path, write: Any) -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, then rename it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    # mkstemp creates 0600 files and the rename keeps that mode: give the mode a plain open() would,
-    # 0666 less the umask. Linux (>= 4.7) tells the umask; setting it to read it back, the only other
-    # way, would for that moment give files other threads create the wrong mode.
-    umask = None
-    try:
-        with open("/proc/self/status") as status:
-            umask = next((int(line.split()[1], 8) for line in status if line.startswith("Umask:")), None)
-    except (OSError, ValueError, IndexError):
-        pass
-    if umask is None:
-        umask = os.umask(0o022)
-        os.umask(umask)
+    # mkstemp creates 0600 files and the rename keeps that mode: give the mode a plain open() would.
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.chmod(tmp, 0o666 & ~umask)
+        os.chmod(tmp, 0o666 & ~umask())
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

@@ -36,7 +36,8 @@ def generate(G: nn.Module, z_dim: int, n: int, seed: int, device: torch.device, 
     return torch.cat(list(generate_batches(G, z_dim, n, seed, device, batch_size)))
 
 
-def save_samples(path: Path, samples: Tensor, centers: Tensor | None = None) -> None:
+def sample_picture(samples: Tensor, centers: Tensor | None = None) -> bytes:
+    """A PNG of samples: an image grid, or for 2D points a scatter over the true mode centres."""
     samples = samples.detach().float().cpu()
     buffer = io.BytesIO()
     if samples.dim() == 4:
@@ -46,7 +47,12 @@ def save_samples(path: Path, samples: Tensor, centers: Tensor | None = None) -> 
         save_image(samples, buffer, format="png", nrow=max(nrow, 1), normalize=True, value_range=(-1, 1))
     else:
         _scatter(samples, centers, buffer)
-    atomic_write(path, lambda f: f.write(buffer.getvalue()))
+    return buffer.getvalue()
+
+
+def save_samples(path: Path, samples: Tensor, centers: Tensor | None = None) -> None:
+    picture = sample_picture(samples, centers)
+    atomic_write(path, lambda f: f.write(picture))
 
 
 def scatter_view(points: Tensor, centers: Tensor | None) -> tuple[float, float, int]:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import pytest
@@ -41,3 +42,36 @@ def float64(monkeypatch: pytest.MonkeyPatch):
         yield
     finally:
         torch.set_default_dtype(previous)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """A throwaway PostgreSQL cluster (tests/pg.py) for the session, started the first time a test asks
+    for one: ``postgres_cluster()`` is its server URL."""
+    import pg
+
+    stack, url = contextlib.ExitStack(), None
+
+    def server() -> str:
+        nonlocal url
+        if url is None:
+            url = pg.server_url(stack.enter_context(pg.cluster()))
+        return url
+
+    with stack:
+        yield server
+
+
+@pytest.fixture(params=None)
+def store(request, tmp_path, postgres_cluster) -> str:
+    """A new, empty store of each registered storage kind (tests/storages.py), for the tests that take it."""
+    from storages import throwaway_url
+
+    return throwaway_url(request.param, tmp_path / "store", postgres_cluster)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store" in metafunc.fixturenames:  # every registered storage kind, as Optuna's STORAGE_MODES
+        from storages import STORAGE_MODES
+
+        metafunc.parametrize("store", STORAGE_MODES, indirect=True)

@@ -3,6 +3,7 @@ populations, conditions. What every storage kind promises is tests/test_sweep_st
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -13,7 +14,6 @@ import time
 from pathlib import Path
 
 import optuna
-import sqlalchemy.exc
 import pandas as pd
 import pytest
 from optuna.trial import TrialState
@@ -120,15 +120,16 @@ def test_bad_conditions_are_refused_before_any_trial(tmp_path, conditions, messa
 
 
 def running_trial_exists(results: Path) -> bool:
-    """The database file appears before the study's rows do: treat a missing study as not yet running.
-    The poll never creates Optuna's tables itself (skip_table_creation): racing the sweep's own
-    creation of them fails one side with a UNIQUE constraint on alembic_version."""
-    url = f"sqlite:///{results / 's' / 'study.db'}"
+    """Whether the sweep has a RUNNING trial yet, read straight from its SQLite file, read-only: opening
+    it through Optuna while the sweep creates its tables would race it (Optuna's RDBStorage writes
+    its version rows when it finds none, even with skip_table_creation: a UNIQUE constraint on
+    alembic_version then fails one side)."""
+    import sqlite3
+
     try:
-        storage = optuna.storages.RDBStorage(url, skip_table_creation=True)
-        return any(t.state == TrialState.RUNNING for t in optuna.load_study(study_name="s/nsgan@ring8",
-                                                                             storage=storage).get_trials())
-    except (KeyError, sqlalchemy.exc.OperationalError):  # not created yet, or locked by the writer
+        with contextlib.closing(sqlite3.connect(f"file:{results / 's' / 'study.db'}?mode=ro", uri=True)) as db:
+            return db.execute("SELECT 1 FROM trials WHERE state = 'RUNNING' LIMIT 1").fetchone() is not None
+    except sqlite3.OperationalError:  # no file, no table yet, or locked by the writer
         return False
 
 

@@ -7,7 +7,6 @@ where it does not; a study of the same name with other settings is refused.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -21,35 +20,13 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
-import pg
 from ganzoo.errors import GanzooError
 from ganzoo.sweep import Sweep, load_preset
 from ganzoo.sweep.storage import Storage, storage_kind
 from ganzoo.trainer import Trainer
 from presets import tiny_preset
-from storages import STORAGE_MODES, open_study, throwaway_url
+from storages import open_study
 from workers import FAST_HEARTBEAT, PAIR, STUDY, TIMEOUT, assert_exact, spawner, sweep_command, trained, wait_for, worker_env
-
-
-@pytest.fixture(scope="module")
-def postgres_cluster():
-    """A PostgreSQL cluster for the module, started the first time a test asks for one."""
-    stack, url = contextlib.ExitStack(), None
-
-    def server() -> str:
-        nonlocal url
-        if url is None:
-            url = pg.server_url(stack.enter_context(pg.cluster()))
-        return url
-
-    with stack:
-        yield server
-
-
-@pytest.fixture(params=STORAGE_MODES)
-def store(request, tmp_path, postgres_cluster) -> str:
-    """A new, empty store of each registered kind."""
-    return throwaway_url(request.param, tmp_path / "store", postgres_cluster)
 
 
 @pytest.fixture

@@ -40,6 +40,9 @@ class SweepConfig:
     device: str = "auto"
     sampler_seed: int = 0
     optional_datasets: tuple[str, ...] = ()  # used when present, skipped with a note otherwise
+    # Each run also writes TensorBoard event files, under the study's tensorboard/ (one log directory
+    # for the whole sweep). An output, not a setting of the study: it may change when a study resumes.
+    tensorboard: bool = False
     # {label: {key: value}}: every variant runs under each set of fixed settings, as a study of its own
     # named VARIANT+LABEL (Kurach et al. 2019's loss x normalisation grid); {}: each variant as it is
     conditions: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -149,6 +152,9 @@ def _flat(value: Any, prefix: str) -> dict[str, Any]:
     return {prefix: value}
 
 
+OUTPUTS = {"tensorboard"}  # what a sweep writes besides its results: never compared between runs of a study
+
+
 def settings_difference(stored: Mapping[str, Any] | None, current: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
     """(setting, stored value, current value) for each setting that differs.
 
@@ -160,6 +166,8 @@ def settings_difference(stored: Mapping[str, Any] | None, current: Mapping[str, 
     default = to_dict(SweepConfig(variants=(), datasets=()))
     diff: list[tuple[str, Any, Any]] = []
     for path in _leaves(SweepConfig):
+        if path in OUTPUTS:
+            continue
         theirs, mine = _get(stored, path), _get(current, path)
         if theirs is _MISSING:
             theirs = _get(default, path)

@@ -13,6 +13,8 @@ from ganzoo import rundir
 SWEEP_FILE = "sweep.json"  # the study folder's settings, pairs and storage (its password redacted)
 TRIALS_CSV = "trials.csv"  # one row per trial, rewritten after every trial
 ATTR = "ganzoo_sweep"  # the Optuna study user attribute holding the sweep's settings
+TENSORBOARD = "tensorboard"  # the study's TensorBoard log directory (tensorboard = true)
+OBJECTIVE = "FID (mean over seeds)"  # what a trial's value is: the metric name Optuna and its dashboard show
 
 
 def trials_frame(studies: Mapping[str, Any]) -> Any:
@@ -23,6 +25,8 @@ def trials_frame(studies: Mapping[str, Any]) -> Any:
         frame = study.trials_dataframe(attrs=("number", "value", "state", "params", "user_attrs", "duration"))
         if frame.empty:
             continue
+        # Optuna names the value column after the study's metric name (value_FID ...): trials.csv keeps "value".
+        frame = frame.rename(columns={c: "value" for c in frame.columns if c.startswith("value_")})
         variant, _, dataset = name.partition("@")
         frame.insert(0, "dataset", dataset)
         frame.insert(0, "variant", variant)

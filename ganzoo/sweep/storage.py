@@ -33,6 +33,10 @@ class StorageKind:
         """The Optuna storage behind ``url`` (``lock(key)``: the kind's lock, for a safe first open)."""
         raise NotImplementedError
 
+    def dashboard_url(self, url: str) -> str:
+        """What ``optuna-dashboard`` takes to open the store behind ``url``."""
+        return url
+
     @contextlib.contextmanager
     def lock(self, url: str, key: str, lock_file: Path) -> Iterator[None]:
         """Serialise trial creation among the workers of a study: a file lock on this machine."""
@@ -92,6 +96,9 @@ class JournalStorage(StorageKind):
     forms, usage = ("journal:",), "journal:PATH"
     heartbeats, workers, machines = False, True, False
 
+    def dashboard_url(self, url: str) -> str:
+        return url.removeprefix("journal:")  # optuna-dashboard opens a journal file given its path
+
     def open(self, url: str, lock: Callable[[str], contextlib.AbstractContextManager[None]]) -> Any:
         import optuna
 
@@ -112,6 +119,9 @@ class PostgreSQLStorage(StorageKind):
     def driver_url(url: str) -> str:
         """SQLAlchemy 2.1 maps plain postgresql:// to psycopg 3; ganzoo ships psycopg2."""
         return "postgresql+psycopg2://" + url.removeprefix("postgresql://") if url.startswith("postgresql://") else url
+
+    def dashboard_url(self, url: str) -> str:
+        return self.driver_url(url)
 
     def open(self, url: str, lock: Callable[[str], contextlib.AbstractContextManager[None]]) -> Any:
         # Machines starting together would race on Optuna's table creation (create_all is not safe

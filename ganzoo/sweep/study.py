@@ -23,7 +23,7 @@ from ganzoo import rundir
 from ganzoo.config import from_dict, to_dict
 from ganzoo.errors import GanzooError
 from ganzoo.sweep.config import Pair, SweepConfig, mismatch_message, settings_difference
-from ganzoo.sweep.files import ATTR, SWEEP_FILE, export
+from ganzoo.sweep.files import ATTR, OBJECTIVE, SWEEP_FILE, export
 from ganzoo.sweep.liveness import fail_dead_trials, first_heartbeat, requeue_orphans
 from ganzoo.sweep.sizing import PopulationSizer
 from ganzoo.sweep.spaces import grid_values
@@ -136,6 +136,7 @@ class Sweep:
         )
         theirs = study.user_attrs.get(ATTR)
         if theirs is None:
+            study.set_metric_names([OBJECTIVE])  # how optuna-dashboard labels the trials' values
             study.set_user_attr("variant", pair.variant)
             study.set_user_attr("dataset", pair.dataset)
             if pair.condition is not None:

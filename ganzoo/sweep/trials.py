@@ -26,6 +26,7 @@ from ganzoo import rundir
 from ganzoo.config import to_dict
 from ganzoo.plugins import describe_exception
 from ganzoo.sweep.config import Pair, SweepConfig
+from ganzoo.sweep.files import TENSORBOARD
 from ganzoo.sweep.liveness import heartbeat
 from ganzoo.sweep.spaces import suggest
 
@@ -169,7 +170,10 @@ class TrialRunner:
             evaluator = EvalCallback(self.config.evaluation)
             # Pruning follows the first seed's curve; the others stop with it.
             watch = Pruning(trial, evaluator, siblings) if seed == 0 and self.config.pruner != "none" else siblings
-            run_dir = self.dir / "runs" / pair.name / f"trial-{trial.number:04d}" / f"seed-{seed}"
+            run = Path(pair.name) / f"trial-{trial.number:04d}" / f"seed-{seed}"
+            run_dir = self.dir / "runs" / run
+            if self.config.tensorboard:  # one log directory for the study, a folder per run in it
+                config = dataclasses.replace(config, tensorboard=str(self.dir / TENSORBOARD / run))
             members.append(Member(trial, seed, config, run_dir, evaluator, [evaluator, watch], siblings))
         return members
 

@@ -1,0 +1,179 @@
+"""Shareable generators: ``ganzoo export RUN --out DIR`` writes a run's G as safetensors (no pickles),
+with the configuration that builds it and a model card; ``ganzoo.load_generator(DIR)`` builds G from
+them alone, without the training state, and generates what the run's G generated from the same noise.
+
+The weights are the ones the run was scored on: G's moving average where the run kept one
+(``g_ema_decay``), else G's own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ganzoo import rundir
+from ganzoo.config import TrainConfig
+from ganzoo.errors import GanzooError
+
+WEIGHTS, SETTINGS, CARD = "generator.safetensors", "generator.json", "README.md"
+FORMAT = 1  # generator.json's layout
+
+
+class Generator(nn.Module):
+    """An exported G: ``network(z)`` for z of shape (n, z_dim) gives n samples of ``sample_shape``
+    (images in [-1, 1])."""
+
+    def __init__(self, network: nn.Module, z_dim: int, sample_shape: tuple[int, ...], config: TrainConfig) -> None:
+        super().__init__()
+        self.network, self.z_dim, self.sample_shape, self.config = network, z_dim, sample_shape, config
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.network(z)
+
+    def sample(self, n: int, seed: int = 0, device: str | torch.device = "cpu") -> Tensor:
+        """``n`` samples from noise seeded by ``seed``: the samples ganzoo's evaluation draws with that seed."""
+        from ganzoo.samples import generate
+
+        return generate(self.network, self.z_dim, n, seed, torch.device(device))
+
+
+def export_run(run_dir: Path | str, out: Path | str, overwrite: bool = False) -> Path:
+    """Write the run's generator to ``out`` (a new folder; an existing one only with ``overwrite``,
+    replaced whole, never left half-written)."""
+    from safetensors.torch import save_file
+
+    from ganzoo.plugins import load_plugin
+
+    run_dir, out = Path(run_dir), Path(out)
+    if not (run_dir / rundir.CONFIG).is_file():
+        raise GanzooError(f"{run_dir} holds no run ({rundir.CONFIG} not found)")
+    if out.exists() and not overwrite:
+        raise GanzooError(f"{out} already exists; choose another --out or pass --overwrite")
+    config = TrainConfig.from_dict(rundir.read_json(run_dir / rundir.CONFIG))
+    for spec in config.plugins:  # the architecture may be a plugin's
+        load_plugin(spec)
+    state = rundir.load_checkpoint(run_dir / rundir.CHECKPOINT)
+    averaged = config.g_ema_decay > 0 and "G_ema" in state
+    weights = {k: v.detach().cpu().contiguous() for k, v in state["G_ema" if averaged else "G"].items()}
+    data = rundir.read_json(run_dir / rundir.DATA)
+    status = rundir.read_json(run_dir / rundir.STATUS) if (run_dir / rundir.STATUS).exists() else {}
+    metrics = list(rundir.read_jsonl(run_dir / rundir.METRICS)) if (run_dir / rundir.METRICS).exists() else []
+    settings = {
+        "format": FORMAT, "config": config.to_dict(), "sample_shape": data["sample_shape"],
+        "z_dim": config.z_dim, "step": int(state["step"]), "weights": "G's moving average" if averaged else "G",
+        "status": status.get("status"), "metrics": metrics[-1] if metrics else None, "torch": torch.__version__,
+    }
+    _build(settings)  # the folder must load: refuse to write one that would not
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    try:
+        save_file(weights, str(staging / WEIGHTS), metadata={"format": "pt", "ganzoo": str(FORMAT)})
+        (staging / SETTINGS).write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
+        (staging / CARD).write_text(model_card(settings, data))
+        # mkdtemp's 0700 would survive the rename: the modes a plain mkdir and open would give
+        os.chmod(staging, 0o777 & ~rundir.umask())
+        for file in staging.iterdir():
+            os.chmod(file, 0o666 & ~rundir.umask())
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            os.replace(out, old)
+            os.replace(staging, out)
+            shutil.rmtree(old)
+        else:
+            os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def _build(settings: dict[str, Any]) -> Generator:
+    from ganzoo.variants import build_networks
+
+    config = TrainConfig.from_dict(settings["config"])
+    sample_shape = tuple(settings["sample_shape"])
+    network, _ = build_networks(config, sample_shape, bounded=len(sample_shape) == 3)  # images are (C, H, W)
+    return Generator(network, settings["z_dim"], sample_shape, config)
+
+
+def load_generator(folder: Path | str, device: str | torch.device = "cpu") -> Generator:
+    """The generator ``ganzoo export`` wrote to ``folder``, in eval mode on ``device``. Its weights are
+    read from safetensors: loading runs no code from the folder (a plugin architecture's plugin must be
+    loadable, as the run's config names it)."""
+    from safetensors.torch import load_file
+
+    from ganzoo.plugins import load_plugin
+
+    folder = Path(folder)
+    try:
+        settings = json.loads((folder / SETTINGS).read_text())
+    except FileNotFoundError:
+        raise GanzooError(f"{folder} holds no exported generator ({SETTINGS} not found)") from None
+    if settings.get("format") != FORMAT:
+        raise GanzooError(f"{folder}: generator format {settings.get('format')!r}; this ganzoo reads {FORMAT}")
+    for spec in settings["config"].get("plugins", []):
+        load_plugin(spec)
+    G = _build(settings)
+    G.network.load_state_dict(load_file(str(folder / WEIGHTS)))
+    return G.to(device).eval()
+
+
+def model_card(settings: dict[str, Any], data: dict[str, Any]) -> str:
+    """README.md of an exported generator: what it is, how it was trained and scored, how to load it."""
+    from ganzoo.variants import VARIANTS
+
+    c = settings["config"]
+    variant = VARIANTS.get(c["variant"]) if c["variant"] in VARIANTS else None
+    m = settings["metrics"]
+    if m and m.get("fid") is not None:
+        against = m["reference"] + (f" ({m['n_reference']:,} samples)" if m.get("n_reference") else "")
+        score = (f"FID {m['fid']:.4g} at step {m['step']}: {m['n_samples']:,} generated samples against {against}, "
+                 f"features by {m['extractor']} ({m.get('extractor_precision', 'precision unrecorded')}). FIDs "
+                 "compare only with the same extractor and sample counts.")
+    else:
+        score = "not evaluated (ganzoo eval RUN scores a run before export)."
+    g, d = c["g_adam"], c["d_adam"]
+    def named(kind: str, name: str, params: dict[str, Any] | None) -> str:
+        return f"{kind} `{name}`" + (" " + ", ".join(f"{k} {v}" for k, v in params.items()) if params else "")
+
+    parts = [named("loss", c["loss"], c.get("loss_params")), named("architecture", c["arch"], c.get("arch_params"))]
+    if c.get("penalty", "none") != "none":
+        parts.append(named("penalty", c["penalty"], c.get("penalty_params")))
+    if c.get("d_spectral_norm"):
+        parts.append("spectral norm in D")
+    if c.get("d_weight_clip"):
+        parts.append(f"D's weights clipped to {c['d_weight_clip']:g}")
+    lines = [
+        f"# ganzoo generator: {c['variant']} on {c['dataset']}",
+        "",
+        f"- **Variant**: `{c['variant']}`" + (f": {variant.description}" if variant and variant.description else ""),
+        f"- **Trained as**: {'; '.join(parts)}",
+        f"- **Dataset**: `{c['dataset']}` (training samples of shape {tuple(settings['sample_shape'])}"
+        + (f", {data['samples']:,} of them" if data.get("samples") else "") + ")",
+        f"- **Score**: {score}",
+        f"- **Training**: {settings['step']:,} of {c['steps']:,} steps ({settings['status'] or 'unknown status'}), "
+        f"batch {c['batch_size']}, {c['n_critic']} D update(s) per G update, Adam G lr {g['lr']:g} betas "
+        f"({g['beta1']:g}, {g['beta2']:g}), D lr {d['lr']:g} betas ({d['beta1']:g}, {d['beta2']:g}), seed {c['seed']}",
+        f"- **Weights**: {settings['weights']}" + (f" (decay {c['g_ema_decay']:g})" if settings["weights"] != "G" else "")
+        + f"; z of {settings['z_dim']} dimensions, N(0, 1); trained with torch {settings['torch']}",
+        "",
+        "## Load",
+        "",
+        "```python",
+        "import ganzoo",
+        "",
+        'G = ganzoo.load_generator("path/to/this/folder")  # safetensors: no code is unpickled',
+        "samples = G.sample(16, seed=0)  # or G(z) for z of shape (n, G.z_dim)"
+        + (", images in [-1, 1]" if len(settings["sample_shape"]) == 3 else ""),
+        "```",
+        "",
+        f"Files: `{WEIGHTS}` (G's weights), `{SETTINGS}` (the run's configuration and last evaluation), this card.",
+        "",
+    ]
+    return "\n".join(lines)
