@@ -355,9 +355,9 @@ class Engine:
         with torch.no_grad(), autocast(self.configs[i]):
             samples = G(fixed_noise(self.configs[i], self.data).to(self.device))
         G.train(was_training)
-        save_samples(self.run_dirs[i] / rundir.SAMPLES.format(step=self.step), samples, self.data.centers)
+        picture = save_samples(self.run_dirs[i] / rundir.SAMPLES.format(step=self.step), samples, self.data.centers)
         if self.boards[i] is not None:
-            self.boards[i].samples(self.step, samples, self.data.centers)
+            self.boards[i].samples(self.step, picture)
 
     def _print_log(self, record: dict[str, Any]) -> None:
         print(

@@ -78,9 +78,10 @@ def export_run(run_dir: Path | str, out: Path | str, overwrite: bool = False) ->
         (staging / SETTINGS).write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
         (staging / CARD).write_text(model_card(settings, data))
         # mkdtemp's 0700 would survive the rename: the modes a plain mkdir and open would give
-        os.chmod(staging, 0o777 & ~rundir.umask())
+        umask = rundir.umask()
+        os.chmod(staging, 0o777 & ~umask)
         for file in staging.iterdir():
-            os.chmod(file, 0o666 & ~rundir.umask())
+            os.chmod(file, 0o666 & ~umask)
         if out.exists():
             old = out.with_name(f".{out.name}.old")
             os.replace(out, old)

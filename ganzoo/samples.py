@@ -50,9 +50,11 @@ def sample_picture(samples: Tensor, centers: Tensor | None = None) -> bytes:
     return buffer.getvalue()
 
 
-def save_samples(path: Path, samples: Tensor, centers: Tensor | None = None) -> None:
+def save_samples(path: Path, samples: Tensor, centers: Tensor | None = None) -> bytes:
+    """Write ``sample_picture`` to ``path``; returns the PNG, for other places that show it."""
     picture = sample_picture(samples, centers)
     atomic_write(path, lambda f: f.write(picture))
+    return picture
 
 
 def scatter_view(points: Tensor, centers: Tensor | None) -> tuple[float, float, int]:

@@ -10,10 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from torch import Tensor
-
 from ganzoo.errors import GanzooError
-from ganzoo.samples import sample_picture
 
 # What each record holds beyond the numbers to plot.
 _NOT_SCALARS = {"step", "population"}
@@ -44,12 +41,12 @@ class TensorBoard:
             if isinstance(value, (int, float)) and math.isfinite(value):
                 self.writer.add_scalar(f"eval/{key}", value, result["step"])
 
-    def samples(self, step: int, samples: Tensor, centers: Tensor | None) -> None:
-        """The run's sample picture at ``step`` (the grid or scatter samples_<step>.png holds)."""
+    def samples(self, step: int, png: bytes) -> None:
+        """The run's sample picture at ``step``: the PNG samples_<step>.png holds (drawn once, for both)."""
         import numpy as np
         from PIL import Image
 
-        picture = np.asarray(Image.open(io.BytesIO(sample_picture(samples, centers))).convert("RGB"))
+        picture = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
         self.writer.add_image("samples", picture, step, dataformats="HWC")
 
     def close(self) -> None:
