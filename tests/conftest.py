@@ -8,6 +8,8 @@ import torch
 
 import ganzoo.trainer
 from ganzoo.data import Data
+import pg
+from storages import STORAGE_MODES, throwaway_url
 
 
 @pytest.fixture
@@ -48,8 +50,6 @@ def float64(monkeypatch: pytest.MonkeyPatch):
 def postgres_cluster():
     """A throwaway PostgreSQL cluster (tests/pg.py) for the session, started the first time a test asks
     for one: ``postgres_cluster()`` is its server URL."""
-    import pg
-
     stack, url = contextlib.ExitStack(), None
 
     def server() -> str:
@@ -62,16 +62,7 @@ def postgres_cluster():
         yield server
 
 
-@pytest.fixture(params=None)
+@pytest.fixture(params=STORAGE_MODES)  # every registered storage kind, as Optuna's STORAGE_MODES
 def store(request, tmp_path, postgres_cluster) -> str:
     """A new, empty store of each registered storage kind (tests/storages.py), for the tests that take it."""
-    from storages import throwaway_url
-
     return throwaway_url(request.param, tmp_path / "store", postgres_cluster)
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "store" in metafunc.fixturenames:  # every registered storage kind, as Optuna's STORAGE_MODES
-        from storages import STORAGE_MODES
-
-        metafunc.parametrize("store", STORAGE_MODES, indirect=True)

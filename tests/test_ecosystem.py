@@ -13,7 +13,7 @@ from wsgiref.util import setup_testing_defaults
 import pytest
 import torch
 
-from ganzoo import load_generator, resolve_config
+from ganzoo import TrainConfig, load_generator
 from ganzoo.cli import main
 from ganzoo.rundir import load_checkpoint, read_json, read_jsonl
 from ganzoo.sweep import Sweep, load_preset
@@ -139,8 +139,7 @@ def test_an_exported_generator_loads_back_and_generates_what_the_run_did(tmp_pat
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "generator.json", "generator.safetensors"]
 
     G = load_generator(out)
-    config = resolve_config(variant, dataset, overrides={"arch.width": 8} if variant == "dcgan" else {})
-    config = type(config).from_dict(read_json(run / "config.json"))
+    config = TrainConfig.from_dict(read_json(run / "config.json"))
     state = load_checkpoint(run / "checkpoint.pt")
     ema = config.g_ema_decay > 0
     assert ema == (variant == "dcgan")
@@ -151,7 +150,7 @@ def test_an_exported_generator_loads_back_and_generates_what_the_run_did(tmp_pat
     z = torch.randn(7, config.z_dim, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         assert torch.equal(G(z), reference(z))
-    assert not any(t.requires_grad for t in [z]) and not G.training
+    assert not G.training
     assert G.sample(5, seed=1).shape == (5, *shape) and torch.equal(G.sample(5, seed=1), G.sample(5, seed=1))
 
     card = (out / "README.md").read_text()
