@@ -21,12 +21,15 @@ def main() -> int:
     problems = []
     if not meta["pairs"]:
         problems.append("no (variant, dataset) pair ran")
+    preset = load_preset("smoke")
     for pair in meta["pairs"]:
         variant, dataset = pair.split("@")
         rows = trials[(trials["variant"] == variant) & (trials["dataset"] == dataset)]
-        complete = int((rows["state"] == "COMPLETE").sum())
-        if complete != n_trials:
-            problems.append(f"{pair}: {complete} of {n_trials} trials complete ({rows['state'].tolist()})")
+        for phase, wanted in (("search", n_trials), ("repeat", preset.repeat_seeds)):
+            mine = rows[rows["phase"] == phase]
+            complete = int((mine["state"] == "COMPLETE").sum())
+            if complete != wanted:
+                problems.append(f"{pair}: {complete} of {wanted} {phase} trials complete ({mine['state'].tolist()})")
     for name in ("report.md", "report.html"):
         if not (STUDY / name).is_file() or (STUDY / name).stat().st_size == 0:
             problems.append(f"{STUDY / name} was not written")

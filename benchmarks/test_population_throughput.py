@@ -43,7 +43,8 @@ def test_population_member_steps_per_second_by_width(benchmark, bench_mode, on_c
     benchmark.extra_info.update({"rows": rows, "fashion_mnist_training_hours": hours["training_hours"]})
     assert [r["members"] for r in rows] == list(sizes) and all(r["member_steps_per_second"] > 0 for r in rows)
     assert rows[0]["speedup_vs_single"] == 1.0
-    assert hours["member_steps"] == 7 * 100 * 18_750, "7 losses x 100 trials x 20 epochs of 60,000 at batch 64"
+    assert hours["member_steps"] == 7 * (100 + 50) * 15_625, (
+        "7 losses x (100 trials + 50 repeat runs) x 15,625 D updates (20 epochs of 50,000 at batch 64) at n_critic 1")
     if on_cuda and bench_mode == "full":
         assert best["member_steps_per_second"] >= TARGET_MEMBER_STEPS_CUDA, rows
 

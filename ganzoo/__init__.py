@@ -10,21 +10,23 @@ from ganzoo.losses import LOSSES, Loss, register_loss
 from ganzoo.models import ARCHITECTURES, Architecture, register_architecture
 from ganzoo.penalties import PENALTIES, Penalty, register_penalty
 from ganzoo.trainer import RunResult, StopTraining, Trainer, TrainState, resume, train
+from ganzoo.weights import INITIALISATIONS, register_initialisation
 from ganzoo.variants import (
     VARIANTS,
     Choice,
     LogUniform,
+    OnArch,
     Uniform,
     Variant,
     register_variant,
     resolve_config,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
-    "ARCHITECTURES", "DATASETS", "LOSSES", "PENALTIES", "VARIANTS", "Adam", "Architecture", "Choice", "Data",
-    "DataRequest", "GanzooError", "LogUniform", "Loss", "Penalty", "RunResult", "StopTraining", "TrainConfig",
+    "ARCHITECTURES", "DATASETS", "INITIALISATIONS", "LOSSES", "PENALTIES", "VARIANTS", "Adam", "Architecture", "Choice", "Data",
+    "DataRequest", "GanzooError", "LogUniform", "Loss", "OnArch", "Penalty", "RunResult", "StopTraining", "TrainConfig",
     "TrainState", "Trainer", "Uniform", "Variant", "load_dataset", "load_generator", "register_architecture",
-    "register_dataset", "register_loss", "register_penalty", "register_variant", "resolve_config", "resume", "train",
+    "register_dataset", "register_initialisation", "register_loss", "register_penalty", "register_variant", "resolve_config", "resume", "train",
 ]

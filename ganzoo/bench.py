@@ -370,20 +370,25 @@ def sweep_slice(preset: str, n_trials: int, steps: int, populations: Sequence[in
 
 def protocol_hours(member_steps_per_second: float, preset: str = "fashion-mnist", n_train: int | None = None,
                    eval_images_per_second: float | None = None) -> dict[str, Any]:
-    """The full protocol's GPU-hours at a measured training speed: (trials x seeds x steps a run) /
-    member-steps per second, plus, given the extraction speed, each run's evaluation samples / images
-    per second (the reference statistics are extracted once and cached)."""
+    """The full protocol's GPU-hours at a measured training speed (member-steps per second at n_critic
+    1): (runs x steps a run) / that speed, where the runs are every pair's trials times seeds and its
+    repeat runs; under a D-update budget a run at n_critic 1 takes the most steps (5 critic steps make
+    a fifth of them, each dearer, but with fewer G updates in all), so this is an upper bound. Given the
+    extraction speed, each run's evaluations (every eval_every and at the end) of n_samples images are
+    added (the reference statistics are extracted once and cached)."""
+    from ganzoo.budget import steps_for
     from ganzoo.sweep import load_preset
 
     preset_config = load_preset(preset)
     if n_train is None:
         n_train = len(load_dataset(preset_config.datasets[0], "train", download=False))
-    steps = (max(1, round(preset_config.epochs * n_train / preset_config.batch_size)) if preset_config.epochs
-             else preset_config.steps)
-    runs = (len(preset_config.variants) * max(1, len(preset_config.conditions)) * len(preset_config.datasets)
-            * preset_config.n_trials * preset_config.seeds)
+    updates = preset_config.updates(n_train)
+    steps = steps_for(updates, preset_config.budget, 1)
+    pairs = len(preset_config.variants) * max(1, len(preset_config.conditions)) * len(preset_config.datasets)
+    runs = pairs * (preset_config.n_trials * preset_config.seeds + preset_config.repeat_seeds)
     train = runs * steps / member_steps_per_second / 3600
-    evaluation = (runs * preset_config.evaluation.n_samples / eval_images_per_second / 3600
+    evaluations = 1 + (updates - 1) // preset_config.eval_every if preset_config.eval_every else 1
+    evaluation = (runs * evaluations * preset_config.evaluation.n_samples / eval_images_per_second / 3600
                   if eval_images_per_second else None)
     return {"preset": preset, "runs": runs, "steps_per_run": steps, "member_steps": runs * steps,
             "training_hours": train, "evaluation_hours": evaluation,

@@ -132,6 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--set", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
         help="any setting by dotted key, e.g. penalty.weight=5, loss.gamma=0.7, arch.width=32, g_adam.beta2=0.9",
     )
+    length = t.add_mutually_exclusive_group()
+    length.add_argument("--d-updates", type=int, metavar="N",
+                        help="train N D updates instead of --steps: N / n_critic steps, the same real images "
+                        "whatever n_critic")
+    length.add_argument("--epochs", type=float, metavar="E",
+                        help="train E epochs of the training split seen by D instead of --steps "
+                        "(E x images // batch size D updates)")
     t.add_argument("--eval-every", type=int, metavar="K", help="evaluate every K steps and at the end (metrics.jsonl)")
     t.add_argument("--tensorboard", nargs="?", const="", metavar="DIR",
                    help="also write TensorBoard event files (statistics, metrics, samples) to DIR "
@@ -171,11 +178,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sampler", choices=("tpe", "random", "grid"), help="Optuna sampler (default: the preset's)")
     s.add_argument("--pruner", choices=("none", "median", "hyperband"), help="(default: the preset's)")
     s.add_argument("--space", choices=("wide", "narrow"), help="Lucic et al.'s wide or narrow ranges (default: the preset's)")
-    s.add_argument("--steps", type=int, help="G updates per run (default: the preset's)")
-    s.add_argument("--eval-every", type=int, help="steps between evaluations, for pruning (default: the preset's)")
+    s.add_argument("--steps", type=int, help="the budget per run, in the preset's unit (budget: G or D updates) "
+                   "(default: the preset's)")
+    s.add_argument("--eval-every", type=int, help="the budget's unit between evaluations (default: the preset's)")
+    s.add_argument("--repeat-seeds", type=int, help="re-run each study's best configuration on this many new seeds "
+                   "after its search (default: the preset's)")
     s.add_argument("--arch", help="one architecture for every variant (default: the preset's, else each variant's own)")
     s.add_argument("--device", help="auto, cpu or cuda (default: the preset's)")
     s.add_argument("--no-progress", action="store_true", help="plain lines even on a terminal")
+    s.add_argument("--dry-run", action="store_true",
+                   help="print the resolved protocol (budget, ranges, scoring; the paper's table for a preset that "
+                   "follows one) and stop")
     s.add_argument("--tensorboard", action="store_true",
                    help="each run also writes TensorBoard event files under the study's tensorboard/ (open the "
                    "whole sweep with tensorboard --logdir RESULTS/STUDY/tensorboard); needs ganzoo[tensorboard]")
@@ -320,6 +333,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise GanzooError("train needs --variant and --dataset (or --resume DIR)")
         plugins = tuple(plugin_key(p) for p in args.plugin)
         config = resolve_config(args.variant, args.dataset, arch=args.arch, overrides={**overrides, "plugins": plugins})
+        if args.d_updates is not None or args.epochs is not None:
+            config = _with_d_updates(config, args)
         run_dir = args.out or Path("runs") / f"{config.variant}-{config.dataset.replace('/', '_')}-s{config.seed}"
     if args.tensorboard is not None:
         config = dataclasses.replace(config, tensorboard=args.tensorboard or str(Path(run_dir) / "tensorboard"))
@@ -337,6 +352,28 @@ def cmd_train(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     print(f"{result.status} at step {result.step}: {result.run_dir}" + (f" ({result.message})" if result.message else ""))
     return EXIT_DIVERGED if result.status == trainer.DIVERGED else 0
+
+
+def _with_d_updates(config: Any, args: argparse.Namespace) -> Any:
+    """``config`` trained for --d-updates N or --epochs E (ganzoo.budget): its steps from its n_critic."""
+    from ganzoo.budget import D_UPDATES, steps_for, updates_of
+    from ganzoo.data import load_dataset
+    from ganzoo.variants import validate
+
+    if args.steps is not None:
+        raise GanzooError("--steps, --d-updates and --epochs each set the run's length: give one")
+    if args.d_updates is not None:
+        if args.d_updates < 1:
+            raise GanzooError(f"--d-updates must be >= 1, got {args.d_updates}")
+        updates = args.d_updates
+    else:
+        if args.epochs <= 0:
+            raise GanzooError(f"--epochs must be > 0, got {args.epochs}")
+        data = load_dataset(config.dataset, "train", root=config.data_root, resolution=config.resolution)
+        updates = updates_of(args.epochs, len(data), config.batch_size)
+    config = dataclasses.replace(config, steps=steps_for(updates, D_UPDATES, config.n_critic))
+    validate(config)
+    return config
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -378,7 +415,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     config = load_preset(args.preset)
     changes = {k: getattr(args, k) for k in ("n_trials", "seeds", "sampler", "pruner", "space", "steps",
-                                             "eval_every", "arch", "device") if getattr(args, k) is not None}
+                                             "eval_every", "arch", "device", "repeat_seeds")
+               if getattr(args, k) is not None}
     if args.tensorboard:
         changes["tensorboard"] = True
     config = dataclasses.replace(config, **changes)
@@ -395,6 +433,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                   command=["ganzoo", *args.argv], progress=False if args.no_progress else None)
     for note in sweep.skipped:
         print(f"skipped {note}", file=sys.stderr)
+    if args.dry_run:
+        print(sweep.describe())
+        return 0
     try:
         sweep.run()
     except KeyboardInterrupt:

@@ -64,6 +64,8 @@ class EvalSpec:
     # How the extractor runs (ganzoo.extraction): "auto" is strict float32 on a CPU and, on CUDA, the
     # fastest path whose FID stays within 1e-3 relative of strict float32's; see precision_problem.
     precision: str = "auto"
+    # How a mixture's mode counts as covered (ganzoo.modes): one-sample (VEEGAN's and PacGAN's) or one-percent.
+    mode_rule: str = "one-sample"
 
     def validate(self) -> None:
         from ganzoo.features import choices
@@ -81,6 +83,10 @@ class EvalSpec:
             raise GanzooError(f"n_reference must be at least 2, got {self.n_reference}")
         if self.batch_size < 1:
             raise GanzooError(f"batch_size must be >= 1, got {self.batch_size}")
+        from ganzoo.modes import MODE_RULES
+
+        if self.mode_rule not in MODE_RULES:
+            raise GanzooError(f"mode_rule must be one of {', '.join(MODE_RULES)}, got {self.mode_rule!r}")
 
 
 # The evaluation defaults, one table (torch-fidelity's defaults.py habit): a final evaluation (ganzoo
@@ -154,8 +160,16 @@ class TrainConfig:
     d_spectral_norm: bool = False  # every weight layer of D spectrally normalised (Miyato et al. 2018)
     d_weight_clip: float = 0.0  # D's parameters clipped to [-c, c] after each update (Arjovsky et al. 2017); 0: off
     # Samples and evaluations use an exponential moving average of G's weights with this decay
-    # (Yazici et al. 2019), G's buffers as they are; 0: G itself.
+    # (Yazici et al. 2019); 0: G itself. It starts after g_ema_start G updates (until then it is G) and
+    # is bias-corrected from there, so no weight of the random initialisation stays in it; the averaged
+    # G's BatchNorm statistics are recomputed before it is evaluated (ganzoo.averaging).
     g_ema_decay: float = 0.0
+    g_ema_start: int = 0
+    # How the networks start and what G's noise is (ganzoo.weights); Lucic et al. 2018 pin all of them.
+    init: str = "default"  # a registered initialisation: default (the architecture's own) or compare_gan
+    batchnorm_eps: float | None = None  # every BatchNorm's eps (None: as built, torch's 1e-5)
+    batchnorm_momentum: float | None = None  # every BatchNorm's momentum (None: torch's 0.1; TF decay 0.999 = 0.001)
+    z_dist: str = "normal"  # G's noise: normal N(0, 1) or uniform U(-1, 1)
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)

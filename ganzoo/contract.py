@@ -36,6 +36,7 @@ from ganzoo.registry import Registry
 from ganzoo.rundir import load_checkpoint, read_jsonl
 from ganzoo.trainer import Trainer
 from ganzoo.variants import VARIANTS, build_architecture, resolve_config
+from ganzoo.weights import INITIALISATIONS
 
 # The built-in data every variant is tried on: 2-d points and the smallest images, both offline.
 SHAPES: dict[str, tuple[int, ...]] = {"ring8": (2,), "digits": (1, 8, 8)}
@@ -48,11 +49,14 @@ TINY = {"batch_size": 16, "steps": 2, "log_every": 1, "sample_every": 0, "checkp
 
 REGISTRIES: dict[str, Registry[Any]] = {
     "architecture": ARCHITECTURES, "loss": LOSSES, "penalty": PENALTIES, "dataset": DATASETS, "variant": VARIANTS,
-    "feature extractor": EXTRACTORS,
+    "feature extractor": EXTRACTORS, "initialisation": INITIALISATIONS,
 }
 # The switches any variant can train with, tried together: spectral normalisation of D, clipping of D's
-# weights (loose enough to leave a tiny run's D free to move) and a moving average of G for its samples.
-SWITCHES = {"d_spectral_norm": True, "d_weight_clip": 1.0, "g_ema_decay": 0.5}
+# weights (loose enough to leave a tiny run's D free to move), a moving average of G for its samples from
+# its first update on, and what a protocol pins of the networks: compare_gan's initialisation, BatchNorm's
+# eps and momentum, and U(-1, 1) noise.
+SWITCHES = {"d_spectral_norm": True, "d_weight_clip": 1.0, "g_ema_decay": 0.5, "g_ema_start": 1,
+            "init": "compare_gan", "batchnorm_eps": 1e-3, "batchnorm_momentum": 1e-3, "z_dist": "uniform"}
 
 
 # ---- the checks ---------------------------------------------------------------------------------
@@ -159,6 +163,33 @@ def check_architecture_builds(arch_name: str) -> None:
             check_networks(G, D, shape, 16, 4, bounded)
         except AssertionError as e:
             raise AssertionError(f"for samples of shape {shape}: {e}") from None
+
+
+def check_initialisation(name: str) -> None:
+    """On every registered architecture and shape it accepts: the initialisation keeps the networks' shapes
+    and outputs (check_networks), leaves every parameter finite, and draws only from the seeded RNG (the
+    same seed, the same weights)."""
+    initialise = INITIALISATIONS.get(name)
+    for arch_name in ARCHITECTURES.in_order():
+        arch = ARCHITECTURES.get(arch_name)()
+        for shape in [s for s in ARCH_SHAPES if arch.check(s) is None]:
+            built = []
+            for _ in range(2):
+                torch.manual_seed(0)
+                G, D = arch.build(shape, 16, len(shape) == 3)
+                initialise(G)
+                initialise(D)
+                built.append((G, D))
+            (G, D), (G2, D2) = built
+            where = f"on {arch_name} for samples of shape {shape}"
+            for net, again in ((G, G2), (D, D2)):
+                for (key, value), other in zip(net.state_dict().items(), again.state_dict().values()):
+                    assert torch.isfinite(value).all(), f"{where}: {key} is not finite"
+                    assert torch.equal(value, other), f"{where}: {key} differs between two runs of one seed"
+            try:
+                check_networks(G, D, shape, 16, 4, len(shape) == 3)
+            except AssertionError as e:
+                raise AssertionError(f"{where}: {e}") from None
 
 
 def check_loss_trains_one_step(loss: str, run_dir: Path) -> None:
@@ -319,8 +350,9 @@ def check_plugin(spec: str) -> list[CheckResult]:
     if not any(added.values()):
         return [CheckResult(
             "registers_entries", "plugin", spec, "", False,
-            "it registered no variant, loss, penalty, architecture or dataset; a plugin calls register_variant, "
-            "register_loss, register_penalty, register_architecture or register_dataset when it is imported",
+            "it registered no variant, loss, penalty, architecture, dataset, feature extractor or initialisation; a "
+            "plugin calls register_variant, register_loss, register_penalty, register_architecture, "
+            "register_dataset, register_extractor or register_initialisation when it is imported",
         )]
 
     results: list[CheckResult] = []
@@ -338,6 +370,8 @@ def check_plugin(spec: str) -> list[CheckResult]:
         run("dataset_loads", "dataset", name, "", check_dataset_loads, name)
     for name in added["feature extractor"]:
         run("extractor_evaluates", "feature extractor", name, "", check_extractor_evaluates, name)
+    for name in added["initialisation"]:
+        run("initialisation_keeps_the_networks", "initialisation", name, "", check_initialisation, name)
     for name in added["variant"]:
         run("trains_on_some_builtin_data", "variant", name, "", check_trains_on_some_builtin_data, name)
         try:

@@ -161,8 +161,12 @@ def model_card(settings: dict[str, Any], data: dict[str, Any]) -> str:
         f"- **Training**: {settings['step']:,} of {c['steps']:,} steps ({settings['status'] or 'unknown status'}), "
         f"batch {c['batch_size']}, {c['n_critic']} D update(s) per G update, Adam G lr {g['lr']:g} betas "
         f"({g['beta1']:g}, {g['beta2']:g}), D lr {d['lr']:g} betas ({d['beta1']:g}, {d['beta2']:g}), seed {c['seed']}",
-        f"- **Weights**: {settings['weights']}" + (f" (decay {c['g_ema_decay']:g})" if settings["weights"] != "G" else "")
-        + f"; z of {settings['z_dim']} dimensions, N(0, 1); trained with torch {settings['torch']}",
+        f"- **Weights**: {settings['weights']}"
+        + (f" (decay {c['g_ema_decay']:g} from G update {c.get('g_ema_start', 0)}, BatchNorm statistics recomputed)"
+           if settings["weights"] != "G" else "")
+        + f"; z of {settings['z_dim']} dimensions, N(0, 1)"
+        + (", which G's first module maps to U(-1, 1), the noise it was trained on" if c.get("z_dist") == "uniform"
+           else "") + f"; trained with torch {settings['torch']}",
         "",
         "## Load",
         "",

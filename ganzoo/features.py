@@ -151,11 +151,11 @@ class PointsFeatures(FeatureExtractor):
             result = {"extractor": f"points-rff{FOURIER_DIM}@{bandwidth:.3g}",
                       "extractor_precision": "float64 Fourier features",
                       **metric_values({"fourier": fourier_features(fake, bandwidth), "coordinates": fake}, real,
-                                      layers, spec.seed)}
+                                      layers, spec.seed, equal_sets=spec.n_reference is None)}
             if reference.centers is not None and reference.std is not None:
-                coverage = mode_coverage(fake, reference.centers, reference.std)
+                coverage = mode_coverage(fake, reference.centers, reference.std, rule=spec.mode_rule)
                 result.update({"modes_covered": coverage.modes_covered, "n_modes": coverage.n_modes,
-                               "high_quality_share": coverage.high_quality_share})
+                               "high_quality_share": coverage.high_quality_share, "mode_rule": coverage.rule})
             results.append(result)
         return results
 
@@ -234,7 +234,8 @@ class NetworkFeatures(FeatureExtractor):
             result: dict[str, Any] = {
                 "extractor": network.identity, "extractor_precision": extractor.used,
                 "extraction_images_per_second": len(Gs) * spec.n_samples / max(extraction_seconds, 1e-9),
-                **metric_values({k: v[rows] for k, v in together.items()}, real, layers, spec.seed)}
+                **metric_values({k: v[rows] for k, v in together.items()}, real, layers, spec.seed,
+                                equal_sets=spec.n_reference is None)}
             if isc_problem:
                 result["inception_score"] = None
                 result["inception_score_note"] = f"unavailable: {isc_problem}"

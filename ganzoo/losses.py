@@ -21,10 +21,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ganzoo.errors import GanzooError
 from ganzoo.registry import Registry, dataclass_subclass_of
 
 # What D outputs, which a loss states it needs and an architecture states it gives (ganzoo.models).
 LOGITS, RECONSTRUCTION_ERRORS = "logits", "reconstruction errors"
+# What of D's logits a term is taken on (the LS loss's and the DRAGAN penalty's ``on``).
+PROBABILITIES = "probabilities"
+D_OUTPUTS = (LOGITS, PROBABILITIES)
 # The inputs each method may name beyond those Loss declares; ganzoo passes a method only those it
 # names (compare_gan's call_with_accepted_args), so a loss written for fewer keeps working.
 OPTIONAL_INPUTS = {"discriminator_loss": ("state",), "generator_loss": ("real", "state")}
@@ -96,16 +100,17 @@ def at_least_float32(x: Tensor) -> Tensor:
     return x if x.dtype in (torch.float32, torch.float64) else x.float()
 
 
-def input_gradient(D: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
-    """dD(x)/dx with its graph kept, so that a penalty on it can be backpropagated (eager autograd)."""
+def input_gradient(D: Callable[[Tensor], Tensor], x: Tensor, on: str = LOGITS) -> Tensor:
+    """dD(x)/dx with its graph kept, so that a penalty on it can be backpropagated (eager autograd);
+    ``on``: of D's logits, or of their sigmoid probabilities."""
     x = x.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
+    (grad,) = torch.autograd.grad(scored(at_least_float32(D(x)), on).sum(), x, create_graph=True)
     return grad
 
 
-def functional_input_gradient(D: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+def functional_input_gradient(D: Callable[[Tensor], Tensor], x: Tensor, on: str = LOGITS) -> Tensor:
     """dD(x)/dx through torch.func, usable inside vmap and torch.func.grad (population training)."""
-    return torch.func.grad(lambda y: D(y).sum())(x)
+    return torch.func.grad(lambda y: scored(at_least_float32(D(y)), on).sum())(x)
 
 
 # Registration refuses a loss whose methods ganzoo cannot call as Loss declares them.
@@ -140,16 +145,38 @@ class NonSaturating(Minimax):
         return F.softplus(-fake).mean()
 
 
+def outputs_problem(key: str, value: object) -> str | None:
+    """What is wrong with a setting that says what of D's output a term is taken on, or None."""
+    if value not in D_OUTPUTS:
+        return f"{key} must be one of {', '.join(D_OUTPUTS)}, got {value!r}"
+    return None
+
+
+def scored(x: Tensor, on: str) -> Tensor:
+    """D's logits as a term takes them: as they are, or their sigmoid probabilities."""
+    return torch.sigmoid(x) if on == PROBABILITIES else x
+
+
 @register_loss("ls")
 @dataclasses.dataclass(frozen=True)
 class LeastSquares(Loss):
-    """Mao et al. 2017 with targets a=0 (fake), b=1 (real), c=1 (G's target)."""
+    """Mao et al. 2017 with targets a=0 (fake), b=1 (real), c=1 (G's target), on D's logits (``on``
+    logits) or on its sigmoid probabilities (``on`` probabilities), as compare_gan v1 trains LSGAN for
+    Lucic et al. 2018 (gans/LSGAN.py squares D_real - 1.0 and D_fake, the sigmoid outputs, and
+    halves the sum) and Kurach et al. 2019's code does too."""
+
+    on: str = LOGITS
+
+    def __post_init__(self) -> None:
+        if (problem := outputs_problem("loss.on", self.on)) is not None:
+            raise GanzooError(problem)
 
     def discriminator_loss(self, real: Tensor, fake: Tensor) -> Tensor:
+        real, fake = scored(real, self.on), scored(fake, self.on)
         return 0.5 * ((real - 1).square().mean() + fake.square().mean())
 
     def generator_loss(self, fake: Tensor) -> Tensor:
-        return 0.5 * (fake - 1).square().mean()
+        return 0.5 * (scored(fake, self.on) - 1).square().mean()
 
 
 @register_loss("wasserstein")
@@ -214,10 +241,11 @@ class BEGAN(Loss):
     minimises L(x) - k L(G(z)), G minimises L(G(z)), and after each D update the equilibrium term
     moves as k <- clip(k + lambda_k (gamma L(x) - L(G(z))), 0, 1) (means over the batch, k_0 = 0),
     which holds E[L(G(z))] / E[L(x)] near gamma, the diversity ratio. k is clipped to [0, 1] as the
-    paper defines it; compare_gan leaves it unclipped."""
+    paper defines it (``clip_k``); compare_gan v1 (gans/BEGAN.py, update_k) leaves it unclipped."""
 
     gamma: float = 0.5
     lambda_k: float = 1e-3
+    clip_k: bool = True
 
     takes_penalty = False  # D's outputs are reconstruction errors, not scores a slope bound is about
     d_output = RECONSTRUCTION_ERRORS
@@ -233,4 +261,4 @@ class BEGAN(Loss):
 
     def next_state(self, state: dict[str, Tensor], real: Tensor, fake: Tensor) -> dict[str, Tensor]:
         k = state["k"] + self.lambda_k * (self.gamma * real.mean() - fake.mean())
-        return {"k": k.clamp(0.0, 1.0)}
+        return {"k": k.clamp(0.0, 1.0) if self.clip_k else k}

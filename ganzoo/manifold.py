@@ -72,13 +72,31 @@ _KEYS = {
     "inception_score_std": "inception_score_std",
     "density": "density",
     "coverage": "coverage",
+    "prc_n_generated": "prc_n_generated",
+    "prc_n_reference": "prc_n_reference",
 }
 
 
-def metric_values(fake: dict[str, Tensor], real: dict[str, Tensor], layers: dict[str, str], seed: int) -> dict[str, float]:
+def equal_size(fake: Tensor, real: Tensor, seed: int) -> tuple[Tensor, Tensor]:
+    """The larger of two feature sets cut to the smaller's size by a seeded random subset. k-NN radii
+    shrink as a set grows: precision and density of n generated samples against N > n references are
+    biased down, recall and coverage up (Kynkaanniemi et al. 2019 and Naeem et al. 2020 use equal sets)."""
+    n = min(len(fake), len(real))
+    generator = torch.Generator().manual_seed(seed)
+
+    def cut(x: Tensor) -> Tensor:
+        return x if len(x) == n else x[torch.randperm(len(x), generator=generator)[:n]]
+
+    return cut(fake), cut(real)
+
+
+def metric_values(fake: dict[str, Tensor], real: dict[str, Tensor], layers: dict[str, str], seed: int,
+                  equal_sets: bool = True) -> dict[str, float]:
     """The metrics ``layers`` names ({metric: feature layer}) from generated and real features (float64):
     fid (frechet_distance), kid_mean and kid_std, precision, recall and f_score (torch-fidelity's) with
-    density and coverage, inception_score and its std. ``seed`` seeds KID's subsets and IS's splits."""
+    density and coverage, inception_score and its std. ``seed`` seeds KID's subsets and IS's splits.
+    Precision, recall, density and coverage compare sets of equal size (``equal_sets``; else the sets
+    as given) and record both sizes (prc_n_generated, prc_n_reference)."""
     from torch_fidelity.metric_isc import isc_features_to_metric
     from torch_fidelity.metric_kid import kid_features_to_metric
     from torch_fidelity.metric_prc import prc_features_to_metric
@@ -91,9 +109,12 @@ def metric_values(fake: dict[str, Tensor], real: dict[str, Tensor], layers: dict
         size = min(1000, len(fake[layer]), len(real[layer]))
         out.update(kid_features_to_metric(fake[layer], real[layer], kid_subset_size=size, rng_seed=seed, verbose=False))
     if "prc" in layers:
-        layer = layers["prc"]
-        out.update(prc_features_to_metric(fake[layer].float(), real[layer].float(), verbose=False))
-        out.update(density_coverage(real[layer], fake[layer]))
+        generated, reference = fake[layers["prc"]], real[layers["prc"]]
+        if equal_sets:
+            generated, reference = equal_size(generated, reference, seed)
+        out.update(prc_features_to_metric(generated.float(), reference.float(), verbose=False))
+        out.update(density_coverage(reference, generated))
+        out.update({"prc_n_generated": len(generated), "prc_n_reference": len(reference)})
     if "isc" in layers:
         out.update(isc_features_to_metric(fake[layers["isc"]], rng_seed=seed))
-    return {_KEYS[k]: float(v) for k, v in out.items() if k in _KEYS}
+    return {_KEYS[k]: v if isinstance(v, int) else float(v) for k, v in out.items() if k in _KEYS}

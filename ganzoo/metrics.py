@@ -85,7 +85,9 @@ def comparable(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 def generator_record(config: Any) -> dict[str, Any]:
     """What a result says of the generator it evaluated: G's weights, or their moving average with
-    this decay (0: G itself)."""
+    this decay from this start (0: G itself), its BatchNorm statistics recomputed (ganzoo.averaging)."""
+    if config.g_ema_decay > 0:
+        return {"g_ema_decay": config.g_ema_decay, "g_ema_start": config.g_ema_start, "g_ema_batchnorm": "recomputed"}
     return {"g_ema_decay": config.g_ema_decay}
 
 
@@ -108,7 +110,7 @@ class EvalCallback:
         else:
             result = evaluate(state.G, config.z_dim, config.dataset, self.reference(config), self.spec, state.device,
                               config.data_root)
-        self.last = {"step": state.step, **result, **generator_record(config)}
+        self.last = {"step": state.step, "d_updates": state.step * config.n_critic, **result, **generator_record(config)}
         rundir.append_jsonl(state.run_dir / rundir.METRICS, self.last)
 
     def reference(self, config: Any) -> Data:
@@ -164,7 +166,7 @@ def evaluate_run(run_dir: Any, spec: EvalSpec, device: str = "auto") -> dict[str
     state = rundir.load_checkpoint(run_dir / rundir.CHECKPOINT)
     G.load_state_dict(state["G_ema" if config.g_ema_decay > 0 else "G"])  # what the run itself evaluated
     G.to(torch_device)
-    result = {"step": int(state["step"]),
+    result = {"step": int(state["step"]), "d_updates": int(state["step"]) * config.n_critic,
               **evaluate(G, config.z_dim, config.dataset, reference, spec, torch_device, config.data_root),
               **generator_record(config)}
     rundir.append_jsonl(run_dir / rundir.METRICS, result)

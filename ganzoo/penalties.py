@@ -5,24 +5,25 @@ searched with or without it, as Kurach et al. 2019 vary them.
 A penalty draws its random numbers in ``noise`` (apart from ``value``, so that a population draws
 them per member from each member's generator, in a single run's order) and computes its weighted
 term in ``value``, where ``gradient(D, x)`` is dD/dx, differentiable: autograd in a single run,
-torch.func in a population.
+torch.func in a population (``gradient(D, x, on="probabilities")``: of D's sigmoid output instead).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor
 
-from ganzoo.losses import Wasserstein, at_least_float32, register_loss
+from ganzoo.errors import GanzooError
+from ganzoo.losses import LOGITS, Wasserstein, at_least_float32, outputs_problem, register_loss
 from ganzoo.registry import Registry, dataclass_subclass_of
 
 NO_PENALTY = "none"  # the ``penalty`` setting's value for no penalty (not a registered entry)
 
-Gradient = Callable[[Callable[[Tensor], Tensor], Tensor], Tensor]
+Gradient = Callable[..., Tensor]  # gradient(D, x, on=LOGITS): dD(x)/dx, differentiable
 
 
 class Penalty:
@@ -44,11 +45,28 @@ def register_penalty(name: str) -> Callable[[P], P]:
     return PENALTIES.decorator(name)  # type: ignore[return-value]
 
 
-def unit_slope_penalty(grad: Tensor, weight: Tensor | float) -> Tensor:
-    """weight * mean over samples of (||grad|| - 1)^2: D's slope held at 1 where it is measured."""
+def unit_slope_penalty(grad: Tensor, weight: Tensor | float, slope_eps: Tensor | float = 0.0,
+                       gradient_scale: Tensor | float = 1.0) -> Tensor:
+    """weight * mean over samples of (sqrt(slope_eps + ||gradient_scale * grad||^2) - 1)^2: D's slope held
+    at 1 where it is measured. compare_gan v1 adds slope_eps = 1e-4 under the root (gans/WGAN_GP.py,
+    gans/DRAGAN.py: slopes = tf.sqrt(0.0001 + reduce_sum(square(gradients)))); Gulrajani et al.'s code
+    adds none. ``gradient_scale`` sets the unit the slope is measured in: ganzoo's images are in [-1, 1]
+    (as Gulrajani et al.'s), compare_gan's in [0, 1], where the same D has twice the slope (2)."""
     # Float32 norm: under bf16 autocast the squared sum loses the precision the penalty needs.
-    norm = at_least_float32(grad).flatten(1).norm(dim=1)
+    flat = at_least_float32(grad).flatten(1) * gradient_scale
+    # sqrt(eps + |g|^2) is the norm of g with sqrt(eps) appended: one formula for a float eps (a single
+    # run) and a per-member tensor (a population), whose backward at g = 0 is the norm's (0, not nan).
+    root = (flat.new_zeros(len(flat), 1) + slope_eps).sqrt()
+    norm = torch.linalg.vector_norm(torch.cat([flat, root], 1), dim=1)
     return weight * (norm - 1).square().mean()
+
+
+def _slope_problem(slope_eps: Any, gradient_scale: Any) -> None:
+    """Refuse a negative slope_eps or a gradient_scale <= 0 (numbers only: in a population they are tensors)."""
+    if isinstance(slope_eps, (int, float)) and slope_eps < 0:
+        raise GanzooError(f"penalty.slope_eps must be >= 0, got {slope_eps}")
+    if isinstance(gradient_scale, (int, float)) and gradient_scale <= 0:
+        raise GanzooError(f"penalty.gradient_scale must be > 0, got {gradient_scale}")
 
 
 def _per_sample(real: Tensor, generator: torch.Generator) -> Tensor:
@@ -64,24 +82,42 @@ class GradientPenalty(Penalty):
     a ~ U(0, 1) per sample: points between the data and G's samples."""
 
     weight: float = 10.0
+    slope_eps: float = 0.0  # compare_gan v1: 1e-4 (see unit_slope_penalty)
+    gradient_scale: float = 1.0  # compare_gan's unit, [0, 1] pixels: 2 (see unit_slope_penalty)
+
+    def __post_init__(self) -> None:
+        _slope_problem(self.slope_eps, self.gradient_scale)
 
     def noise(self, real: Tensor, generator: torch.Generator) -> Tensor:
         return _per_sample(real, generator)
 
     def value(self, D: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, noise: Tensor,
               gradient: Gradient) -> Tensor:
-        return unit_slope_penalty(gradient(D, noise * real + (1 - noise) * fake), self.weight)
+        return unit_slope_penalty(gradient(D, noise * real + (1 - noise) * fake), self.weight, self.slope_eps,
+                                  self.gradient_scale)
 
 
 @register_penalty("dragan")
 @dataclasses.dataclass(frozen=True)
 class DRAGANPenalty(Penalty):
-    """Kodali et al. 2017, as compare_gan computes it for Lucic et al. 2018: weight * (||dD/dx|| - 1)^2
-    at x = real + a * scale * std(real) * u, with u ~ U(0, 1) per element, a ~ U(0, 1) per sample and
-    std over the whole batch: points around the data, where D's slope is held at 1."""
+    """Kodali et al. 2017: weight * (||dD/dx|| - 1)^2 at x = real + a * scale * std(real) * u, with
+    u ~ U(0, 1) per element, a ~ U(0, 1) per sample and std over the whole batch (the points of Kodali
+    et al.'s and compare_gan's get_perturbed_batch): points around the data, where D's slope is held
+    at 1. By default D is D's logits. compare_gan v1 (gans/DRAGAN.py, for Lucic et al. 2018)
+    differentiates D's sigmoid output instead, on images in [0, 1], and adds 1e-4 under the norm's
+    root: ``on`` probabilities, ``gradient_scale`` 2 and ``slope_eps`` 1e-4 compute it as compare_gan
+    does."""
 
     weight: float = 10.0
     scale: float = 0.5
+    on: str = LOGITS
+    slope_eps: float = 0.0
+    gradient_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if (problem := outputs_problem("penalty.on", self.on)) is not None:
+            raise GanzooError(problem)
+        _slope_problem(self.slope_eps, self.gradient_scale)
 
     def noise(self, real: Tensor, generator: torch.Generator) -> Tensor:
         u = torch.rand(real.shape, device=real.device, dtype=real.dtype, generator=generator)
@@ -91,7 +127,8 @@ class DRAGANPenalty(Penalty):
               gradient: Gradient) -> Tensor:
         # numpy's std (compare_gan's), without Bessel's correction
         perturbed = real + self.scale * real.std(correction=0) * noise
-        return unit_slope_penalty(gradient(D, perturbed), self.weight)
+        return unit_slope_penalty(gradient(D, perturbed, on=self.on), self.weight, self.slope_eps,
+                                  self.gradient_scale)
 
 
 @register_loss("wgan-gp")

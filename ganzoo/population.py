@@ -33,32 +33,58 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, stack_module_state, vmap
 
+from ganzoo.averaging import STANDING_SEED_OFFSET, ema_weight, recompute_batchnorm
 from ganzoo.batches import StackedBatches
 from ganzoo.config import TrainConfig
 from ganzoo.data import Data
 from ganzoo.device import resolve_device
 from ganzoo.engine import Callback, Engine, RunResult
 from ganzoo.errors import GanzooError, one_line
-from ganzoo.losses import functional_input_gradient
+from ganzoo.losses import LOGITS, at_least_float32, functional_input_gradient, scored
 from ganzoo.step import LossState, Statistics, critic_terms, generator_term, penalty_terms
 from ganzoo.trainer import load_training_data
 from ganzoo.variants import build_architecture, build_loss, build_networks, build_penalty, validate
 
-# Settings that may differ between members: continuous hyperparameters and the seed.
-PER_MEMBER = ("seed", "g_adam", "d_adam", "loss_params", "penalty_params", "d_weight_clip", "g_ema_decay")
+# Settings that may differ between members: continuous hyperparameters and the seed. Of the loss's and
+# the penalty's own fields only the numbers may: a string or a switch (the LS loss's ``on``, BEGAN's
+# ``clip_k``) decides the step's control flow, which vmap cannot batch.
+PER_MEMBER = ("seed", "g_adam", "d_adam", "loss_params", "penalty_params", "d_weight_clip", "g_ema_decay",
+              "g_ema_start")
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _fields(item: Any, numeric: bool) -> dict[str, Any]:
+    """A loss's or penalty's fields that are numbers (``numeric``), or those that are not."""
+    if item is None or not dataclasses.is_dataclass(item):
+        return {}
+    values = {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}
+    return {k: v for k, v in values.items() if _numeric(v) == numeric}
+
+
+def shared_settings(config: TrainConfig) -> dict[str, Any]:
+    """What must be equal across a population's members: every setting but PER_MEMBER's, and the fields
+    of the loss and penalty that are not numbers."""
+    shared = {k: v for k, v in config.to_dict().items() if k not in PER_MEMBER}
+    shared["loss_fields"] = _fields(build_loss(config), numeric=False)
+    shared["penalty_fields"] = _fields(build_penalty(config), numeric=False)
+    return shared
 
 
 def check_population(configs: Sequence[TrainConfig]) -> None:
     """Refuse members that cannot share one stacked step."""
     if not configs:
         raise GanzooError("a population needs at least one member")
-    first = configs[0].to_dict()
+    first = shared_settings(configs[0])
     for i, config in enumerate(configs[1:], start=1):
-        other = config.to_dict()
-        differ = sorted(k for k in first if k not in PER_MEMBER and first[k] != other[k])
+        other = shared_settings(config)
+        differ = sorted(k for k in first if first[k] != other[k])
         if differ:
             raise GanzooError(f"member {i} differs from member 0 in {', '.join(differ)}: only "
-                              f"{', '.join(PER_MEMBER)} may differ within a population")
+                              f"{', '.join(PER_MEMBER)} (of the loss's and penalty's fields, the numbers) "
+                              f"may differ within a population")
     if configs[0].bf16 or configs[0].fast.compile != "off":
         raise GanzooError("population training runs in float32 without torch.compile")
 
@@ -114,14 +140,17 @@ class Critic:
         return functional_call(self.module, (self.params, self.buffers), (x,))
 
 
-def member_input_gradient(D: Any, x: Tensor) -> Tensor:
+def member_input_gradient(D: Any, x: Tensor, on: str = LOGITS) -> Tensor:
     """dD(x)/dx inside the stacked step (what ``gradient`` is to a penalty there). For a member's
     ``Critic`` its buffers are an input of the inner transform: D's forward updates them in place
     (BatchNorm's statistics, spectral norm's vectors), as a single run's does, and torch.func refuses
     an in-place update of a tensor the transformed function captures rather than takes."""
     if isinstance(D, Critic):
-        return grad(lambda y, buffers: functional_call(D.module, (D.params, buffers), (y,)).sum())(x, D.buffers)
-    return functional_input_gradient(D, x)
+        def output(y: Tensor, buffers: dict[str, Tensor]) -> Tensor:
+            return scored(at_least_float32(functional_call(D.module, (D.params, buffers), (y,))), on).sum()
+
+        return grad(output)(x, D.buffers)
+    return functional_input_gradient(D, x, on)
 
 
 class StackedStep:
@@ -165,7 +194,9 @@ class StackedStep:
         self.clip = per_member([x.d_weight_clip or math.inf for x in configs])[:, None] if any(
             x.d_weight_clip > 0 for x in configs) else None
         self.g_ema = self.g_opt.flat.clone() if any(x.g_ema_decay > 0 for x in configs) else None
-        self.ema_weight = 1.0 - per_member([x.g_ema_decay for x in configs])[:, None]
+        self.ema_decay = per_member([x.g_ema_decay for x in configs])[:, None]
+        self.ema_start = per_member([x.g_ema_start for x in configs])[:, None]
+        self.ema_updates = torch.zeros_like(self.ema_decay)  # G updates each member's average has seen
         self.rngs = [torch.Generator(device).manual_seed(config.seed) for config in configs]
         self.batches = StackedBatches(data.x.to(device), c.batch_size, self.rngs)
         self.active = torch.ones(self.members, dtype=torch.bool, device=device)
@@ -176,18 +207,17 @@ class StackedStep:
 
     @staticmethod
     def _tensor_fields(items: Sequence[Any], device: torch.device) -> dict[str, Tensor]:
-        """A loss's or penalty's hyperparameters as per-member tensors, so that vmap hands each member its own."""
-        first = items[0]
-        if first is None or not dataclasses.is_dataclass(first):
-            return {}
-        return {f.name: torch.tensor([float(getattr(m, f.name)) for m in items], device=device)
-                for f in dataclasses.fields(first)}
+        """A loss's or penalty's numeric hyperparameters as per-member tensors, so that vmap hands each
+        member its own (the others are equal across members: check_population)."""
+        return {name: torch.tensor([float(getattr(m, name)) for m in items], device=device)
+                for name in _fields(items[0], numeric=True)}
 
     def _build(self) -> None:
         G, D = self.G_base, self.D_base
         loss_type, penalty_type = type(self.losses[0]), type(self.penalties[0])
         self.loss_params = self._tensor_fields(self.losses, self.device)
         self.penalty_params = self._tensor_fields(self.penalties, self.device)
+        loss_constants, penalty_constants = _fields(self.losses[0], False), _fields(self.penalties[0], False)
         has_penalty = self.penalties[0] is not None
 
         def generate(g_params: dict[str, Tensor], g_buffers: dict[str, Tensor], z: Tensor) -> Tensor:
@@ -197,13 +227,13 @@ class StackedStep:
                    noise: Tensor, penalty_noise: Tensor, loss_params: dict[str, Tensor],
                    penalty_params: dict[str, Tensor], state: dict[str, Tensor]) -> tuple[Tensor, Any]:
             critic = Critic(D, d_params, d_buffers)
-            this = loss_type(**loss_params)
+            this = loss_type(**loss_params, **loss_constants)
 
             def penalty() -> Tensor | None:
                 own = this.penalty_at(critic, real, fake, noise, member_input_gradient)
                 if not has_penalty:
                     return own
-                configured = penalty_type(**penalty_params).value(critic, real, fake, penalty_noise,
+                configured = penalty_type(**penalty_params, **penalty_constants).value(critic, real, fake, penalty_noise,
                                                                   member_input_gradient)
                 return penalty_terms([own, configured])
 
@@ -217,7 +247,7 @@ class StackedStep:
             # running statistics left alone: a single run updates them once per D step, not again here.
             frozen = {k: v.clone() for k, v in g_buffers.items()}
             fake = functional_call(G, (g_params, frozen), (z,))
-            value = generator_term(loss_type(**loss_params), lambda x: functional_call(D, (d_params, d_buffers), (x,)),
+            value = generator_term(loss_type(**loss_params, **loss_constants), lambda x: functional_call(D, (d_params, d_buffers), (x,)),
                                    fake, real, state)
             return value, value.detach()
 
@@ -274,7 +304,9 @@ class StackedStep:
             active = self.active & ~stats.nonfinite
             self.g_opt.step(grads, active)
             if self.g_ema is not None:
-                self.g_ema.lerp_(self.g_opt.flat, self.ema_weight * active[:, None])
+                self.ema_updates += active[:, None]
+                weight = ema_weight(self.ema_updates, self.ema_decay, self.ema_start) * active[:, None]
+                self.g_ema.add_((self.g_opt.flat - self.g_ema) * weight)  # as a single run's, formula and all
 
     def generators(self) -> list[torch.Generator]:
         return self.rngs
@@ -292,6 +324,8 @@ class StackedStep:
         for module, params, buffers in ((G, g_params, self.g_buffers), (D, self.d_params, self.d_buffers)):
             module.load_state_dict({k: v[i] for k, v in {**params, **buffers}.items()})
             module.to(self.device)
+        if ema:  # the average's own BatchNorm statistics, as a single run makes them
+            recompute_batchnorm(G, c.z_dim, c.batch_size, c.seed + STANDING_SEED_OFFSET, self.device)
         return G, D
 
     def modules(self, i: int) -> tuple[nn.Module, nn.Module]:

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from ganzoo import rundir
+from ganzoo.averaging import STANDING_SEED_OFFSET, ema_weight, recompute_batchnorm
 from ganzoo.batches import StreamBatches, TensorBatches
 from ganzoo.config import TrainConfig
 from ganzoo.data import Data, load_dataset
@@ -75,8 +76,10 @@ class ModuleStep:
         G, D = build_networks(config, data.sample_shape, data.bounded)
         self.memory_format = self._memory_format()
         self.G, self.D = G.to(device, memory_format=self.memory_format), D.to(device, memory_format=self.memory_format)
-        # G's moving average (before any compile: a copy of the plain module), updated after each G step.
+        # G's moving average (before any compile: a copy of the plain module), updated after each G step;
+        # the G updates it has seen are counted on the device, where a captured step advances them.
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if config.g_ema_decay > 0 else None
+        self._ema_updates = torch.zeros((), device=device)
         # Capturable Adam keeps its step count on the device, as a captured step needs.
         from ganzoo.graphs import graph_problem
 
@@ -178,7 +181,12 @@ class ModuleStep:
         self.D.requires_grad_(True)
         if self.G_ema is not None:
             with torch.no_grad():
-                torch._foreach_lerp_(self._ema_params, self._g_params, 1.0 - self.config.g_ema_decay)
+                self._ema_updates += 1
+                weight = ema_weight(self._ema_updates, self.config.g_ema_decay, self.config.g_ema_start)
+                # ema + w (G - ema), with a device weight (a captured step must not read it to the host)
+                step = torch._foreach_sub(self._g_params, self._ema_params)
+                torch._foreach_mul_(step, weight)
+                torch._foreach_add_(self._ema_params, step)
         self.statistics.generator(loss.detach()[None])
 
     def generators(self) -> list[torch.Generator]:
@@ -193,9 +201,8 @@ class ModuleStep:
     def modules(self, i: int) -> tuple[nn.Module, nn.Module]:
         if self.G_ema is None:
             return self.G, self.D
-        with torch.no_grad():  # G's buffers (BatchNorm statistics) as they are, not averaged (stylegan2-ada)
-            for ema, buffer in zip(self.G_ema.buffers(), self.G.buffers()):
-                ema.copy_(buffer)
+        c = self.config
+        recompute_batchnorm(self.G_ema, c.z_dim, c.batch_size, c.seed + STANDING_SEED_OFFSET, self.device)
         return self.G_ema, self.D
 
     # ---- state ----------------------------------------------------------------------------
@@ -225,6 +232,7 @@ class ModuleStep:
         self.loss_state.load_state_dict(0, state.get("loss_state", {}))  # none in checkpoints of older runs
         if self.G_ema is not None:
             self.G_ema.load_state_dict(state["G_ema"])
+            self._ema_updates.fill_(int(state["step"]))  # one average update per G update
         return int(state["step"])
 
     def fast_paths(self) -> list[str]:

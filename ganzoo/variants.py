@@ -19,44 +19,17 @@ from ganzoo.errors import GanzooError
 from ganzoo.losses import LOSSES, RECONSTRUCTION_ERRORS, Loss
 from ganzoo.models import ARCHITECTURES, Architecture
 from ganzoo.penalties import NO_PENALTY, PENALTIES, Penalty
+from ganzoo.ranges import Choice, Distribution, LogUniform, OnArch, Space, Uniform, generic
+from ganzoo.ranges import lucic_began, lucic_dragan, lucic_gan, lucic_lsgan, lucic_wgan, lucic_wgan_gp
 from ganzoo.registry import Registry
 from ganzoo.spectral_norm import spectral_norm
+from ganzoo.weights import INITIALISATIONS, LATENTS, UniformLatent, set_batchnorm
 
 
-@dataclasses.dataclass(frozen=True)
-class LogUniform:
-    low: float
-    high: float
-
-
-@dataclasses.dataclass(frozen=True)
-class Uniform:
-    low: float
-    high: float
-
-
-@dataclasses.dataclass(frozen=True)
-class Choice:
-    values: tuple[Any, ...]
-
-
-Distribution = LogUniform | Uniform | Choice
-
-# Lucic et al. 2018, section 5 and appendix: the wide range every loss is searched over; the narrow
-# range keeps the commonly used Adam settings fixed and searches the learning rate near 1e-4.
-WIDE_SPACE: Mapping[str, Distribution] = {
-    "adam.lr": LogUniform(1e-5, 1e-2),
-    # Lucic et al. search the betas over [0, 1]; Adam needs beta < 1.
-    "adam.beta1": Uniform(0.0, 0.999),
-    "adam.beta2": Uniform(0.0, 0.999),
-    "n_critic": Choice((1, 5)),
-}
-NARROW_SPACE: Mapping[str, Distribution] = {
-    "adam.lr": LogUniform(1e-4, 1e-3),
-    "adam.beta1": Choice((0.5,)),
-    "adam.beta2": Choice((0.999,)),
-    "n_critic": Choice((1,)),
-}
+# compare_gan's ranges for a loss it does not define (ganzoo.ranges.generic): a variant that gives
+# neither space gets these.
+WIDE_SPACE: Space = generic("wide")
+NARROW_SPACE: Space = generic("narrow")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,8 +38,8 @@ class Variant:
     arch: str
     description: str = ""
     defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    search_space: Mapping[str, Distribution] = dataclasses.field(default_factory=lambda: dict(WIDE_SPACE))
-    narrow_space: Mapping[str, Distribution] = dataclasses.field(default_factory=lambda: dict(NARROW_SPACE))
+    search_space: Space = dataclasses.field(default_factory=lambda: dict(WIDE_SPACE))
+    narrow_space: Space = dataclasses.field(default_factory=lambda: dict(NARROW_SPACE))
 
 
 def _check_variant(v: Variant) -> str | None:
@@ -95,25 +68,46 @@ def _settings_problem(v: Variant) -> str | None:
         space = getattr(v, field)
         if not isinstance(space, Mapping):
             return f"its {field} must be a mapping of settings to distributions, got {space!r}"
-        for key, dist in space.items():
-            where = f"its {field}[{key!r}] ({dist!r})"
-            if isinstance(dist, (LogUniform, Uniform)):
-                numbers = all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in (dist.low, dist.high))
-                if not numbers or dist.low > dist.high or (isinstance(dist, LogUniform) and dist.low <= 0):
-                    positive = " with low > 0" if isinstance(dist, LogUniform) else ""
-                    return f"{where} needs numbers low <= high{positive}"
-                values: tuple[Any, ...] = (float(dist.low), float(dist.high))  # sampled as floats
-            elif isinstance(dist, Choice):
-                values = tuple(dist.values)
-                if not values:
-                    return f"{where} has no values to choose from"
-            else:
-                return f"{where} must be a ganzoo.LogUniform, Uniform or Choice"
-            try:
-                for value in values:
-                    _parsed(config, {key: value})
-            except GanzooError as e:
-                return f"{where} is not a valid setting: {e}"
+        for key, dim in space.items():
+            where = f"its {field}[{key!r}] ({dim!r})"
+            target = config
+            if isinstance(dim, OnArch):  # checked on that architecture, with the variant's other defaults
+                if dim.arch not in ARCHITECTURES:
+                    return f"{where} names architecture {dim.arch!r}, which is not registered"
+                own = {k: val for k, val in v.defaults.items() if dim.arch == v.arch or not k.startswith("arch.")}
+                try:
+                    target = _parsed(TrainConfig(variant="", dataset="", loss=v.loss, arch=dim.arch), own)
+                except GanzooError as e:
+                    return f"{where}: the variant's defaults do not hold on {dim.arch}: {e}"
+                dim = dim.dimension
+            if (problem := _dimension_problem(target, key, dim, where)) is not None:
+                return problem
+    return None
+
+
+def _dimension_problem(config: TrainConfig, key: str, dist: Any, where: str) -> str | None:
+    """What is wrong with one search dimension on ``config``: its range, its values or its default as settings."""
+    if isinstance(dist, (LogUniform, Uniform)):
+        numbers = all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in (dist.low, dist.high))
+        if not numbers or dist.low > dist.high or (isinstance(dist, LogUniform) and dist.low <= 0):
+            positive = " with low > 0" if isinstance(dist, LogUniform) else ""
+            return f"{where} needs numbers low <= high{positive}"
+        values: tuple[Any, ...] = (float(dist.low), float(dist.high))  # sampled as floats
+    elif isinstance(dist, Choice):
+        values = tuple(dist.values)
+        if not values:
+            return f"{where} has no values to choose from"
+        if dist.default is not None and len(values) > 1 and dist.default not in values:
+            return f"{where} has a default that is not among its values"  # a fixed one's may differ
+    else:
+        return f"{where} must be a ganzoo.LogUniform, Uniform or Choice (or OnArch of one)"
+    if dist.default is not None:
+        values += (dist.default,)
+    try:
+        for value in values:
+            _parsed(config, {key: value})
+    except GanzooError as e:
+        return f"{where} is not a valid setting: {e}"
     return None
 
 
@@ -157,15 +151,21 @@ def register_variant(name: str, variant: Variant) -> Variant:
 
 
 _IMAGE_ADAM = {"adam.lr": 2e-4, "adam.beta1": 0.5, "adam.beta2": 0.999}
-_LOG10 = 10.0  # compare_gan writes log ranges as exponents: [-1, 2] is 10**-1 .. 10**2
+
+
+def _lucic_spaces(ranges: Any) -> dict[str, Space]:
+    """A Lucic et al. 2018 loss's wide and narrow ranges (ganzoo.ranges: compare_gan's src/params.py),
+    their defaults the first trial of a sweep. A variant's ``defaults`` are for ``ganzoo train``."""
+    return {"search_space": ranges("wide"), "narrow_space": ranges("narrow")}
+
 
 register_variant("vanilla", Variant(
     "minimax", "mlp", "Goodfellow et al. 2014: saturating minimax loss, MLP G and D",
-    defaults={**_IMAGE_ADAM},
+    defaults={**_IMAGE_ADAM}, **_lucic_spaces(lucic_gan),
 ))
 register_variant("nsgan", Variant(
     "ns", "mlp", "Goodfellow et al. 2014: non-saturating loss, MLP G and D",
-    defaults={**_IMAGE_ADAM},
+    defaults={**_IMAGE_ADAM}, **_lucic_spaces(lucic_gan),
 ))
 register_variant("dcgan", Variant(
     "ns", "dcgan", "Radford et al. 2016: DCGAN architecture, non-saturating loss",
@@ -173,20 +173,16 @@ register_variant("dcgan", Variant(
 ))
 register_variant("lsgan", Variant(
     "ls", "dcgan", "Mao et al. 2017: least-squares loss on the DCGAN architecture",
-    defaults={**_IMAGE_ADAM, "z_dim": 100},
+    defaults={**_IMAGE_ADAM, "z_dim": 100}, **_lucic_spaces(lucic_lsgan),
 ))
-# The spaces of the Lucic et al. 2018 losses are compare_gan's (src/params.py, the code behind the
-# paper's wide and narrow ranges), on top of the shared WIDE_SPACE / NARROW_SPACE. One departure: the
-# Wasserstein critics keep their authors' 5 critic steps in the narrow range, where compare_gan's has 1.
+# The spaces of the Lucic et al. 2018 losses are compare_gan's (ganzoo.ranges), defaults and all.
 register_variant("wgan-gp", Variant(
     "wasserstein", "dcgan",
     "Gulrajani et al. 2017: Wasserstein critic with gradient penalty 10 (penalty=gp), 5 critic steps "
     "per G step; layer norm in the critic, since batch norm breaks the per-sample penalty",
     defaults={"adam.lr": 1e-4, "adam.beta1": 0.0, "adam.beta2": 0.9, "n_critic": 5,
               "z_dim": 100, "arch.d_norm": "layer", "penalty": "gp", "penalty.weight": 10.0},
-    # WGANGPHyperParams: lambda log [-1, 2] wide, [-1, 1] narrow
-    search_space={**WIDE_SPACE, "penalty.weight": LogUniform(_LOG10**-1, _LOG10**2)},
-    narrow_space={**NARROW_SPACE, "n_critic": Choice((5,)), "penalty.weight": LogUniform(_LOG10**-1, _LOG10**1)},
+    **_lucic_spaces(lucic_wgan_gp),
 ))
 register_variant("wgan", Variant(
     "wasserstein", "dcgan",
@@ -195,9 +191,7 @@ register_variant("wgan", Variant(
     # WGANHyperParams' defaults: lr 5e-5, beta1 0.5, disc_iters 5, clipping 0.01, D's batch norm on
     defaults={"adam.lr": 5e-5, "adam.beta1": 0.5, "adam.beta2": 0.999, "n_critic": 5, "z_dim": 100,
               "d_weight_clip": 0.01},
-    # weight_clipping log [-3, 0] wide, [-2, 0] narrow
-    search_space={**WIDE_SPACE, "d_weight_clip": LogUniform(_LOG10**-3, 1.0)},
-    narrow_space={**NARROW_SPACE, "n_critic": Choice((5,)), "d_weight_clip": LogUniform(_LOG10**-2, 1.0)},
+    **_lucic_spaces(lucic_wgan),
 ))
 register_variant("dragan", Variant(
     "ns", "dcgan",
@@ -206,9 +200,7 @@ register_variant("dragan", Variant(
     # DRAGANHyperParams' defaults: lr 1e-4, beta1 0.5, disc_iters 1, lambda 10
     defaults={"adam.lr": 1e-4, "adam.beta1": 0.5, "adam.beta2": 0.999, "n_critic": 1, "z_dim": 100,
               "arch.d_norm": "layer", "penalty": "dragan", "penalty.weight": 10.0},
-    # lambda log [-1, 2] wide, [-1, 1] narrow
-    search_space={**WIDE_SPACE, "penalty.weight": LogUniform(_LOG10**-1, _LOG10**2)},
-    narrow_space={**NARROW_SPACE, "penalty.weight": LogUniform(_LOG10**-1, _LOG10**1)},
+    **_lucic_spaces(lucic_dragan),
 ))
 register_variant("began", Variant(
     "began", "infogan",
@@ -217,12 +209,10 @@ register_variant("began", Variant(
     # The paper's settings: Adam 1e-4, betas (0.5, 0.999), G and D updated in turn, gamma 0.5, lambda_k 0.001
     defaults={"adam.lr": 1e-4, "adam.beta1": 0.5, "adam.beta2": 0.999, "n_critic": 1,
               "arch.d_autoencoder": True, "arch.d_batchnorm": False, "loss.gamma": 0.5, "loss.lambda_k": 1e-3},
-    # BEGANHyperParams: lambda (k's step) log [-4, -2] wide, fixed 1e-3 narrow; gamma [0, 1] wide, [0.6, 0.9] narrow
-    search_space={**WIDE_SPACE, "loss.lambda_k": LogUniform(_LOG10**-4, _LOG10**-2), "loss.gamma": Uniform(0.0, 1.0)},
-    narrow_space={**NARROW_SPACE, "loss.lambda_k": Choice((1e-3,)), "loss.gamma": Uniform(0.6, 0.9)},
+    **_lucic_spaces(lucic_began),
 ))
-# The hinge and relativistic papers give settings, not ranges: these variants keep Lucic et al.'s wide
-# and narrow spaces (the defaults), whose wide range compare_gan also searched for Kurach et al. 2019.
+# The hinge and relativistic papers give settings, not ranges: these variants keep compare_gan's generic
+# wide and narrow ranges (the defaults), whose wide range compare_gan also searched for Kurach et al. 2019.
 register_variant("hinge", Variant(
     "hinge", "dcgan",
     "Lim & Ye 2017: hinge loss on the DCGAN architecture (Miyato et al. 2018 pair it with d_spectral_norm)",
@@ -270,12 +260,18 @@ def build_architecture(config: TrainConfig) -> Architecture:
 
 
 def build_networks(config: TrainConfig, sample_shape: tuple[int, ...], bounded: bool) -> tuple[nn.Module, nn.Module]:
-    """G and D as a run trains them: the architecture's, with D spectrally normalised where the config
-    says so. Every path that makes a run's networks (single runs, populations, evaluation) calls this,
+    """G and D as a run trains them: the architecture's, initialised and with BatchNorm set as the config
+    says (ganzoo.weights), D spectrally normalised and G's noise mapped where it says so. Every path that makes a run's networks (single runs, populations, evaluation) calls this,
     after seeding, so that a seed gives the same initial weights everywhere."""
     G, D = build_architecture(config).build(sample_shape, config.z_dim, bounded)
+    initialise = INITIALISATIONS.get(config.init)
+    for net in (G, D):  # before spectral norm, whose vectors start from the weights
+        initialise(net)
+        set_batchnorm(net, config.batchnorm_eps, config.batchnorm_momentum)
     if config.d_spectral_norm:
         D = spectral_norm(D)
+    if config.z_dist == "uniform":
+        G = UniformLatent(G)
     return G, D
 
 
@@ -314,9 +310,33 @@ def validate(config: TrainConfig) -> None:
         raise GanzooError(f"d_weight_clip must be >= 0 (0: off), got {config.d_weight_clip}")
     if not 0.0 <= config.g_ema_decay < 1.0:
         raise GanzooError(f"g_ema_decay must be in [0, 1) (0: off), got {config.g_ema_decay}")
+    if config.g_ema_start < 0:
+        raise GanzooError(f"g_ema_start must be >= 0 (G updates), got {config.g_ema_start}")
+    INITIALISATIONS.get(config.init)
+    if config.z_dist not in LATENTS:
+        raise GanzooError(f"z_dist must be one of {', '.join(LATENTS)}, got {config.z_dist!r}")
+    if config.batchnorm_eps is not None and config.batchnorm_eps <= 0:
+        raise GanzooError(f"batchnorm_eps must be > 0, got {config.batchnorm_eps}")
+    if config.batchnorm_momentum is not None and not 0.0 < config.batchnorm_momentum <= 1.0:
+        raise GanzooError(f"batchnorm_momentum must be in (0, 1], got {config.batchnorm_momentum}")
     build_architecture(config)  # and its own validate()
     if (problem := pairing_problem(config)) is not None:
         raise GanzooError(problem)
+
+
+def setting_value(config: TrainConfig, key: str) -> Any:
+    """The value of a dotted setting (``adam.lr``, ``loss.gamma``, ``arch.d_batchnorm``, ``n_critic``) in
+    ``config``, its component's default where the config leaves it unset (None for an unset penalty's)."""
+    head, _, rest = key.partition(".")
+    if head == "adam" and rest:
+        return getattr(config.g_adam, rest)
+    components = {"loss": build_loss, "arch": build_architecture, "penalty": build_penalty}
+    if head in components and rest:
+        return getattr(components[head](config), rest, None)
+    node: Any = config
+    for part in key.split("."):
+        node = node[part] if isinstance(node, Mapping) else getattr(node, part)
+    return node
 
 
 def describe(name: str) -> str:

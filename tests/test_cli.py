@@ -188,8 +188,9 @@ def test_bench_widths_writes_member_steps_per_second_and_the_protocol_hours(tmp_
     frame = pd.read_csv(tmp_path / "population_width.csv")
     assert list(frame["members"]) == [1, 2] and (frame["member_steps_per_second"] > 0).all()
     assert {"device", "torch", "precision", "execution", "fashion_mnist_training_hours"} <= set(frame.columns)
-    # 7 variants x 100 trials x 18,750 steps (20 epochs of 60,000 images at batch 64)
-    assert "fashion-mnist protocol at P=" in result.stderr and "13,125,000 member-steps" in result.stderr
+    # 7 variants x (100 trials + 50 repeat runs) x 15,625 steps: the budget of 15,625 D updates (20 epochs
+    # of 50,000 images at batch 64) at n_critic 1, its dearest case
+    assert "fashion-mnist protocol at P=" in result.stderr and "16,406,250 member-steps" in result.stderr
     bad = run_cli("bench", "--widths", "1,x", "--out", str(tmp_path))
     assert bad.returncode == 2 and bad.stderr.strip() == "ganzoo bench: error: --widths must be comma-separated positive integers, got '1,x'"
 

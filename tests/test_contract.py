@@ -9,6 +9,7 @@ import pytest
 
 from ganzoo import ARCHITECTURES, DATASETS, LOSSES, PENALTIES, VARIANTS, GanzooError, contract
 from ganzoo.features import EXTRACTORS
+from ganzoo.weights import INITIALISATIONS
 
 CASES = contract.variant_cases()
 
@@ -46,6 +47,11 @@ def test_every_loss_trains_one_step(loss, tmp_path):
 @pytest.mark.parametrize("name", list(EXTRACTORS))
 def test_every_feature_extractor_evaluates(name):
     contract.check_extractor_evaluates(name)
+
+
+@pytest.mark.parametrize("name", list(INITIALISATIONS))
+def test_every_initialisation_keeps_the_networks_and_its_seed(name):
+    contract.check_initialisation(name)
 
 
 @pytest.mark.parametrize("penalty", list(PENALTIES))
@@ -285,7 +291,7 @@ def test_a_generator_of_the_wrong_shape_fails_the_shape_check_clearly(plugin):
 def test_check_plugin_on_a_plugin_that_registers_nothing(plugin):
     (result,) = contract.check_plugin(str(plugin("x = 1\n")))
     assert (result.check, result.kind, result.passed) == ("registers_entries", "plugin", False)
-    assert "registered no variant, loss, penalty, architecture or dataset" in result.message
+    assert "registered no variant, loss, penalty, architecture, dataset, feature extractor or initialisation" in result.message
 
 
 def test_check_plugin_reports_a_refused_registration_as_one_line_at_the_plugin_line(plugin):

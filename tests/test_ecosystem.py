@@ -157,7 +157,7 @@ def test_an_exported_generator_loads_back_and_generates_what_the_run_did(tmp_pat
     fid = list(read_jsonl(run / "metrics.jsonl"))[-1]
     assert f"FID {fid['fid']:.4g} at step 10" in card and fid["extractor"] in card and "100 generated samples" in card
     assert f"`{variant}`" in card and "seed 0" in card and "ganzoo.load_generator" in card
-    assert ("G's moving average (decay 0.9)" in card) == ema
+    assert ("G's moving average (decay 0.9 from G update 0, BatchNorm statistics recomputed)" in card) == ema
     # The weights are plain tensors: safetensors' own reader, no pickle.
     from safetensors.torch import load_file
 

@@ -3,6 +3,7 @@ stability figures of constructed logs, throughput fields, `ganzoo eval` and `--e
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -77,7 +78,12 @@ def test_points_fid_tells_a_ring_from_a_blob_with_the_same_moments(ring_test):
                                    fid_features_to_statistics(ring_test.x.double()), False)
     assert raw["frechet_inception_distance"] < 0.01
     assert blob["fid"] > 50 * max(perfect["fid"], 1e-3)
-    assert blob["modes_covered"] == 0
+    # Mode coverage as VEEGAN and PacGAN count it (one high-quality sample a mode) sees the blob's 10,000
+    # samples touch every mode; its share of high-quality samples gives it away, and the 1% rule too.
+    assert blob["mode_rule"] == "one-sample" and blob["modes_covered"] == 8
+    assert blob["high_quality_share"] < 0.1 < perfect["high_quality_share"]
+    one_percent = evaluate(BlobSampler(cov), 3, "ring8", ring_test, dataclasses.replace(spec, mode_rule="one-percent"), CPU)
+    assert one_percent["mode_rule"] == "one-percent" and one_percent["modes_covered"] == 0
 
 
 def test_points_precision_recall_see_mode_collapse(ring_test):

@@ -159,6 +159,43 @@ def test_a_penalty_through_batchnorm_and_spectral_norm_follows_its_single_run(tm
         assert int(D.state_dict()["7.num_batches_tracked"]) == 10 * 4
 
 
+# The Lucic et al. protocol's settings (ganzoo/presets/fashion-mnist.toml), each in a population: compare_gan's
+# initialisation, batch norm and U(-1, 1) noise for all; the LS loss on probabilities; DRAGAN on the sigmoid's
+# gradient with a slope epsilon that differs per member; BEGAN's k unclipped; G's average from a start step.
+LUCIC_SETTINGS = {"init": "compare_gan", "batchnorm_eps": 1e-3, "batchnorm_momentum": 1e-3, "z_dist": "uniform",
+                  "arch.d_batchnorm": True}
+LUCIC_MEMBERS: dict[str, list[dict[str, object]]] = {
+    "lsgan": [{"loss.on": "probabilities"}] * 3,
+    # A slope epsilon of 0 would leave the penalty's double backward dividing by |grad|, which the sigmoid's
+    # saturation takes near 0: rounding is then amplified past any bound (compare_gan's 1e-4 keeps the root >= 0.01).
+    "dragan": [{"penalty.on": "probabilities", "penalty.slope_eps": e} for e in (1e-4, 1e-3, 1e-2)],
+    # gamma 0: k += lambda (0 - L(G(z))) falls at every update, below 0 at once where unclipped
+    "began": [{"loss.clip_k": False, "arch.d_batchnorm": False, "loss.gamma": 0.0, "loss.lambda_k": 1e-1}] * 3,
+    "nsgan": [{"g_ema_decay": d, "g_ema_start": s} for d, s in ((0.9, 0), (0.5, 3), (0.0, 0))],
+}
+
+
+@pytest.mark.parametrize("variant", sorted(LUCIC_MEMBERS))
+def test_the_lucic_protocols_settings_follow_their_single_runs(tmp_path: Path, variant: str, float64: None) -> None:
+    configs = [resolve_config(variant, "digits", arch="infogan", overrides={
+        "steps": 10, "batch_size": 32, "device": "cpu", "log_every": 5, "sample_every": 0, "checkpoint_every": 0,
+        "seed": seed, "adam.lr": lr, "adam.beta1": beta1, "fast.fused_adam": False, **LUCIC_SETTINGS, **extra})
+        # The infogan D's biases before BatchNorm have gradient 0 up to rounding, which Adam scales up (see
+        # "began" in PER_MEMBER_SETTINGS): learning rates of compare_gan's defaults' order keep that below 1e-12.
+        for (seed, lr, beta1), extra in zip(((0, 2e-4, 0.5), (1, 1e-4, 0.0), (2, 5e-5, 0.9)), LUCIC_MEMBERS[variant])]
+    members = assert_members_follow_their_single_runs(tmp_path, configs)
+    if variant == "began":  # unclipped, k went below 0 where the fakes reconstruct worse than gamma says
+        assert all(records[-1]["loss_k"] < 0 for _, records in members)
+
+
+def test_members_that_differ_in_a_losss_switch_are_refused() -> None:
+    """A loss's or penalty's field that is not a number decides the step's control flow: members must agree."""
+    configs = [member("lsgan", 0, 2e-4, 0.5, **{"loss.on": on}) for on in ("logits", "probabilities")]
+    with pytest.raises(GanzooError, match="member 1 differs from member 0 in loss_fields"):
+        check_population(configs)
+    check_population([member("dragan", s, 2e-4, 0.5, **{"penalty.slope_eps": e}) for s, e in ((0, 0.0), (1, 1e-4))])
+
+
 @pytest.mark.parametrize("variant", ["nsgan", "dcgan", "wgan-gp", "dragan", "began"])
 def test_first_critic_gradients_match_in_float32(tmp_path: Path, variant: str, monkeypatch: pytest.MonkeyPatch) -> None:
     configs = three_members(variant)

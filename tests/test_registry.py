@@ -17,7 +17,9 @@ from ganzoo import (
     Architecture,
     Choice,
     GanzooError,
+    LogUniform,
     Loss,
+    OnArch,
     Penalty,
     Uniform,
     Variant,
@@ -161,13 +163,25 @@ REFUSED = [
     ("variant", VARIANTS, Variant("ns", "dcgan", defaults={"arch.d_norm": "group"}),
      "its defaults are not valid settings: dcgan d_norm must be one of batch, layer, none, got 'group'"),
     ("variant", VARIANTS, Variant("ns", "mlp", search_space={"loss.gp_weight": Uniform(1.0, 10.0)}),
-     "its search_space['loss.gp_weight'] (Uniform(low=1.0, high=10.0)) is not a valid setting: unknown loss key(s) gp_weight"),
+     "its search_space['loss.gp_weight'] (Uniform(low=1.0, high=10.0, default=None)) is not a valid setting: "
+     "unknown loss key(s) gp_weight"),
     ("variant", VARIANTS, Variant("ns", "mlp", search_space={"z_dim": Uniform(16, 128)}),
      "is not a valid setting: z_dim: expected an integer, got 16.0"),
     ("variant", VARIANTS, Variant("ns", "mlp", narrow_space={"n_critic": Choice((1, "5"))}),
-     "its narrow_space['n_critic'] (Choice(values=(1, '5'))) is not a valid setting: n_critic: expected an integer, got '5'"),
+     "its narrow_space['n_critic'] (Choice(values=(1, '5'), default=None)) is not a valid setting: n_critic: expected "
+     "an integer, got '5'"),
     ("variant", VARIANTS, Variant("ns", "mlp", search_space={"adam.lr": (1e-4, 1e-3)}),
-     "must be a ganzoo.LogUniform, Uniform or Choice"),
+     "must be a ganzoo.LogUniform, Uniform or Choice (or OnArch of one)"),
+    # a default is a setting too, and a searched choice's must be one of its values
+    ("variant", VARIANTS, Variant("ns", "mlp", search_space={"n_critic": Choice((1, 5), default=3)}),
+     "has a default that is not among its values"),
+    ("variant", VARIANTS, Variant("ns", "mlp", search_space={"adam.lr": LogUniform(1e-4, 1e-3, default="fast")}),
+     "is not a valid setting: g_adam.lr: expected a number, got 'fast'"),
+    # a dimension for one architecture is checked on it, and names a registered one
+    ("variant", VARIANTS, Variant("ns", "mlp", search_space={"arch.d_batchnorm": OnArch("infogan", Choice((1, 2)))}),
+     "is not a valid setting: arch.d_batchnorm: expected true or false, got 1"),
+    ("variant", VARIANTS, Variant("ns", "mlp", search_space={"arch.x": OnArch("nonesuch", Choice((1,)))}),
+     "names architecture 'nonesuch', which is not registered"),
     ("variant", VARIANTS, Variant("ns", "mlp", search_space={"adam.lr": Uniform(1e-3, 1e-4)}),
      "needs numbers low <= high"),
 ]

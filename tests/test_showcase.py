@@ -13,25 +13,30 @@ from pathlib import Path
 import pandas as pd
 
 from ganzoo.config import to_dict
-from ganzoo.sweep import SWEEP_FILE, TRIALS_CSV, load_preset
+from ganzoo.sweep import SWEEP_FILE, TRIALS_CSV, Sweep, load_preset
 
 SHOWCASE = Path(__file__).resolve().parent.parent / "results" / "smoke"
 
 
 def test_the_showcase_was_made_with_the_smoke_preset_as_the_code_defines_it_now():
-    stored = json.loads((SHOWCASE / SWEEP_FILE).read_text())["settings"]
+    meta = json.loads((SHOWCASE / SWEEP_FILE).read_text())
     # Exact equality, not settings_difference: a setting added since must show up in the showcase.
-    assert stored == to_dict(load_preset("smoke")), "regenerate results/smoke (see this file's docstring)"
+    assert meta["settings"] == to_dict(load_preset("smoke")), "regenerate results/smoke (see this file's docstring)"
+    # and each pair's protocol (ranges, defaults, run settings, budget) is what this code resolves
+    sweep = Sweep("smoke", load_preset("smoke"), SHOWCASE.parent)
+    for pair in sweep.pairs:
+        assert meta["protocol"][pair.name] == sweep.pair_record(pair), f"{pair.name}: regenerate results/smoke"
 
 
 def test_the_showcase_holds_every_trial_and_its_report():
     meta = json.loads((SHOWCASE / SWEEP_FILE).read_text())
     trials = pd.read_csv(SHOWCASE / TRIALS_CSV)
-    n_trials = meta["settings"]["n_trials"]
+    n_trials, repeats = meta["settings"]["n_trials"], meta["settings"]["repeat_seeds"]
     for pair in meta["pairs"]:
         variant, dataset = pair.split("@")
         rows = trials[(trials["variant"] == variant) & (trials["dataset"] == dataset)]
-        assert (rows["state"] == "COMPLETE").sum() == n_trials, pair
+        assert (rows[rows["phase"] == "search"]["state"] == "COMPLETE").sum() == n_trials, pair
+        assert (rows[rows["phase"] == "repeat"]["state"] == "COMPLETE").sum() == repeats, pair
         for run_dirs in rows["run_dirs"]:  # relative to the repository, where the showcase was made
             for run_dir in json.loads(run_dirs):
                 assert (SHOWCASE.parent.parent / run_dir / "stats.jsonl").is_file(), run_dir

@@ -41,24 +41,60 @@ def test_weight_clipping_keeps_every_parameter_of_d_within_the_clip(tmp_path: Pa
     assert max(p.abs().max().item() for p in unclipped.D.parameters()) > 0.02
 
 
-def test_gs_moving_average_is_the_hand_computed_one_and_is_what_is_evaluated(tmp_path: Path, float64: None) -> None:
-    decay = 0.7
-    trainer = Trainer(tiny("nsgan", "ring8", g_ema_decay=decay), tmp_path, quiet=True)
-    expected = [p.detach().clone() for p in trainer.G.parameters()]  # the average starts at G's initial weights
-    for _ in range(5):
+@pytest.mark.parametrize("start", [0, 2])
+def test_gs_moving_average_is_the_weighted_mean_of_gs_iterates_since_its_start(tmp_path: Path, float64: None,
+                                                                              start: int) -> None:
+    """After t G updates the average is sum_{i=s+1..t} (1-d) d^(t-i) theta_i / (1 - d^(t-s)): a weighted
+    mean of G's iterates since the start s (G itself until then), no weight left on the initialisation."""
+    decay, steps = 0.7, 5
+    trainer = Trainer(tiny("nsgan", "ring8", g_ema_decay=decay, g_ema_start=start), tmp_path, quiet=True)
+    iterates = []
+    for t in range(1, steps + 1):
         trainer.train_step()
-        expected = [decay * e + (1 - decay) * p.detach() for e, p in zip(expected, trainer.G.parameters())]
-    state = trainer.train_state(final=False)
-    # Each step's update rounds the average by a few ulps (torch.lerp against the formula above): five
-    # steps stay within 10 ulps of the largest weight; a wrong decay or a missed step moves it by ~1e-4.
-    for ours, theirs in zip(state.G.parameters(), expected):
-        assert (ours - theirs).abs().max().item() <= 10 * U64 * max(theirs.abs().max().item(), 1.0)
+        iterates.append([p.detach().clone() for p in trainer.G.parameters()])
+        since = range(start, t) if t > start else [t - 1]  # 0-based indices of theta_{s+1..t}, or G itself
+        weights = [decay ** (t - 1 - i) for i in since]
+        expected = [sum(w * it[k] for w, it in zip(weights, (iterates[i] for i in since))) / sum(weights)
+                    for k in range(len(iterates[-1]))]
+        state = trainer.train_state(final=False)
+        # The run takes t lerp-like updates of the average (ema + w (G - ema)), each rounding by an ulp or two
+        # of the largest weight; the closed form above sums t terms: within 10 ulps for t <= 5. A missed step,
+        # no bias correction or the initialisation's weight left in moves it by >= 1e-3 of the weights.
+        for ours, theirs in zip(state.G.parameters(), expected):
+            assert (ours - theirs).abs().max().item() <= 10 * U64 * max(theirs.abs().max().item(), 1.0), t
     assert state.G is not trainer.G and any(not torch.equal(a, b) for a, b in zip(state.G.parameters(), trainer.G.parameters()))
-    # Buffers are G's own, not averaged (BatchNorm statistics of the G that is trained).
-    dc = Trainer(tiny("dcgan", g_ema_decay=decay), tmp_path / "dc", quiet=True)
-    dc.train_step()
-    for ours, theirs in zip(dc.train_state(final=False).G.buffers(), dc.G.buffers()):
-        assert torch.equal(ours, theirs)
+
+
+def test_the_averaged_gs_batchnorm_statistics_are_its_own(tmp_path: Path, float64: None) -> None:
+    """The averaged G is evaluated with BatchNorm statistics of its own forwards: the plain mean of the
+    batch statistics over STANDING_BATCHES train-mode batches of fixed noise, not G's running ones."""
+    from ganzoo.averaging import STANDING_BATCHES, STANDING_SEED_OFFSET
+
+    config = tiny("dcgan", g_ema_decay=0.7)
+    dc = Trainer(config, tmp_path / "dc", quiet=True)
+    for _ in range(3):
+        dc.train_step()
+    G = dc.train_state(final=False).G
+    captured: list[torch.Tensor] = []
+    probe = next(m for m in G.modules() if isinstance(m, nn.BatchNorm2d))
+    handle = probe.register_forward_hook(lambda m, inputs, output: captured.append(inputs[0].detach()))
+    generator = torch.Generator().manual_seed(config.seed + STANDING_SEED_OFFSET)
+    G.train()
+    with torch.no_grad():
+        for _ in range(STANDING_BATCHES):
+            G(torch.randn(config.batch_size, config.z_dim, generator=generator))
+    G.eval()
+    handle.remove()
+    means = torch.stack([x.mean((0, 2, 3)) for x in captured[:STANDING_BATCHES]])
+    variances = torch.stack([x.var((0, 2, 3), unbiased=True) for x in captured[:STANDING_BATCHES]])
+    # A fresh call recomputes them from the same forwards: a cumulative mean of 16 batches rounds by a few
+    # ulps (float64: ~1e-15 of values of order 1); 1e-12 is far inside a wrong batch count or noise.
+    G = dc.train_state(final=False).G
+    first_bn = next(m for m in G.modules() if isinstance(m, nn.BatchNorm2d))
+    assert torch.allclose(first_bn.running_mean, means.mean(0), rtol=0, atol=1e-12)
+    assert torch.allclose(first_bn.running_var, variances.mean(0), rtol=0, atol=1e-12)
+    raw = next(m for m in dc.G.modules() if isinstance(m, nn.BatchNorm2d))
+    assert not torch.allclose(first_bn.running_mean, raw.running_mean, atol=1e-6), "not G's own statistics"
 
 
 def test_the_moving_average_is_recorded_checkpointed_resumed_and_evaluated(tmp_path: Path) -> None:

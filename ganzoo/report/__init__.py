@@ -76,6 +76,9 @@ def build_sections(results: StudyResults, out: Path) -> list[Section]:
     colors = figures.palette(trials)
     totals = _mode_totals(sorted({g.dataset for g, _ in data}))
     sections = []
+    reference = _reference_section(results)
+    if reference is not None:
+        sections.append(reference)
 
     summary: list[Table] = []
     for g, t in data:
@@ -121,6 +124,18 @@ def build_sections(results: StudyResults, out: Path) -> list[Section]:
         "steps; one that rises again shows training going wrong after a good start.",
         **_figure(out, "learning_curves", figures.draw(lambda: figures.learning_curves(results, data, colors))),
     ))
+    if len(results.repeats):
+        repeated = [Table(g.label, tables.repeats_display(tables.repeats(t))) for g, t in tables.groups(results.repeats)]
+        seeds = results.settings.get("repeat_seeds") if results.settings else None
+        sections.append(Section(
+            "repeat", "3b. Repeat: each best configuration on new seeds",
+            "Lucic et al.'s phase 3: each variant's best configuration of the search trained again on "
+            + (f"{seeds} " if seeds else "") + "seeds the search did not use, each run scored as the search scored "
+            "its trials. The mean is the variant's expected FID at its best setting, free of the luck that picked "
+            "it; the std is what one run of it can land on. The interval is a bootstrap 95% CI of the mean with "
+            f"at least {tables.MIN_CI_VALUES} runs, else the runs' range.",
+            tables=tuple(repeated),
+        ))
     stability = [Table(g.label, tables.stability_display(tables.stability(t))) for g, t in data]
     sections.append(Section(
         "stability", "4. Stability: seeds, divergence and coverage",
@@ -137,9 +152,10 @@ def build_sections(results: StudyResults, out: Path) -> list[Section]:
     sections.append(Section(
         "coverage", "4b. Mode and class coverage",
         "Each point is one complete trial, its coverage the mean over its seeds. On 2D mixtures (ring8, grid25): "
-        "modes with at least 1% of the samples within 3 standard deviations of their centre, as in the VEEGAN "
-        "and Unrolled GAN papers. On labelled images: classes the domain classifier finds among the generated "
-        "samples. The dashed line is the number the data has; a variant below it drops modes (mode collapse).",
+        "modes nearest to at least one high-quality sample (within 3 standard deviations of its centre), as "
+        "VEEGAN and PacGAN count them" + _mode_rule_note(trials) + ". On labelled images: classes the domain "
+        "classifier finds among the generated samples. The dashed line is the number the data has; a variant "
+        "below it drops modes (mode collapse).",
         **_figure(out, "coverage", figures.draw(lambda: figures.coverage(data, colors, totals))),
     ))
     bench = _bench_table(results)
@@ -182,6 +198,34 @@ def build_sections(results: StudyResults, out: Path) -> list[Section]:
     return sections
 
 
+def _mode_rule_note(trials: pd.DataFrame) -> str:
+    """What the coverage figure counts where a study asked for the 1% rule (ganzoo.modes)."""
+    rules = set(trials["mode_rule"].dropna()) if "mode_rule" in trials else set()
+    if "one-percent" in rules:
+        return ("; this study counts a mode only with 1% of the samples at it (mode_rule one-percent), which "
+                "cannot be set beside the papers' numbers")
+    return ""
+
+
+def _reference_section(results: StudyResults) -> Section | None:
+    """The published protocol the study follows, choice by choice, where its preset names one."""
+    from ganzoo import protocol
+
+    if not results.settings or not results.protocol:
+        return None
+    found = protocol.reference_table(protocol.Context(results.settings, results.protocol))
+    if found is None:
+        return None
+    reference, rows = found
+    frame = pd.DataFrame([dataclasses.asdict(r) for r in rows]).rename(columns={"value": "ganzoo"})
+    return Section(
+        "protocol", f"0. Protocol: {reference.title}",
+        f"Each choice of the published protocol, ganzoo's value as this study ran it, the reference's value and "
+        f"the file it is read from ({reference.code}), and whether ganzoo follows it, deviates on purpose (why), "
+        "or differs because the study's settings moved away from it.",
+        tables=(Table("protocol", frame),))
+
+
 def _bench_table(results: StudyResults) -> pd.DataFrame | None:
     """``ganzoo bench`` results beside the study folder (results/bench/throughput.csv), if any."""
     from ganzoo.bench import BENCH_CSV
@@ -220,7 +264,15 @@ def header(results: StudyResults) -> list[str]:
              f"{progress} ({detail or 'none yet'})" + (" — the study is still running; this is a snapshot."
                                                         if counts.get("running") else ".")]
     s = results.settings
-    if s:
+    if s and results.protocol:
+        from ganzoo import protocol
+
+        lines += protocol.summary(protocol.Context(s, results.protocol))
+        if s.get("conditions"):
+            cells = "; ".join(f"+{label}: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in settings.items())
+                              for label, settings in s["conditions"].items())
+            lines.append(f"Each variant ran under every condition, a study of its own (VARIANT+LABEL): {cells}.")
+    elif s:  # a study of a ganzoo before 0.2, which stored no protocol records
         budget = f"{s['epochs']} epochs" if s.get("epochs") else f"{s['steps']} steps"
         ev = s.get("evaluation", {})
         lines.append(

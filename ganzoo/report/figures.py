@@ -142,8 +142,16 @@ def budget(data: GroupData, colors: dict[str, Any]) -> Figure:
     return fig
 
 
+def _in_d_updates(results: StudyResults) -> bool:
+    """Whether the study's budget counts D updates: curves are drawn against them then, so that trials of
+    other n_critic are compared at equal compute."""
+    return bool(results.settings and results.settings.get("budget") == "d_updates")
+
+
 def learning_curves_frame(results: StudyResults, data: GroupData) -> tuple[pd.DataFrame, list[str]]:
-    """FID against step for every seed of each variant's best configuration, per group."""
+    """FID against the budget spent (steps, or D updates where the study counts them) for every seed of
+    each variant's best configuration, per group."""
+    d_updates = _in_d_updates(results)
     rows, missing = [], []
     for group, trials in data:
         for _, best in tables.best_trials(trials).iterrows():
@@ -155,8 +163,9 @@ def learning_curves_frame(results: StudyResults, data: GroupData) -> tuple[pd.Da
                 for m in rundir.read_jsonl(run_dir / "metrics.jsonl"):
                     if m.get("fid") is None or m.get("extractor") != group.extractor or m.get("n_samples") != group.n_samples:
                         continue
-                    rows.append({"group": group.label, "variant": best["variant"], "seed": seed,
-                                 "step": m["step"], "fid": m["fid"]})
+                    x = m.get("d_updates", m["step"]) if d_updates else m["step"]
+                    rows.append({"group": group.label, "variant": best["variant"], "seed": seed, "step": x,
+                                 "fid": m["fid"]})
     return pd.DataFrame(rows, columns=["group", "variant", "seed", "step", "fid"]), missing
 
 
@@ -178,7 +187,7 @@ def learning_curves(results: StudyResults, data: GroupData, colors: dict[str, An
                      marker="o", ax=ax)
         if _wide(rows["fid"]):
             ax.set_yscale("log")
-        ax.set(title=group.title, xlabel="training step", ylabel="FID")
+        ax.set(title=group.title, xlabel="D updates" if _in_d_updates(results) else "training step", ylabel="FID")
     _variant_legend(fig, axes, colors, frame["variant"].tolist())
     return fig
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ganzoo import rundir
 from ganzoo.errors import GanzooError
-from ganzoo.sweep.files import ATTR, SWEEP_FILE, TRIALS_CSV, trials_frame
+from ganzoo.sweep.files import ATTR, PAIR_ATTR, REPEAT, REPEAT_SUFFIX, SWEEP_FILE, TRIALS_CSV, trials_frame
 from ganzoo.sweep.storage import JOURNAL_FILE, SQLITE_FILE, Storage, redact
 
 LOCAL_STORAGES = (SQLITE_FILE, JOURNAL_FILE)
@@ -27,9 +27,11 @@ class StudyResults:
     name: str
     source: str  # what was read, for the report's header
     study_dir: Path | None  # where run directories are looked up (None: nowhere local)
-    trials: pd.DataFrame  # one row per trial, the columns of trials.csv
+    trials: pd.DataFrame  # one row per search trial, the columns of trials.csv
     settings: dict[str, Any] | None  # the sweep's settings, when known
     pairs: list[str]  # "variant@dataset" of the sweep, when known (else those seen)
+    repeats: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)  # a row per repeat run (phase repeat)
+    protocol: dict[str, Any] = dataclasses.field(default_factory=dict)  # pair -> its protocol record, when stored
 
     @property
     def n_requested(self) -> int | None:
@@ -92,8 +94,19 @@ def _from_storage(name: str, url: str, study_dir: Path | None, source_label: str
         raise GanzooError(f"no study {name!r} in {source_label}")
     studies = {n.removeprefix(f"{name}/"): optuna.load_study(study_name=n, storage=storage) for n in names}
     settings = (meta or {}).get("settings") or next(iter(studies.values())).user_attrs.get(ATTR)
-    pairs = (meta or {}).get("pairs") or sorted(studies)
-    return StudyResults(name, source_label, study_dir, _typed(trials_frame(studies)), settings, pairs)
+    pairs = (meta or {}).get("pairs") or sorted(n for n in studies if not n.endswith(REPEAT_SUFFIX))
+    protocol = (meta or {}).get("protocol") or {n: s.user_attrs[PAIR_ATTR] for n, s in studies.items()
+                                               if PAIR_ATTR in s.user_attrs}
+    return _results(name, source_label, study_dir, trials_frame(studies), settings, pairs, protocol)
+
+
+def _results(name: str, source: str, study_dir: Path | None, frame: pd.DataFrame, settings: dict[str, Any] | None,
+             pairs: list[str], protocol: dict[str, Any]) -> StudyResults:
+    """The search trials and the repeat runs apart (a trials.csv of an older ganzoo has no phase: all search)."""
+    frame = _typed(frame)
+    repeat = frame["phase"] == REPEAT if "phase" in frame else pd.Series(False, index=frame.index)
+    return StudyResults(name, source, study_dir, frame[~repeat].reset_index(drop=True), settings, pairs,
+                        frame[repeat].reset_index(drop=True), protocol)
 
 
 def _from_csv(path: Path, study: str | None, meta: dict[str, Any] | None = None) -> StudyResults:
@@ -107,12 +120,12 @@ def _from_csv(path: Path, study: str | None, meta: dict[str, Any] | None = None)
     meta = meta or {}
     name = study or meta.get("study") or path.parent.name
     pairs = meta.get("pairs") or sorted({f"{v}@{d}" for v, d in zip(frame["variant"], frame["dataset"])})
-    return StudyResults(name, str(path), path.parent, _typed(frame), meta.get("settings"), pairs)
+    return _results(name, str(path), path.parent, frame, meta.get("settings"), pairs, meta.get("protocol") or {})
 
 
 # Optuna adds a user-attribute column only once some trial has it: a study whose trials all
 # failed or still run has no fid_mean. Every column the report reads exists, NaN where unknown.
-NUMERIC = ("number", "value", "fid_mean", "fid_std", "best_fid", "diverged_seeds", "n_samples", "modes_covered",
+NUMERIC = ("number", "value", "fid_mean", "fid_std", "best_fid", "best_trial", "diverged_seeds", "n_samples", "modes_covered",
            "classes_covered", "class_kl", "high_quality_share", "d_saturated_share", "train_images_per_second",
            "ms_per_step", "peak_memory_bytes", "precision", "recall", "density", "coverage",
            "extraction_images_per_second")

@@ -376,3 +376,45 @@ def importances(trials: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         except (ValueError, RuntimeError) as e:
             notes.append(f"{variant}: Optuna could not compute importances ({e})")
     return pd.DataFrame(rows, columns=["variant", "parameter", "importance"]), notes
+
+
+def repeats(runs: pd.DataFrame) -> pd.DataFrame:
+    """The repeat phase of one group: per variant, its best configuration's runs on new seeds (a trial
+    each): how many, the mean FID, its standard deviation and interval (a bootstrap 95% CI of the mean,
+    or with fewer than MIN_CI_VALUES runs their range), and the best and worst run."""
+    rows = []
+    for variant, mine in runs.groupby("variant", sort=True):
+        fids = complete(mine)["fid_mean"].to_numpy(dtype=float)
+        spread = interval(fids, np.mean)
+        rows.append({
+            "variant": variant,
+            "best_trial": mine["best_trial"].dropna().astype(int).iloc[0] if "best_trial" in mine and
+            mine["best_trial"].notna().any() else None,
+            "runs": len(fids),
+            "diverged": int((mine["status"] == "diverged").sum()),
+            "unfinished": int((~mine["status"].isin(["complete", "diverged"])).sum()),
+            "mean_fid": float(fids.mean()) if len(fids) else math.nan,
+            "std_fid": float(fids.std(ddof=1)) if len(fids) > 1 else math.nan,
+            "ci_low": spread[0] if spread else math.nan,
+            "ci_high": spread[1] if spread else math.nan,
+            "interval": spread[2] if spread else None,
+            "min_fid": float(fids.min()) if len(fids) else math.nan,
+            "max_fid": float(fids.max()) if len(fids) else math.nan,
+        })
+    return pd.DataFrame(rows)
+
+
+def repeats_display(table: pd.DataFrame) -> pd.DataFrame:
+    bracket, per_cell = interval_header(table["interval"]) if len(table) else (CI, False)
+    return pd.DataFrame({
+        "variant": table["variant"],
+        "best trial of the search": ["—" if t is None or pd.isna(t) else str(int(t)) for t in table["best_trial"]],
+        "runs (+ diverged, unfinished)": [f"{r}" + (f" (+{d} diverged)" if d else "") + (f" (+{u} unfinished)" if u else "")
+                                          for r, d, u in zip(table["runs"], table["diverged"], table["unfinished"])],
+        "mean FID": [fmt.sig(x) for x in table["mean_fid"]],
+        "std": [fmt.sig(x) for x in table["std_fid"]],
+        {CI: "95% CI of the mean", RANGE: "range of the runs"}.get(bracket, f"{bracket}"): [
+            (fmt.interval(lo, hi) or fmt.MISSING) + (f" ({kind})" if per_cell and kind else "")
+            for lo, hi, kind in zip(table["ci_low"], table["ci_high"], table["interval"])],
+        "min / max": [f"{fmt.sig(a)} / {fmt.sig(b)}" for a, b in zip(table["min_fid"], table["max_fid"])],
+    })

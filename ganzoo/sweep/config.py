@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ganzoo.budget import D_UPDATES, G_UPDATES, check_unit, steps_for, updates_of
 from ganzoo.config import EVALUATION_DEFAULTS, EvalSpec, from_dict, to_dict
 from ganzoo.errors import GanzooError
 from ganzoo.sweep.spaces import parse_distribution
@@ -17,6 +18,7 @@ from ganzoo.sweep.spaces import parse_distribution
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("none", "median", "hyperband")
 SPACES = ("wide", "narrow")
+OBJECTIVES = ("final", "best")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,10 +31,18 @@ class SweepConfig:
     pruner: str = "none"
     space: str = "wide"
     arch: str | None = None  # one architecture for every loss (Lucic et al. 2018)
-    steps: int = 1000
-    epochs: float | None = None  # overrides steps: epochs of the training split
+    # What steps, epochs and eval_every count (ganzoo.budget): g_updates (a step is n_critic D updates
+    # and one G update) or d_updates (every trial the same D updates, whatever its n_critic: compare_gan's).
+    budget: str = D_UPDATES
+    steps: int = 1000  # the budget, in its unit
+    epochs: float | None = None  # instead of steps: epochs of epoch_size images, at batch_size an update
+    epoch_size: int | None = None  # images in an epoch (None: the training split's)
     batch_size: int = 64
-    eval_every: int = 0  # intermediate evaluations for pruning; 0: only the final one
+    eval_every: int = 0  # the budget's unit between evaluations (pruning, learning curves, objective best); 0: final only
+    objective: str = "final"  # a run's FID: at its end (final) or at its best evaluation (best: compare_gan's)
+    default_trial: bool = True  # the first trial is the space's default configuration, as compare_gan's
+    repeat_seeds: int = 0  # after the search, each study's best configuration again on this many new seeds
+    reference: str | None = None  # the published protocol this follows (ganzoo.protocol.REFERENCES), for its table
     evaluation: EvalSpec = EVALUATION_DEFAULTS["during training"]
     settings: dict[str, Any] = dataclasses.field(default_factory=dict)  # fixed dotted settings
     variant_settings: dict[str, Any] = dataclasses.field(default_factory=dict)  # {variant: {key: value}}
@@ -60,8 +70,20 @@ class SweepConfig:
         for field in ("n_trials", "seeds", "steps", "batch_size"):
             if getattr(self, field) < 1:
                 raise GanzooError(f"{field} must be >= 1, got {getattr(self, field)}")
-        if self.eval_every < 0:
-            raise GanzooError(f"eval_every must be >= 0, got {self.eval_every}")
+        for field in ("eval_every", "repeat_seeds"):
+            if getattr(self, field) < 0:
+                raise GanzooError(f"{field} must be >= 0, got {getattr(self, field)}")
+        check_unit(self.budget)
+        if self.epochs is not None and self.epochs <= 0:
+            raise GanzooError(f"epochs must be > 0, got {self.epochs}")
+        if self.epoch_size is not None and self.epoch_size < 1:
+            raise GanzooError(f"epoch_size must be >= 1 (images), got {self.epoch_size}")
+        if self.objective not in OBJECTIVES:
+            raise GanzooError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+        if self.reference is not None:
+            from ganzoo.protocol import REFERENCES
+
+            REFERENCES.get(self.reference)
         unknown = sorted(set(self.variant_settings) - set(self.variants))
         if unknown:
             raise GanzooError(f"variant_settings for variants not in the sweep: {', '.join(unknown)}")
@@ -86,19 +108,27 @@ class SweepConfig:
             **self.settings, **self.variant_settings.get(pair.variant, {}), **condition, **overrides})
 
     def search_space(self, pair: Pair) -> dict[str, Any]:
-        """The dimensions a trial of ``pair`` draws: its variant's wide or narrow space, then extra_space."""
+        """The dimensions of a trial of ``pair``: its variant's wide or narrow space on the pair's
+        architecture (ganzoo.ranges.on_arch), then extra_space. One-valued ones are fixed, not searched."""
+        from ganzoo.ranges import on_arch
         from ganzoo.variants import VARIANTS
 
         v = VARIANTS.get(pair.variant)
-        space = dict(v.search_space if self.space == "wide" else v.narrow_space)
+        space = on_arch(v.search_space if self.space == "wide" else v.narrow_space, self.arch or v.arch)
         space.update({k: parse_distribution(k, spec) for k, spec in self.extra_space.items()})
         return space
 
-    def run_steps(self, n_train: int | None) -> int:
-        """G updates a run takes: ``steps``, or ``epochs`` of a training split of ``n_train`` samples."""
-        if self.epochs is None or n_train is None:
+    def updates(self, n_train: int) -> int:
+        """The budget in its unit: ``steps``, or ``epochs`` of ``epoch_size`` (else ``n_train``) images."""
+        if self.epochs is None:
             return self.steps
-        return max(1, round(self.epochs * n_train / self.batch_size))
+        return updates_of(self.epochs, self.epoch_size or n_train, self.batch_size)
+
+    def run_length(self, n_critic: int, n_train: int) -> tuple[int, int]:
+        """A run's engine steps and the steps between its evaluations (0: final only), at ``n_critic``."""
+        steps = steps_for(self.updates(n_train), self.budget, n_critic)
+        every = steps_for(self.eval_every, self.budget, n_critic) if self.eval_every else 0
+        return steps, every
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,6 +183,9 @@ def _flat(value: Any, prefix: str) -> dict[str, Any]:
 
 
 OUTPUTS = {"tensorboard"}  # what a sweep writes besides its results: never compared between runs of a study
+# Settings ganzoo gained after studies began whose value in effect before differs from today's default:
+# a study stored without one ran that way.
+BEFORE = {"default_trial": False, "budget": G_UPDATES, "evaluation.mode_rule": "one-percent"}
 
 
 def settings_difference(stored: Mapping[str, Any] | None, current: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
@@ -170,7 +203,7 @@ def settings_difference(stored: Mapping[str, Any] | None, current: Mapping[str, 
             continue
         theirs, mine = _get(stored, path), _get(current, path)
         if theirs is _MISSING:
-            theirs = _get(default, path)
+            theirs = BEFORE.get(path, _get(default, path))
         if theirs == mine:
             continue
         if isinstance(theirs, Mapping) and isinstance(mine, Mapping):  # name the entries that differ
@@ -181,10 +214,33 @@ def settings_difference(stored: Mapping[str, Any] | None, current: Mapping[str, 
     return diff
 
 
+def record_difference(stored: Mapping[str, Any], current: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(dotted key, stored value, current value) for each leaf of two pairs' protocol records that
+    differs. A run setting the stored record lacks was added to ganzoo since; it counts as its default
+    (the run record is a TrainConfig's, whose new fields default to the behaviour before them); one the
+    current record lacks is no longer a setting and is ignored."""
+    from ganzoo.config import TrainConfig
+
+    default_run = to_dict(TrainConfig(variant="", dataset="", loss="", arch=""))
+    a, b = _flat(stored, "protocol"), _flat(current, "protocol")
+    diff = []
+    for key in sorted(set(a) | set(b)):
+        theirs, mine = a.get(key, _MISSING), b.get(key, _MISSING)
+        if key.startswith("protocol.run."):
+            if mine is _MISSING:  # a setting ganzoo no longer has cannot change a run
+                continue
+            if theirs is _MISSING:
+                theirs = _get(default_run, key.removeprefix("protocol.run."))
+        if theirs != mine:
+            diff.append((key.removeprefix("protocol."), None if theirs is _MISSING else theirs,
+                         None if mine is _MISSING else mine))
+    return diff
+
+
 # Settings that ``ganzoo sweep`` has a flag for, so that a resume command can be given.
 _SETTING_FLAG = {"n_trials": "--trials", "seeds": "--seeds", "sampler": "--sampler", "pruner": "--pruner",
                  "space": "--space", "steps": "--steps", "eval_every": "--eval-every", "arch": "--arch",
-                 "device": "--device"}
+                 "device": "--device", "repeat_seeds": "--repeat-seeds"}
 
 
 def _with_flags(command: list[str], flags: Mapping[str, Any]) -> list[str]:

@@ -15,9 +15,20 @@ TRIALS_CSV = "trials.csv"  # one row per trial, rewritten after every trial
 ATTR = "ganzoo_sweep"  # the Optuna study user attribute holding the sweep's settings
 TENSORBOARD = "tensorboard"  # the study's TensorBoard log directory (tensorboard = true)
 OBJECTIVE = "FID (mean over seeds)"  # what a trial's value is: the metric name Optuna and its dashboard show
+PAIR_ATTR = "ganzoo_pair"  # the study user attribute holding its pair's protocol record (space and run settings)
+# Trial user attributes that make a trial the configuration it is, carried by a retry (liveness.requeue):
+SETTINGS = "settings"  # every dimension's value (an enqueued trial brings the fixed ones)
+DEFAULT_TRIAL = "default_trial"  # the space's default configuration, run first
+PHASE, REPEAT = "phase", "repeat"  # a repeat trial re-runs the best configuration on new seeds
+SEEDS = "seeds"  # a repeat trial's seeds
+BEST_TRIAL = "best_trial"  # the search trial whose configuration a repeat trial runs
+IDENTITY = (SETTINGS, DEFAULT_TRIAL, PHASE, SEEDS, BEST_TRIAL)
+REPEAT_SUFFIX = "#repeat"  # the repeat study of pair P is named P#repeat
 
 
 def trials_frame(studies: Mapping[str, Any]) -> Any:
+    """One row per trial of ``studies`` (pair name -> study; a pair's repeat study as NAME#repeat), with
+    its variant, dataset and phase (search or repeat)."""
     import pandas as pd
 
     frames = []
@@ -27,7 +38,7 @@ def trials_frame(studies: Mapping[str, Any]) -> Any:
             continue
         # Optuna names the value column after the study's metric name (value_FID ...): trials.csv keeps "value".
         frame = frame.rename(columns={c: "value" for c in frame.columns if c.startswith("value_")})
-        variant, _, dataset = name.partition("@")
+        variant, _, dataset = name.removesuffix(REPEAT_SUFFIX).partition("@")
         frame.insert(0, "dataset", dataset)
         frame.insert(0, "variant", variant)
         frames.append(frame)
@@ -35,6 +46,9 @@ def trials_frame(studies: Mapping[str, Any]) -> Any:
         return pd.DataFrame()
     out = pd.concat(frames, ignore_index=True)
     out.columns = [c.removeprefix("user_attrs_") for c in out.columns]
+    # A repeat trial carries its phase as a user attribute; a search trial has none.
+    phase = out.pop(PHASE).fillna("search") if PHASE in out else "search"
+    out.insert(2, PHASE, phase)
     return out
 
 

@@ -23,6 +23,7 @@ from ganzoo.errors import GanzooError
 # trial counts as dead. GANZOO_HEARTBEAT_SECONDS / GANZOO_GRACE_SECONDS override them.
 HEARTBEAT_SECONDS, GRACE_SECONDS = 10, 60
 MAX_RETRIES = 3  # a dead trial is queued again at most this often
+RETRIES = "retries"  # a requeued trial's user attribute: how many times its configuration was queued again
 
 
 def _seconds(name: str, default: int) -> int:
@@ -60,7 +61,6 @@ def fail_dead_trials(study: Any) -> None:
     waiting for ever without the second half."""
     import optuna
     import sqlalchemy
-    from optuna.storages import RetryHeartbeatStaleTrialCallback
     from optuna.trial import TrialState
 
     optuna.storages.fail_stale_trials(study)
@@ -72,11 +72,10 @@ def fail_dead_trials(study: Any) -> None:
     # Which trials ever beat is only in Optuna's trial_heartbeats table: no API lists them.
     with backend.engine.connect() as conn:
         beaten = {row[0] for row in conn.execute(sqlalchemy.text("SELECT trial_id FROM trial_heartbeats"))}
-    retry = RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)
     for t in running:
         # set_trial_state_values returns False when another worker changed the state first.
         if t._trial_id not in beaten and storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
-            retry(study, storage.get_trial(t._trial_id))
+            retry_stale(study, storage.get_trial(t._trial_id))
 
 
 def requeue_orphans(study: Any) -> None:
@@ -86,7 +85,30 @@ def requeue_orphans(study: Any) -> None:
 
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         study.tell(t.number, state=TrialState.FAIL)
-        study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+        requeue(study, t)
+
+
+def requeue(study: Any, trial: Any) -> None:
+    """Queue ``trial`` again: its parameters and what makes it the trial it is (a default trial's or a
+    repeat's settings, its phase and seeds), so that the retry runs the same configuration. Enqueued as
+    fixed values, which may lie outside their ranges, as compare_gan's narrow defaults do (Optuna's own
+    retry callback re-creates a trial against its distributions and refuses them)."""
+    import warnings
+
+    from ganzoo.sweep.files import IDENTITY
+
+    carried = {key: trial.user_attrs[key] for key in IDENTITY if key in trial.user_attrs}
+    retries = trial.user_attrs.get(RETRIES, 0) + 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna warns that enqueued trials are experimental
+        study.enqueue_trial(trial.params, user_attrs={**carried, "retry_of": trial.number, RETRIES: retries})
+
+
+def retry_stale(study: Any, trial: Any) -> None:
+    """The heartbeat storage's callback for a trial whose worker died: queued again (``requeue``), at most
+    MAX_RETRIES times in a row."""
+    if trial.user_attrs.get(RETRIES, 0) < MAX_RETRIES:
+        requeue(study, trial)
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ from ganzoo.errors import GanzooError
 
 
 def suggest(trial: Any, key: str, dist: Any) -> Any:
-    from ganzoo.variants import Choice, LogUniform, Uniform
+    from ganzoo.ranges import Choice, LogUniform, Uniform
 
     if isinstance(dist, LogUniform):
         return trial.suggest_float(key, dist.low, dist.high, log=True)
@@ -24,29 +24,40 @@ def suggest(trial: Any, key: str, dist: Any) -> Any:
 
 def parse_distribution(key: str, spec: Any) -> Any:
     """A search dimension written in a preset: {choice = [...]}, {uniform = [lo, hi]} or
-    {log_uniform = [lo, hi]}."""
-    from ganzoo.variants import Choice, LogUniform, Uniform
+    {log_uniform = [lo, hi]}, each optionally with default = V (the first trial's value)."""
+    from ganzoo.ranges import Choice, LogUniform, Uniform
 
     kinds = {"choice": Choice, "uniform": Uniform, "log_uniform": LogUniform}
-    if not isinstance(spec, Mapping) or len(spec) != 1 or next(iter(spec)) not in kinds:
+    named = [k for k in spec if k in kinds] if isinstance(spec, Mapping) else []
+    if len(named) != 1 or set(spec) - {named[0], "default"}:
         raise GanzooError(f"extra_space.{key}: expected one of {{choice = [...]}}, {{uniform = [lo, hi]}}, "
-                          f"{{log_uniform = [lo, hi]}}, got {spec!r}")
-    kind, value = next(iter(spec.items()))
+                          f"{{log_uniform = [lo, hi]}}, optionally with default = V, got {spec!r}")
+    kind, value, default = named[0], spec[named[0]], spec.get("default")
     if kind == "choice":
-        return Choice(tuple(value))
-    if not (isinstance(value, list) and len(value) == 2 and value[0] < value[1]):
+        if not isinstance(value, list) or not value:
+            raise GanzooError(f"extra_space.{key}: choice needs a non-empty list, got {value!r}")
+        if default is not None and len(value) > 1 and default not in value:
+            raise GanzooError(f"extra_space.{key}: default {default!r} is not among {value!r}")
+        return Choice(tuple(value), default)
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)
+            and value[0] < value[1]):
         raise GanzooError(f"extra_space.{key}: {kind} needs [low, high] with low < high, got {value!r}")
     if kind == "log_uniform" and value[0] <= 0:
         raise GanzooError(f"extra_space.{key}: log_uniform needs low > 0, got {value[0]}")
-    return kinds[kind](float(value[0]), float(value[1]))
+    if default is not None and not isinstance(default, (int, float)):
+        raise GanzooError(f"extra_space.{key}: default must be a number, got {default!r}")
+    return kinds[kind](float(value[0]), float(value[1]), None if default is None else float(default))
 
 
 def grid_values(space: Mapping[str, Any], points: int = 3) -> dict[str, list[Any]]:
-    """A grid from a search space: choices as they are, ranges at ``points`` even (log) steps."""
-    from ganzoo.variants import Choice, LogUniform
+    """A grid over a search space's searched dimensions: choices as they are, ranges at ``points`` even
+    (log) steps (fixed dimensions are settings, not part of the grid)."""
+    from ganzoo.ranges import Choice, LogUniform, fixed_value
 
     grid: dict[str, list[Any]] = {}
     for key, dist in space.items():
+        if fixed_value(dist)[0]:
+            continue
         if isinstance(dist, Choice):
             grid[key] = list(dist.values)
         elif isinstance(dist, LogUniform):

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, TypeVar
 
 from ganzoo.errors import GanzooError
 from ganzoo.registry import Registry
-from ganzoo.sweep.liveness import MAX_RETRIES, grace_seconds, heartbeat_seconds
+from ganzoo.sweep.liveness import grace_seconds, heartbeat_seconds, retry_stale
 
 LOCK_FILE, JOURNAL_FILE, SQLITE_FILE = ".lock", "journal.log", "study.db"
 
@@ -71,7 +71,7 @@ def _rdb(url: str) -> Any:
         url,
         heartbeat_interval=heartbeat_seconds(),
         grace_period=grace_seconds(),
-        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES),
+        heartbeat_stale_trial_callback=retry_stale,
     )
 
 

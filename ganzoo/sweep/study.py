@@ -12,6 +12,7 @@ the same command resumes.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -22,8 +23,21 @@ from typing import Any
 from ganzoo import rundir
 from ganzoo.config import from_dict, to_dict
 from ganzoo.errors import GanzooError
-from ganzoo.sweep.config import Pair, SweepConfig, mismatch_message, settings_difference
-from ganzoo.sweep.files import ATTR, OBJECTIVE, SWEEP_FILE, export
+from ganzoo.sweep.config import Pair, SweepConfig, mismatch_message, record_difference, settings_difference
+from ganzoo.sweep.files import (
+    ATTR,
+    BEST_TRIAL,
+    DEFAULT_TRIAL,
+    OBJECTIVE,
+    PAIR_ATTR,
+    PHASE,
+    REPEAT,
+    REPEAT_SUFFIX,
+    SEEDS,
+    SETTINGS,
+    SWEEP_FILE,
+    export,
+)
 from ganzoo.sweep.liveness import fail_dead_trials, first_heartbeat, requeue_orphans
 from ganzoo.sweep.sizing import PopulationSizer
 from ganzoo.sweep.spaces import grid_values
@@ -63,6 +77,8 @@ class Sweep:
         self.command, self._progress_setting = command, progress
         self.progress: Any = None
         self.studies: dict[str, Any] = {}
+        self.repeats: dict[str, Any] = {}  # pair name -> its repeat study, once its search has finished
+        self.n_train: dict[str, int] = {}  # dataset -> training images (an epoch, unless epoch_size says)
         self.pairs, self.skipped = self._pairs()
 
     # -- setup
@@ -80,6 +96,7 @@ class Sweep:
                     skipped.append(f"{dataset}: not available here ({e})")
                     continue
                 raise
+            self.n_train[dataset] = len(data)
             for variant in self.config.variants:
                 for condition in self.config.conditions or [None]:
                     pair = Pair(variant, dataset, condition)
@@ -115,24 +132,54 @@ class Sweep:
 
     def prepare(self) -> None:
         """Create or check the study folder; refuse a study of the same name with other settings
-        (settings added to ganzoo since it began count as their defaults: see settings_difference)."""
+        (settings added to ganzoo since it began count as what they were: see settings_difference) or,
+        per pair, another protocol (its search space and run settings, as this version resolves them)."""
         mine = self.settings()
         path = self.dir / SWEEP_FILE
         if path.exists():
             self._check_settings(rundir.read_json(path).get("settings"), str(self.dir))
-        studies = {p.name: self._open_study(p) for p in self.pairs}  # checks the storage too
+        records = {p.name: self.pair_record(p) for p in self.pairs}
+        studies = {p.name: self._open_study(p, records[p.name]) for p in self.pairs}  # checks the storage too
         rundir.write_json(path, {"study": self.study, "settings": mine, "storage": redact(self.storage.url),
-                                 "pairs": [p.name for p in self.pairs], "skipped": self.skipped})
+                                 "pairs": [p.name for p in self.pairs], "skipped": self.skipped,
+                                 "protocol": records})
         self.studies = studies
+        self.repeats = {p.name: s for p in self.pairs if (s := self._load_repeat(p)) is not None}
 
-    def _open_study(self, pair: Pair) -> Any:
+    def pair_record(self, pair: Pair) -> dict[str, Any]:
+        """What a pair's trials are drawn from and trained with, as this version resolves it: its search
+        space (defaults included), the run settings before a trial's own, and its budget. Stored with the
+        study, so that a resumed study whose protocol this version would change is refused, not mixed."""
+        from ganzoo.ranges import space_record
+
+        n_train = self.n_train[pair.dataset]
+        return json.loads(json.dumps({
+            "space": space_record(self.config.search_space(pair)),
+            "run": self.config.run_config(pair).to_dict(),
+            "budget": {"unit": self.config.budget, "updates": self.config.updates(n_train), "n_train": n_train},
+        }))
+
+    def describe(self) -> str:
+        """The resolved protocol, as ``--dry-run`` prints it: settings in brief, each pair's ranges, and the
+        published protocol's table where the preset follows one. Opens no storage, trains nothing."""
+        from ganzoo import protocol
+
+        context = protocol.Context(self.settings(), {p.name: self.pair_record(p) for p in self.pairs})
+        lines = [f"study {self.study}: {', '.join(p.name for p in self.pairs)} (in {self.dir})",
+                 *protocol.summary(context)]
+        found = protocol.reference_table(context)
+        if found is not None:
+            lines += ["", protocol.text(*found)]
+        return "\n".join(lines)
+
+    def _open_study(self, pair: Pair, record: dict[str, Any]) -> Any:
         import optuna
 
         storage = self.storage.open()
         name = f"{self.study}/{pair.name}"
         study = optuna.create_study(
             study_name=name, storage=storage, direction="minimize", load_if_exists=True,
-            sampler=self._sampler(pair), pruner=self._pruner(),
+            sampler=self._sampler(pair), pruner=self._pruner(pair),
         )
         theirs = study.user_attrs.get(ATTR)
         if theirs is None:
@@ -141,11 +188,54 @@ class Sweep:
             study.set_user_attr("dataset", pair.dataset)
             if pair.condition is not None:
                 study.set_user_attr("condition", pair.condition)
+            study.set_user_attr(PAIR_ATTR, record)
         else:
             self._check_settings(theirs, redact(self.storage.url))
-        if theirs != self.settings():  # new, or migrated: settings added since count as their defaults
+            self._check_protocol(study, record)
+        if theirs != self.settings():  # new, or migrated: settings added since count as what they were
             study.set_user_attr(ATTR, self.settings())
+        if self.config.default_trial and self.config.sampler != "grid":
+            with self.storage.lock(name):  # one default trial, however many workers open the study at once
+                if not study.get_trials(deepcopy=False):
+                    params, settings = self.default_point(pair)
+                    study.enqueue_trial(params, user_attrs={DEFAULT_TRIAL: True, SETTINGS: json.dumps(settings)})
         return study
+
+    def _check_protocol(self, study: Any, record: dict[str, Any]) -> None:
+        stored = study.user_attrs.get(PAIR_ATTR)
+        where = f"study {study.study_name!r} in {redact(self.storage.url)}"
+        if stored is None:
+            raise GanzooError(
+                f"{where} was begun by a ganzoo older than 0.2, which did not record the search space and run "
+                "settings its trials used; this version's protocol differs (Lucic et al.'s ranges and default "
+                "trial, the budget, the losses' and penalties' settings), so its trials cannot be mixed with "
+                f"new ones. Report it as it is (ganzoo report {self.dir}), or start a new study (--study NAME) "
+                f"or remove {self.dir}")
+        diff = record_difference(stored, record)
+        if diff:
+            changes = "; ".join(f"{key} {json.dumps(old)} there, {json.dumps(new)} now" for key, old, new in diff[:8])
+            more = f" (and {len(diff) - 8} more)" if len(diff) > 8 else ""
+            raise GanzooError(f"{where} was drawn and trained under another protocol: {changes}{more}. Its trials "
+                              "cannot be mixed with new ones: start a new study (--study NAME) or remove "
+                              f"{self.dir}")
+
+    def default_point(self, pair: Pair) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The first trial: each dimension's default, else the variant's own setting (a searched choice
+        whose setting is not among its values is drawn). Returns the searched dimensions' values (Optuna's
+        params) and the fixed ones' (the trial's settings)."""
+        from ganzoo.ranges import Choice, fixed_value
+        from ganzoo.variants import setting_value
+
+        base = self.config.run_config(pair)
+        params, settings = {}, {}
+        for key, dim in self.config.search_space(pair).items():
+            is_fixed, value = fixed_value(dim)
+            default = dim.default if dim.default is not None else (value if is_fixed else setting_value(base, key))
+            if is_fixed:
+                settings[key] = default
+            elif not isinstance(dim, Choice) or default in dim.values:
+                params[key] = default
+        return params, settings
 
     def _sampler(self, pair: Pair) -> Any:
         import optuna
@@ -160,14 +250,15 @@ class Sweep:
             return optuna.samplers.GridSampler(grid_values(self.config.search_space(pair)), seed=seed)
         return optuna.samplers.TPESampler(seed=seed)
 
-    def _pruner(self) -> Any:
+    def _pruner(self, pair: Pair) -> Any:
         import optuna
 
+        # Trials report at the budget spent, in the budget's unit (trials.Pruning).
         if self.config.pruner == "median":
             return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
         if self.config.pruner == "hyperband":
             return optuna.pruners.HyperbandPruner(min_resource=self.config.eval_every,
-                                                  max_resource=self.config.run_steps(None))
+                                                  max_resource=self.config.updates(self.n_train[pair.dataset]))
         return optuna.pruners.NopPruner()
 
     # -- running
@@ -183,11 +274,11 @@ class Sweep:
                 requeue_orphans(study)
         from ganzoo.progress import SweepProgress
 
-        counts = {name: o["finished"] for name, o in self.outcome().items()}
+        counts = {name: o["finished"] + o["repeated"] for name, o in self.outcome().items()}
         # One bar where this process runs the trials; spawned workers print their own lines.
         bar = self._progress_setting if self.workers == 1 and not self.shared else False
-        self.progress = SweepProgress(counts, self.config.n_trials, bar=bar if self._log is None else False,
-                                      emit=self._log)
+        self.progress = SweepProgress(counts, self.config.n_trials + self.config.repeat_seeds,
+                                      bar=bar if self._log is None else False, emit=self._log)
         try:
             if self.workers > 1:
                 self._run_workers()
@@ -198,34 +289,46 @@ class Sweep:
         self.export()
 
     def outcome(self) -> dict[str, dict[str, Any]]:
-        """Per pair: trials finished (complete or pruned; diverged ones are complete with an
-        infinite objective), failed (an error inside the run), and the first failure's message."""
+        """Per pair: search trials finished (complete or pruned; diverged ones are complete with an
+        infinite objective), repeat runs finished, failed trials (an error inside the run) of either,
+        and the first failure's message."""
         from optuna.trial import TrialState
+
+        def finished(study: Any) -> int:
+            states = (TrialState.COMPLETE, TrialState.PRUNED)
+            return 0 if study is None else sum(t.state in states for t in study.get_trials(deepcopy=False))
 
         out = {}
         for name, study in self.studies.items():
-            trials = study.get_trials(deepcopy=False)
+            repeat = self.repeats.get(name)
+            trials = [*study.get_trials(deepcopy=False), *(repeat.get_trials(deepcopy=False) if repeat else [])]
             failed = [t for t in trials if t.state == TrialState.FAIL and t.user_attrs.get("status") == "failed"]
             out[name] = {
-                "finished": sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials),
+                "finished": finished(study),
+                "repeated": finished(repeat),
                 "failed": len(failed),
                 "error": failed[0].user_attrs.get("error") if failed else None,
             }
         return out
 
     def export(self) -> Path:
-        return export(self.dir, self.studies)
+        return export(self.dir, {**self.studies, **{name + REPEAT_SUFFIX: s for name, s in self.repeats.items()}})
 
     def work(self) -> None:
-        """Claim and train trials (several at once where populations can) until none is left to claim."""
+        """Claim and train trials (several at once where populations can) until none is left to claim:
+        each pair's search, then, once it has finished, its repeat runs."""
         while True:
             busy_elsewhere = False
             ran = False
             for pair in self.pairs:
-                study = self.studies[pair.name]
+                study, limit = self.studies[pair.name], self.config.n_trials
+                if self.config.repeat_seeds and not self._running(study):
+                    repeat = self._repeat(pair)
+                    if repeat is not None:
+                        study, limit = repeat, self.config.repeat_seeds
                 size = self.sizer.trials_at_once(pair)
                 trials = []
-                while len(trials) < size and (trial := self._claim(study)) is not None:
+                while len(trials) < size and (trial := self._claim(study, limit)) is not None:
                     trials.append(trial)
                 if trials:
                     self.trials.run(pair, study, trials)
@@ -239,7 +342,7 @@ class Sweep:
                     continue
                 return
 
-    def _claim(self, study: Any) -> Any:
+    def _claim(self, study: Any, limit: int) -> Any:
         from optuna.trial import TrialState
 
         with self.storage.lock(study.study_name):
@@ -249,15 +352,68 @@ class Sweep:
             if not any(t.state == TrialState.WAITING for t in trials):
                 taken = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING) for t in trials)
                 failed = sum(t.state == TrialState.FAIL and t.user_attrs.get("status") == "failed" for t in trials)
-                if taken >= self.config.n_trials:
+                if taken >= limit:
                     return None
-                if failed >= self.config.n_trials:
+                if failed >= limit:
                     self.log(f"{study.study_name}: {failed} trials failed; not starting more (see trials.csv)")
                     return None
+                if study.user_attrs.get(PHASE) == REPEAT:
+                    return None  # a repeat runs its enqueued seeds only (a failed one is not drawn anew)
             trial = study.ask()
             if self.storage.kind.heartbeats:
                 first_heartbeat(study, trial)  # before the lock is released
             return trial
+
+    def _repeat_name(self, pair: Pair) -> str:
+        return f"{self.study}/{pair.name}{REPEAT_SUFFIX}"
+
+    def _load_repeat(self, pair: Pair) -> Any:
+        """The pair's repeat study where one was begun (by this process or another), else None."""
+        import optuna
+
+        try:
+            return optuna.load_study(study_name=self._repeat_name(pair), storage=self.storage.open())
+        except KeyError:
+            return None
+
+    def _repeat(self, pair: Pair) -> Any:
+        """The pair's repeat study once its search has finished: the best configuration (lowest objective,
+        complete and finite) on ``repeat_seeds`` new seeds, seeds..seeds+N-1 (Lucic et al.'s phase 3,
+        compare_gan's Phase3Auto). Created with its runs enqueued by the first worker that finds the
+        search done; None before then, or when no search trial has a finite FID."""
+        import math
+
+        import optuna
+        from optuna.trial import TrialState
+
+        if pair.name in self.repeats:
+            return self.repeats[pair.name]
+        search = self.studies[pair.name]
+        trials = search.get_trials(deepcopy=False)
+        if sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) < self.config.n_trials:
+            return None
+        scored = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value)]
+        if not scored:
+            return None
+        best = min(scored, key=lambda t: (t.value, t.number))
+        name = self._repeat_name(pair)
+        with self.storage.lock(name):
+            study = optuna.create_study(study_name=name, storage=self.storage.open(), direction="minimize",
+                                        load_if_exists=True, sampler=optuna.samplers.RandomSampler(seed=0))
+            if study.user_attrs.get(PHASE) != REPEAT:
+                study.set_metric_names([OBJECTIVE])
+                for key, value in (("variant", pair.variant), ("dataset", pair.dataset), ("condition", pair.condition),
+                                   (PHASE, REPEAT), (BEST_TRIAL, best.number), (ATTR, self.settings())):
+                    if value is not None:
+                        study.set_user_attr(key, value)
+                for i in range(self.config.repeat_seeds):
+                    study.enqueue_trial(best.params, user_attrs={
+                        PHASE: REPEAT, SEEDS: [self.config.seeds + i], SETTINGS: best.user_attrs.get(SETTINGS, "{}"),
+                        BEST_TRIAL: best.number})
+        self.log(f"{pair.name}: search done; its best, trial {best.number} (FID {best.value:.4g}), runs again on "
+                 f"{self.config.repeat_seeds} new seeds")
+        self.repeats[pair.name] = study
+        return study
 
     def _running(self, study: Any) -> bool:
         from optuna.trial import TrialState

@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from ganzoo import rundir
+from ganzoo.budget import units_per_step
 from ganzoo.config import to_dict
 from ganzoo.plugins import describe_exception
 from ganzoo.sweep.config import Pair, SweepConfig
-from ganzoo.sweep.files import TENSORBOARD
-from ganzoo.sweep.liveness import heartbeat
+from ganzoo.sweep.files import BEST_TRIAL, PHASE, REPEAT, SEEDS, SETTINGS, TENSORBOARD
+from ganzoo.sweep.liveness import heartbeat, requeue
 from ganzoo.sweep.spaces import suggest
 
 
@@ -46,17 +47,19 @@ class Siblings:
 
 
 class Pruning:
-    """Reports the first seed's FID at each evaluation to Optuna, and stops the run when it prunes."""
+    """Reports the first seed's FID at each evaluation to Optuna, at the budget spent (``units`` of the
+    budget's unit a step: trials with other n_critic are compared at equal compute), and stops the run
+    when it prunes."""
 
-    def __init__(self, trial: Any, evaluator: Any, siblings: Siblings) -> None:
-        self.trial, self.evaluator, self.siblings = trial, evaluator, siblings
+    def __init__(self, trial: Any, evaluator: Any, siblings: Siblings, units: int = 1) -> None:
+        self.trial, self.evaluator, self.siblings, self.units = trial, evaluator, siblings, units
 
     def __call__(self, state: Any) -> None:
         from ganzoo.engine import StopTraining
 
         if state.final or self.evaluator.last is None or self.evaluator.last.get("fid") is None:
             return
-        self.trial.report(self.evaluator.last["fid"], state.step)
+        self.trial.report(self.evaluator.last["fid"], state.step * self.units)
         if self.trial.should_prune():
             self.siblings.pruned_at = state.step
             raise StopTraining("pruned", f"FID {self.evaluator.last['fid']:.4g} at step {state.step}")
@@ -109,7 +112,7 @@ class TrialRunner:
                 trial.set_user_attr("error", error)
                 study.tell(trial, state=TrialState.FAIL)
                 if retry:
-                    study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+                    requeue(study, trial)
                     self.log(f"{pair.name} trial {trial.number}: out of memory, queued again: {error}")
                 else:
                     self.finished(pair, f"trial {trial.number}: failed: {error}")
@@ -144,33 +147,39 @@ class TrialRunner:
                 if trial.number not in told:
                     trial.set_user_attr("status", "interrupted")
                     study.tell(trial, state=TrialState.FAIL)
-                    study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+                    requeue(study, trial)
             self.export()
             raise
         except Exception as e:  # before any member trained: drawing parameters, building configs
             fail([t for t in trials if t.number not in told], e)
 
     def _members(self, pair: Pair, trial: Any) -> list[Member]:
-        """The trial's seeds: its parameters drawn, each seed's config, run directory and callbacks."""
+        """The trial's seeds: its settings drawn, each seed's config, run directory and callbacks."""
         from ganzoo.data import load_dataset
         from ganzoo.metrics import EvalCallback
 
-        params = {key: suggest(trial, key, dist) for key, dist in self.config.search_space(pair).items()}
-        n_train = len(load_dataset(pair.dataset, "train", download=False)) if self.config.epochs else None
-        steps = self.config.run_steps(n_train)
+        settings = trial_settings(trial, self.config.search_space(pair))
+        n_critic = self.config.run_config(pair, **settings).n_critic
+        steps, every = self.config.run_length(n_critic, len(load_dataset(pair.dataset, "train", download=False)))
+        units = units_per_step(self.config.budget, n_critic)
+        trial.set_user_attr("budget", self.config.budget)
+        trial.set_user_attr("d_updates", steps * n_critic)
+        trial.set_user_attr("g_updates", steps)
+        repeat = trial.user_attrs.get(PHASE) == REPEAT
+        seeds = list(trial.user_attrs.get(SEEDS) or range(self.config.seeds))
         siblings = Siblings()
         members = []
-        for seed in range(self.config.seeds):
+        for seed in seeds:
             config = self.config.run_config(pair, **{
-                **params, "seed": seed, "steps": steps, "batch_size": self.config.batch_size,
+                **settings, "seed": seed, "steps": steps, "batch_size": self.config.batch_size,
                 "device": self.config.device, "log_every": max(1, min(100, steps // 10)), "sample_every": 0,
-                "checkpoint_every": 0, "callback_every": self.config.eval_every,
-                "evaluation": to_dict(self.config.evaluation),
+                "checkpoint_every": 0, "callback_every": every, "evaluation": to_dict(self.config.evaluation),
             })
             evaluator = EvalCallback(self.config.evaluation)
-            # Pruning follows the first seed's curve; the others stop with it.
-            watch = Pruning(trial, evaluator, siblings) if seed == 0 and self.config.pruner != "none" else siblings
-            run = Path(pair.name) / f"trial-{trial.number:04d}" / f"seed-{seed}"
+            # Pruning follows the first seed's curve; the others stop with it. A repeat is never pruned.
+            pruned = seed == seeds[0] and self.config.pruner != "none" and not repeat
+            watch = Pruning(trial, evaluator, siblings, units) if pruned else siblings
+            run = Path(pair.name) / f"{REPEAT if repeat else 'trial'}-{trial.number:04d}" / f"seed-{seed}"
             run_dir = self.dir / "runs" / run
             if self.config.tensorboard:  # one log directory for the study, a folder per run in it
                 config = dataclasses.replace(config, tensorboard=str(self.dir / TENSORBOARD / run))
@@ -180,14 +189,14 @@ class TrialRunner:
     @staticmethod
     def _groups(members: list[Member], together: bool) -> list[list[Member]]:
         """Members alone, one after another (a trial's seeds in order); or, for trials claimed together,
-        one population per set of settings that must be equal within one (all but PER_MEMBER's)."""
+        one population per set of settings that must be equal within one (``population.shared_settings``)."""
         if not together:
             return [[m] for m in members]
-        from ganzoo.population import PER_MEMBER
+        from ganzoo.population import shared_settings
 
         groups: dict[str, list[Member]] = {}
         for m in members:
-            key = json.dumps({k: v for k, v in m.config.to_dict().items() if k not in PER_MEMBER}, sort_keys=True)
+            key = json.dumps(shared_settings(m.config), sort_keys=True)
             groups.setdefault(key, []).append(m)
         return list(groups.values())
 
@@ -220,14 +229,37 @@ class TrialRunner:
             study.tell(trial, state=TrialState.PRUNED)
             self.finished(pair, f"trial {trial.number}: pruned")
             return
-        summary = summarise(records)
+        summary = summarise(records, self.config.objective)
         summary["wall_seconds"] = time.time() - started
         for key, value in summary.items():
             trial.set_user_attr(key, value)
         study.tell(trial, summary["objective"])
         seeds = f"mean of {len(records)} seeds" if len(records) > 1 else "1 seed"
-        self.finished(pair, f"trial {trial.number}: {summary['status']}, FID {fmt(summary['fid_mean'])} ({seeds}"
+        what = (f"repeat of trial {trial.user_attrs.get(BEST_TRIAL)}, seed {records[0]['seed']}"
+                if trial.user_attrs.get(PHASE) == REPEAT else f"trial {trial.number}")
+        scored = "best " if self.config.objective == "best" else ""
+        self.finished(pair, f"{what}: {summary['status']}, {scored}FID {fmt(summary['fid_mean'])} ({seeds}"
                       + (f", population of {population})" if population is not None else ")"))
+
+
+def trial_settings(trial: Any, space: dict[str, Any]) -> dict[str, Any]:
+    """A trial's value of every dimension of its space, recorded on it: a searched one drawn by Optuna
+    (an enqueued trial's value honoured, outside the range too: compare_gan's narrow defaults are),
+    a fixed one its value, or the one an enqueued trial brings in its settings (the default trial's
+    default, a repeat's best configuration)."""
+    import warnings
+
+    from ganzoo.ranges import fixed_value
+
+    given = json.loads(trial.user_attrs.get(SETTINGS) or "{}")
+    out = {}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Fixed parameter .* is out of range")
+        for key, dim in space.items():
+            is_fixed, value = fixed_value(dim)
+            out[key] = given.get(key, value) if is_fixed else suggest(trial, key, dim)
+    trial.set_user_attr(SETTINGS, json.dumps(out))  # JSON, as trials.csv shows it
+    return out
 
 
 def seed_record(member: Member, status: str) -> dict[str, Any]:
@@ -238,15 +270,20 @@ def seed_record(member: Member, status: str) -> dict[str, Any]:
             "throughput": rundir.read_json(member.run_dir / rundir.THROUGHPUT)}
 
 
-def summarise(seeds: list[dict[str, Any]]) -> dict[str, Any]:
-    """A trial's record from its seeds' runs; the objective is the mean final FID (inf if any seed
-    diverged, so a configuration that diverges is never preferred)."""
-    fids = [s["metrics"]["fid"] if s["metrics"] else None for s in seeds]
+def summarise(seeds: list[dict[str, Any]], objective: str = "final") -> dict[str, Any]:
+    """A trial's record from its seeds' runs. The objective is the mean over seeds of each run's FID:
+    its final one (inf if any seed diverged, so a configuration that diverges is never preferred), or
+    with ``objective`` best its best evaluation, made before any divergence, as compare_gan keeps the
+    best checkpoint of a run (BestFIDPerModel; inf where a seed has none)."""
+    finals = [s["metrics"]["fid"] if s["metrics"] else None for s in seeds]
+    bests = [s["stability"].get("best_fid") for s in seeds]
+    fids = bests if objective == "best" else finals
     diverged = sum(s["status"] == "diverged" for s in seeds)
     finite = [f for f in fids if f is not None]
-    objective = math.inf if diverged or len(finite) < len(seeds) else statistics.fmean(finite)
+    failed = (diverged and objective == "final") or len(finite) < len(seeds)
+    value = math.inf if failed else statistics.fmean(finite)
     first = next((s["metrics"] for s in seeds if s["metrics"]), {}) or {}
-    best = [s["stability"].get("best_fid") for s in seeds if s["stability"].get("best_fid") is not None]
+    best = [b for b in bests if b is not None]
 
     def mean_of(section: str, key: str) -> float | None:
         values = [s[section].get(key) for s in seeds if s[section].get(key) is not None]
@@ -256,13 +293,16 @@ def summarise(seeds: list[dict[str, Any]]) -> dict[str, Any]:
         values = [s["metrics"].get(key) for s in seeds if s["metrics"] and s["metrics"].get(key) is not None]
         return statistics.fmean(values) if values else None
 
+    final = [f for f in finals if f is not None]
     return {
         "status": "diverged" if diverged else "complete",
-        "objective": objective,
+        "objective": value,
+        "scored": objective,  # what fid_mean, fid_per_seed and fid_std are: each run's final or best FID
         "seeds": [s["seed"] for s in seeds],
         "fid_per_seed": json.dumps(fids),
         "fid_mean": statistics.fmean(finite) if finite else None,
         "fid_std": statistics.stdev(finite) if len(finite) > 1 else None,
+        "fid_final_mean": statistics.fmean(final) if final else None,
         "best_fid": min(best) if best else None,
         "diverged_seeds": diverged,
         "extractor": first.get("extractor"),
@@ -270,12 +310,16 @@ def summarise(seeds: list[dict[str, Any]]) -> dict[str, Any]:
         "reference": first.get("reference"),
         "extractor_precision": first.get("extractor_precision"),
         "g_ema_decay": first.get("g_ema_decay"),  # the generator evaluated: G (0) or its moving average
+        "g_ema_start": first.get("g_ema_start"),
         "extraction_images_per_second": metric_mean("extraction_images_per_second"),
         "precision": metric_mean("precision"),  # precision and recall (Kynkaanniemi et al. 2019), density and
         "recall": metric_mean("recall"),  # coverage (Naeem et al. 2020): means over seeds, with metrics prc
         "density": metric_mean("density"),
         "coverage": metric_mean("coverage"),
+        "prc_n_generated": first.get("prc_n_generated"),  # the set sizes precision ... coverage compared
+        "prc_n_reference": first.get("prc_n_reference"),
         "modes_covered": metric_mean("modes_covered"),
+        "mode_rule": first.get("mode_rule"),
         "high_quality_share": metric_mean("high_quality_share"),
         "classes_covered": metric_mean("classes_covered"),
         "class_kl": metric_mean("class_kl"),

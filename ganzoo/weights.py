@@ -1,0 +1,88 @@
+"""How a run's networks start: weight initialisation, BatchNorm's settings and G's latent input,
+applied to whatever an architecture builds (``variants.build_networks``), so that a protocol can pin
+them for every network alike (Lucic et al. 2018 pin all three to compare_gan's).
+
+- ``init``: a registered initialisation, run on G and D after the architecture built them (and
+  after the seed: it draws from the global RNG). ``default`` keeps the architecture's own.
+- ``batchnorm_eps`` / ``batchnorm_momentum``: set on every BatchNorm of G and D. torch's momentum
+  is the weight of the new batch, so TensorFlow's ``decay=0.999`` is momentum 0.001.
+- ``z_dist``: the distribution G's input is drawn from. Every path that draws noise (training,
+  evaluation, sample pictures, exports) draws z ~ N(0, 1); for ``uniform``, G's first module maps it
+  to erf(z / sqrt 2), which is exactly U(-1, 1) (2 Phi(z) - 1), so no path can draw the wrong one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TypeVar
+
+import torch
+from torch import Tensor, nn
+
+from ganzoo.registry import Registry, callable_with
+
+Initialisation = Callable[[nn.Module], None]
+
+INITIALISATIONS: Registry[Initialisation] = Registry(
+    "initialisation", callable_with("module", what="initialisation", see="ganzoo.weights"))
+I = TypeVar("I", bound=Initialisation)
+
+
+def register_initialisation(name: str) -> Callable[[I], I]:
+    return INITIALISATIONS.decorator(name)  # type: ignore[return-value]
+
+
+@register_initialisation("default")
+def architecture_default(module: nn.Module) -> None:
+    """The architecture's own initialisation (torch's defaults unless it sets one), left as it is."""
+
+
+# compare_gan v1 (google/compare_gan@49495fd, compare_gan/src/gans/ops.py): linear() draws its matrix
+# from random_normal(stddev=0.02), conv2d() from truncated_normal(stddev=0.02) (re-drawn beyond 2 std),
+# deconv2d() from random_normal(stddev=0.02); every bias starts at 0.0 (bias_start / constant 0.0);
+# batch_norm(scale=True) starts with gamma 1 and beta 0 (tf.contrib.layers' initialisers).
+COMPARE_GAN_STD = 0.02
+
+
+@register_initialisation("compare_gan")
+def compare_gan_init(module: nn.Module) -> None:
+    """compare_gan v1's (Lucic et al. 2018): linear and transposed-convolution weights N(0, 0.02),
+    convolution weights N(0, 0.02) truncated at 2 std, biases 0, normalisation scales 1 and shifts 0."""
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+                nn.init.trunc_normal_(m.weight, 0.0, COMPARE_GAN_STD, -2 * COMPARE_GAN_STD, 2 * COMPARE_GAN_STD)
+            elif isinstance(m, (nn.Linear, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
+                nn.init.normal_(m.weight, 0.0, COMPARE_GAN_STD)
+            elif isinstance(m, (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)):
+                if getattr(m, "weight", None) is not None:
+                    nn.init.ones_(m.weight)
+            else:
+                continue
+            if getattr(m, "bias", None) is not None:
+                nn.init.zeros_(m.bias)
+
+
+def set_batchnorm(module: nn.Module, eps: float | None, momentum: float | None) -> None:
+    """Every BatchNorm's eps and momentum where given (None: as the architecture built it)."""
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            if eps is not None:
+                m.eps = eps
+            if momentum is not None:
+                m.momentum = momentum
+
+
+LATENTS = ("normal", "uniform")  # z ~ N(0, 1), or U(-1, 1) as compare_gan draws it
+
+
+class UniformLatent(nn.Module):
+    """G fed U(-1, 1) noise: z ~ N(0, 1) mapped by erf(z / sqrt 2), then ``G``."""
+
+    def __init__(self, G: nn.Module) -> None:
+        super().__init__()
+        self.G = G
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.G(torch.special.erf(z * (1 / math.sqrt(2))))
