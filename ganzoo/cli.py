@@ -297,6 +297,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("losses:        " + ", ".join(LOSSES))
     print("penalties:     " + ", ".join([NO_PENALTY, *PENALTIES]) + "  (penalty=NAME, penalty.weight=W)")
     print("architectures: " + ", ".join(ARCHITECTURES))
+    from ganzoo.weights import INITIALISATIONS, LATENTS
+
+    print("initialisations: " + ", ".join(INITIALISATIONS) + "  (init=NAME); noise: " + ", ".join(LATENTS)
+          + "  (z_dist=NAME)")
     print("datasets:      " + ", ".join(DATASETS) + "  (folder:PATH for a folder of images)")
     from ganzoo.sweep import shipped_presets
 

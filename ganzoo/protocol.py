@@ -359,7 +359,7 @@ def summary(context: Context) -> list[str]:
              f"Search: {_search(context)}.", f"Scoring: {_scoring(context)}.", f"Evaluation: {_evaluation(context)}."]
     if s.get("repeat_seeds"):
         lines.append(f"Repeat: each study's best configuration again on {s['repeat_seeds']} new seeds "
-                     f"({s['seeds']}..{s['seeds'] + s['repeat_seeds'] - 1}); mean, std and a 95% interval.")
+                     f"({s['seeds']}..{s['seeds'] + s['repeat_seeds'] - 1}); their mean, std and interval.")
     for pair, record in context.records.items():
         ranges = "; ".join(f"{key} {_range(dim)}" for key, dim in record["space"].items())
         lines.append(f"{pair}: {ranges or 'nothing searched'}.")

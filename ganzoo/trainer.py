@@ -183,10 +183,10 @@ class ModuleStep:
             with torch.no_grad():
                 self._ema_updates += 1
                 weight = ema_weight(self._ema_updates, self.config.g_ema_decay, self.config.g_ema_start)
-                # ema + w (G - ema), with a device weight (a captured step must not read it to the host)
-                step = torch._foreach_sub(self._g_params, self._ema_params)
-                torch._foreach_mul_(step, weight)
-                torch._foreach_add_(self._ema_params, step)
+                # ema + w (G - ema) with a device weight (a captured step must not read it to the host), by
+                # plain ops: the population's formula on its flat weights, element for element
+                for ema, current in zip(self._ema_params, self._g_params):
+                    ema.add_((current - ema) * weight)
         self.statistics.generator(loss.detach()[None])
 
     def generators(self) -> list[torch.Generator]:

@@ -68,7 +68,14 @@ def test_a_graph_demanded_where_none_can_be_captured_is_one_clear_error(tmp_path
 # real logits; spectral norm's in-place vectors; G's moving average.
 CAPTURED = [("nsgan", {}), ("dcgan", {}), ("wgan-gp", {}), ("wgan", {"d_weight_clip": 0.04, "adam.lr": 1e-4}),
             ("dragan", {}), ("began", {"loss.gamma": 1.0, "loss.lambda_k": 0.1}), ("rsgan", {}), ("ragan", {}),
-            ("hinge", {"d_spectral_norm": True}), ("nsgan", {"g_ema_decay": 0.9})]
+            ("hinge", {"d_spectral_norm": True}), ("nsgan", {"g_ema_decay": 0.9}),
+            # the moving average's start and bias correction (its weight a device tensor the graph advances),
+            # and what the Lucic protocol pins: compare_gan's init and BatchNorm, U(-1, 1) noise, DRAGAN on
+            # the sigmoid's gradient in [0, 1] units, the LS loss on probabilities
+            ("nsgan", {"g_ema_decay": 0.9, "g_ema_start": 5}),
+            ("dcgan", {"init": "compare_gan", "batchnorm_eps": 1e-3, "batchnorm_momentum": 1e-3, "z_dist": "uniform"}),
+            ("dragan", {"penalty.on": "probabilities", "penalty.slope_eps": 1e-4, "penalty.gradient_scale": 2.0}),
+            ("lsgan", {"loss.on": "probabilities"})]
 
 
 @pytest.mark.gpu
