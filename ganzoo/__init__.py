@@ -10,7 +10,6 @@ from ganzoo.losses import LOSSES, Loss, register_loss
 from ganzoo.models import ARCHITECTURES, Architecture, register_architecture
 from ganzoo.penalties import PENALTIES, Penalty, register_penalty
 from ganzoo.trainer import RunResult, StopTraining, Trainer, TrainState, resume, train
-from ganzoo.weights import INITIALISATIONS, register_initialisation
 from ganzoo.variants import (
     VARIANTS,
     Choice,
@@ -21,6 +20,7 @@ from ganzoo.variants import (
     register_variant,
     resolve_config,
 )
+from ganzoo.weights import INITIALISATIONS, register_initialisation
 
 __version__ = "0.2.0"
 

@@ -19,12 +19,23 @@ from ganzoo.errors import GanzooError
 from ganzoo.losses import LOSSES, RECONSTRUCTION_ERRORS, Loss
 from ganzoo.models import ARCHITECTURES, Architecture
 from ganzoo.penalties import NO_PENALTY, PENALTIES, Penalty
-from ganzoo.ranges import Choice, Distribution, LogUniform, OnArch, Space, Uniform, generic
-from ganzoo.ranges import lucic_began, lucic_dragan, lucic_gan, lucic_lsgan, lucic_wgan, lucic_wgan_gp
+from ganzoo.ranges import (
+    Choice,
+    LogUniform,
+    OnArch,
+    Space,
+    Uniform,
+    generic,
+    lucic_began,
+    lucic_dragan,
+    lucic_gan,
+    lucic_lsgan,
+    lucic_wgan,
+    lucic_wgan_gp,
+)
 from ganzoo.registry import Registry
 from ganzoo.spectral_norm import spectral_norm
 from ganzoo.weights import INITIALISATIONS, LATENTS, UniformLatent, set_batchnorm
-
 
 # compare_gan's ranges for a loss it does not define (ganzoo.ranges.generic): a variant that gives
 # neither space gets these.

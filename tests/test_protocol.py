@@ -17,13 +17,12 @@ import torch
 from torch import nn
 
 from ganzoo.budget import D_UPDATES
-from ganzoo.losses import LeastSquares
+from ganzoo.losses import LeastSquares, input_gradient
 from ganzoo.penalties import DRAGANPenalty, GradientPenalty
-from ganzoo.losses import input_gradient
 from ganzoo.ranges import Choice, LogUniform, Uniform
 from ganzoo.sweep import Sweep, SweepConfig, load_preset
 from ganzoo.sweep.config import Pair
-from ganzoo.variants import build_networks, resolve_config
+from ganzoo.variants import build_networks
 from ganzoo.weights import UniformLatent
 
 LUCIC = load_preset("fashion-mnist")
