@@ -45,7 +45,7 @@ class BenchSpec:
     @classmethod
     def quick(cls, **changes: Any) -> BenchSpec:
         """Small enough for CI on 2 CPU cores: still both loops, every variant, real data."""
-        return dataclasses.replace(cls(dataset="digits", batch_sizes=(64,), steps=50, warmup=5, repeats=5), **changes)
+        return dataclasses.replace(cls(dataset="digits", batch_sizes=(64,), steps=50, warmup=5, repeats=9), **changes)
 
 
 def _sync(device: torch.device) -> None:
@@ -118,7 +118,10 @@ def _time_steps(step: Callable[[], None], n: int, device: torch.device) -> float
 
 def measure(variant: str, batch_size: int, spec: BenchSpec, log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Images/s of ganzoo's trainer and of the tutorial loop for one variant and batch size, timed in
-    turns (ganzoo, baseline, ganzoo, ...) so that both see the same machine state."""
+    turns so that both see the same machine state: each repeat times both, in alternating order (ABBA),
+    and the speedup is the median over repeats of each repeat's own ratio. A machine whose load changes
+    during the run (another process, a neighbour VM) then slows both sides of a pair alike; a ratio of
+    the two loops' medians, taken from different moments, read 0.44 here when a load stopped mid-run."""
     from ganzoo.trainer import Trainer
 
     device = resolve_device(spec.device)
@@ -131,9 +134,9 @@ def measure(variant: str, batch_size: int, spec: BenchSpec, log: Callable[[str],
         for step in loops.values():
             _time_steps(step, spec.warmup, device)
         seconds: dict[str, list[float]] = {name: [] for name in loops}
-        for _ in range(spec.repeats):
-            for name, step in loops.items():
-                seconds[name].append(_time_steps(step, spec.steps, device))
+        for repeat in range(spec.repeats):
+            for name in (list(loops) if repeat % 2 == 0 else list(loops)[::-1]):
+                seconds[name].append(_time_steps(loops[name], spec.steps, device))
         fast_paths = trainer.fast_paths()
         execution, precision = trainer.engine.runner.execution, trainer.engine.runner.precision_name
     images_per_step = batch_size * config.n_critic
@@ -150,7 +153,7 @@ def measure(variant: str, batch_size: int, spec: BenchSpec, log: Callable[[str],
             "execution": execution if name == "ganzoo" else "eager (tutorial)",
             "precision": precision if name == "ganzoo" else "float32",
         })
-    ratio = rows[0]["images_per_second"] / rows[1]["images_per_second"]
+    ratio = statistics.median(b / g for g, b in zip(seconds["ganzoo"], seconds["baseline"]))
     for row in rows:
         row["speedup_vs_baseline"] = ratio
     if log:

@@ -53,12 +53,22 @@ def unit_slope_penalty(grad: Tensor, weight: Tensor | float, slope_eps: Tensor |
     adds none. ``gradient_scale`` sets the unit the slope is measured in: ganzoo's images are in [-1, 1]
     (as Gulrajani et al.'s), compare_gan's in [0, 1], where the same D has twice the slope (2)."""
     # Float32 norm: under bf16 autocast the squared sum loses the precision the penalty needs.
-    flat = at_least_float32(grad).flatten(1) * gradient_scale
-    # sqrt(eps + |g|^2) is the norm of g with sqrt(eps) appended: one formula for a float eps (a single
-    # run) and a per-member tensor (a population), whose backward at g = 0 is the norm's (0, not nan).
-    root = (flat.new_zeros(len(flat), 1) + slope_eps).sqrt()
-    norm = torch.linalg.vector_norm(torch.cat([flat, root], 1), dim=1)
+    flat = at_least_float32(grad).flatten(1)
+    if not _is(gradient_scale, 1.0):
+        flat = flat * gradient_scale
+    if _is(slope_eps, 0.0):  # a single run's default: the plain norm, no ops spent on a zero epsilon
+        norm = flat.norm(dim=1)
+    else:
+        # sqrt(eps + |g|^2) is the norm of g with sqrt(eps) appended: one formula for a float eps and a
+        # per-member tensor (a population), whose backward at g = 0 is the norm's (0, not nan).
+        root = (flat.new_zeros(len(flat), 1) + slope_eps).sqrt()
+        norm = torch.linalg.vector_norm(torch.cat([flat, root], 1), dim=1)
     return weight * (norm - 1).square().mean()
+
+
+def _is(value: Tensor | float, number: float) -> bool:
+    """Whether ``value`` is the plain number ``number`` (a population's per-member tensor never is)."""
+    return isinstance(value, (int, float)) and value == number
 
 
 def _slope_problem(slope_eps: Any, gradient_scale: Any) -> None:
