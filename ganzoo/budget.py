@@ -40,7 +40,3 @@ def units_per_step(unit: str, n_critic: int) -> int:
 def steps_for(updates: int, unit: str, n_critic: int) -> int:
     """Engine steps for ``updates`` of ``unit`` at ``n_critic`` (D updates rounded to whole steps)."""
     return max(1, round(updates / units_per_step(unit, n_critic)))
-
-
-def describe(updates: int, unit: str) -> str:
-    return f"{updates:,} {'D' if unit == D_UPDATES else 'G'} updates"

@@ -112,7 +112,6 @@ def _lucic(range_type: str, *, beta1: float, lr: float, n_critic: int, bn: bool,
 
 # Adam's beta2 is not among compare_gan's parameters: its AdamOptimizer(learning_rate, beta1=beta1)
 # keeps TensorFlow's 0.999, and the Lucic et al. preset sets adam.beta2 = 0.999.
-SPACE_KINDS = ("wide", "narrow")
 
 
 def lucic_gan(range_type: str) -> dict[str, Dimension]:
