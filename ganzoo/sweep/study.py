@@ -72,13 +72,14 @@ class Sweep:
         self.sizer = PopulationSizer(config, population, self.log)
         self.dir = Path(results) / study
         self.storage = resolve_storage(self.dir, storage, workers)
-        self.trials = TrialRunner(config, self.dir, self.storage.kind.heartbeats, self._finished, self.log, self.export)
+        self.n_train: dict[str, int] = {}  # dataset -> training images (an epoch, unless epoch_size says)
+        self.trials = TrialRunner(config, self.dir, self.storage.kind.heartbeats, self.n_train, self._finished,
+                                  self.log, self.export)
         self._log = log
         self.command, self._progress_setting = command, progress
         self.progress: Any = None
         self.studies: dict[str, Any] = {}
         self.repeats: dict[str, Any] = {}  # pair name -> its repeat study, once its search has finished
-        self.n_train: dict[str, int] = {}  # dataset -> training images (an epoch, unless epoch_size says)
         self.pairs, self.skipped = self._pairs()
 
     # -- setup
@@ -294,18 +295,14 @@ class Sweep:
         and the first failure's message."""
         from optuna.trial import TrialState
 
-        def finished(study: Any) -> int:
-            states = (TrialState.COMPLETE, TrialState.PRUNED)
-            return 0 if study is None else sum(t.state in states for t in study.get_trials(deepcopy=False))
-
         out = {}
         for name, study in self.studies.items():
             repeat = self.repeats.get(name)
             trials = [*study.get_trials(deepcopy=False), *(repeat.get_trials(deepcopy=False) if repeat else [])]
             failed = [t for t in trials if t.state == TrialState.FAIL and t.user_attrs.get("status") == "failed"]
             out[name] = {
-                "finished": finished(study),
-                "repeated": finished(repeat),
+                "finished": _finished_count(study),
+                "repeated": _finished_count(repeat) if repeat is not None else 0,
                 "failed": len(failed),
                 "error": failed[0].user_attrs.get("error") if failed else None,
             }
@@ -389,9 +386,9 @@ class Sweep:
         if pair.name in self.repeats:
             return self.repeats[pair.name]
         search = self.studies[pair.name]
-        trials = search.get_trials(deepcopy=False)
-        if sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) < self.config.n_trials:
+        if _finished_count(search) < self.config.n_trials:
             return None
+        trials = search.get_trials(deepcopy=False)
         scored = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value)]
         if not scored:
             return None
@@ -455,6 +452,13 @@ class Sweep:
         bad = [p.exitcode for p in processes if p.exitcode not in (0, None)]
         if bad:
             raise GanzooError(f"{len(bad)} of {self.workers} workers failed (exit codes {bad}); re-run to resume")
+
+
+def _finished_count(study: Any) -> int:
+    """Trials of ``study`` with an outcome: complete (diverged ones too, at an infinite objective) or pruned."""
+    from optuna.trial import TrialState
+
+    return sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.get_trials(deepcopy=False))
 
 
 def _worker_main(study: str, config: dict[str, Any], results: str, storage: str, env: dict[str, str],

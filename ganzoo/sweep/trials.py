@@ -18,7 +18,7 @@ import json
 import math
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,12 +79,13 @@ class Member:
 
 
 class TrialRunner:
-    """Runs claimed trials of a sweep and records each in its study. ``finished(pair, line)`` and
+    """Runs claimed trials of a sweep and records each in its study. ``n_train``: training images per
+    dataset, as the sweep loaded them (a run's length depends on it); ``finished(pair, line)`` and
     ``log(line)`` report; ``export()`` rewrites trials.csv (after Ctrl-C, before it propagates)."""
 
-    def __init__(self, config: SweepConfig, study_dir: Path, heartbeats: bool, finished: Callable[[Pair, str], None],
-                 log: Callable[[str], None], export: Callable[[], Any]) -> None:
-        self.config, self.dir, self.heartbeats = config, study_dir, heartbeats
+    def __init__(self, config: SweepConfig, study_dir: Path, heartbeats: bool, n_train: Mapping[str, int],
+                 finished: Callable[[Pair, str], None], log: Callable[[str], None], export: Callable[[], Any]) -> None:
+        self.config, self.dir, self.heartbeats, self.n_train = config, study_dir, heartbeats, n_train
         self.finished, self.log, self.export = finished, log, export
 
     def run(self, pair: Pair, study: Any, trials: Sequence[Any]) -> None:
@@ -155,12 +156,11 @@ class TrialRunner:
 
     def _members(self, pair: Pair, trial: Any) -> list[Member]:
         """The trial's seeds: its settings drawn, each seed's config, run directory and callbacks."""
-        from ganzoo.data import load_dataset
         from ganzoo.metrics import EvalCallback
 
         settings = trial_settings(trial, self.config.search_space(pair))
         n_critic = self.config.run_config(pair, **settings).n_critic
-        steps, every = self.config.run_length(n_critic, len(load_dataset(pair.dataset, "train", download=False)))
+        steps, every = self.config.run_length(n_critic, self.n_train[pair.dataset])
         units = units_per_step(self.config.budget, n_critic)
         trial.set_user_attr("budget", self.config.budget)
         trial.set_user_attr("d_updates", steps * n_critic)
