@@ -15,6 +15,8 @@ statistics" (Brock et al. 2019; BigGAN-PyTorch ``utils.accumulate_standing_stats
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -30,9 +32,11 @@ def ema_weight(updates: Tensor, decay: Tensor | float, start: Tensor | int) -> T
     return torch.where(since > 0, corrected, torch.ones_like(corrected))
 
 
-def recompute_batchnorm(G: nn.Module, z_dim: int, batch_size: int, seed: int, device: torch.device) -> None:
+def recompute_batchnorm(G: nn.Module, config: Any, device: torch.device) -> None:
     """G's BatchNorm running statistics as the plain mean of its batch statistics over STANDING_BATCHES
-    train-mode forwards of fixed noise (seeded by ``seed``); G's mode and momenta are restored."""
+    train-mode forwards of ``config.batch_size`` fixed noise vectors (seeded by the run's seed +
+    STANDING_SEED_OFFSET); G's mode and momenta are restored."""
+    z_dim, batch_size, seed = config.z_dim, config.batch_size, config.seed + STANDING_SEED_OFFSET
     norms = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
     if not norms:
         return

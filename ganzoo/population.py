@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, stack_module_state, vmap
 
-from ganzoo.averaging import STANDING_SEED_OFFSET, ema_weight, recompute_batchnorm
+from ganzoo.averaging import ema_weight, recompute_batchnorm
 from ganzoo.batches import StackedBatches
 from ganzoo.config import TrainConfig
 from ganzoo.data import Data
@@ -325,7 +325,7 @@ class StackedStep:
             module.load_state_dict({k: v[i] for k, v in {**params, **buffers}.items()})
             module.to(self.device)
         if ema:  # the average's own BatchNorm statistics, as a single run makes them
-            recompute_batchnorm(G, c.z_dim, c.batch_size, c.seed + STANDING_SEED_OFFSET, self.device)
+            recompute_batchnorm(G, c, self.device)
         return G, D
 
     def modules(self, i: int) -> tuple[nn.Module, nn.Module]:

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from ganzoo import rundir
-from ganzoo.averaging import STANDING_SEED_OFFSET, ema_weight, recompute_batchnorm
+from ganzoo.averaging import ema_weight, recompute_batchnorm
 from ganzoo.batches import StreamBatches, TensorBatches
 from ganzoo.config import TrainConfig
 from ganzoo.data import Data, load_dataset
@@ -201,8 +201,7 @@ class ModuleStep:
     def modules(self, i: int) -> tuple[nn.Module, nn.Module]:
         if self.G_ema is None:
             return self.G, self.D
-        c = self.config
-        recompute_batchnorm(self.G_ema, c.z_dim, c.batch_size, c.seed + STANDING_SEED_OFFSET, self.device)
+        recompute_batchnorm(self.G_ema, self.config, self.device)
         return self.G_ema, self.D
 
     # ---- state ----------------------------------------------------------------------------
