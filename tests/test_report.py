@@ -245,6 +245,23 @@ def test_importances_skip_rows_with_missing_parameters():
     assert table.set_index("parameter").loc["adam.lr", "importance"] > 0.5, "FID depends on lr alone"
 
 
+def test_importances_of_variants_that_search_different_parameters():
+    """One variant's own parameter (wgan-gp's penalty.weight) is NaN in every other variant's rows of the
+    combined table: it must not leave the others with no complete trial."""
+    rng = np.random.default_rng(1)
+    frames = []
+    for variant, own in (("nsgan", None), ("wgan-gp", "params_penalty.weight")):
+        lr = rng.uniform(1e-4, 1e-3, 8)
+        frame = pd.DataFrame({"variant": variant, "status": "complete", "params_adam.lr": lr, "fid_mean": 1000 * lr})
+        if own:
+            frame[own] = rng.uniform(0.1, 100, 8)
+        frames.append(frame)
+    table, notes = tables.importances(pd.concat(frames, ignore_index=True))
+    assert not notes, notes
+    assert set(table.loc[table["variant"] == "nsgan", "parameter"]) == {"adam.lr"}
+    assert set(table.loc[table["variant"] == "wgan-gp", "parameter"]) == {"adam.lr", "penalty.weight"}
+
+
 def test_throughput_section_shows_ganzoo_bench_when_present(study, tmp_path):
     from ganzoo.bench import BenchSpec, run, write
 

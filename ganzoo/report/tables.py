@@ -348,7 +348,10 @@ def importances(trials: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rows, notes = [], []
     for variant, g in complete(trials).groupby("variant", sort=True):
-        g = g.dropna(subset=[c for c in g.columns if c.startswith("params_")])  # e.g. hand-merged CSVs
+        # A column another variant searched is all NaN here: not this variant's parameter. Rows missing
+        # one of its own parameters (e.g. hand-merged CSVs) are left out.
+        g = g.dropna(axis=1, how="all")
+        g = g.dropna(subset=[c for c in g.columns if c.startswith("params_")])
         params = param_columns(g)
         if len(g) < 3 or not params:
             notes.append(f"{variant}: {len(g)} complete trial(s) and {len(params)} varied parameter(s); "
