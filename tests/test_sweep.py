@@ -362,3 +362,36 @@ def test_settings_added_to_ganzoo_since_a_study_began_count_as_their_defaults(tm
     strict = dataclasses.replace(config, evaluation=dataclasses.replace(config.evaluation, precision="float32"))
     with pytest.raises(GanzooError, match='evaluation.precision "auto" there, "float32" now'):
         Sweep("s", strict, tmp_path / "results").prepare()
+
+
+@pytest.mark.parametrize("kind", ["random", "tpe"])
+def test_a_trials_draws_follow_its_number_not_the_process(kind):
+    """A sampler made afresh (a resumed process, another worker) continues the study's sequence: trial n
+    gets what an uninterrupted sampler gives trial n, never trial 0's configuration again."""
+    import optuna
+
+    from ganzoo.sweep.samplers import make_sampler
+
+    def draw(trial):
+        return (trial.suggest_float("lr", 1e-5, 1e-2, log=True), trial.suggest_categorical("bn", [True, False]),
+                trial.suggest_float("beta1", 0.0, 0.9))
+
+    def run(study, n):
+        for _ in range(n):
+            trial = study.ask()
+            study.tell(trial, sum(draw(trial)[::2]))
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = optuna.storages.InMemoryStorage()
+    resumed = optuna.create_study(storage=storage, study_name="s", sampler=make_sampler(kind, 0))
+    run(resumed, 2)
+    resumed = optuna.load_study(storage=storage, study_name="s", sampler=make_sampler(kind, 0))  # a new process
+    run(resumed, 2)
+    straight = optuna.create_study(sampler=make_sampler(kind, 0))
+    run(straight, 4)
+    params = [t.params for t in resumed.trials]
+    assert params == [t.params for t in straight.trials]
+    assert len({json.dumps(p, sort_keys=True) for p in params}) == 4, params
+    other = optuna.create_study(sampler=make_sampler(kind, 1))
+    run(other, 1)
+    assert other.trials[0].params != params[0], "the sampler seed still chooses the sequence"

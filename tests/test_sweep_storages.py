@@ -69,6 +69,8 @@ def test_a_sweep_resumes_after_ctrl_c_and_ends_with_exactly_its_trials(store, tm
     fids = json.loads(first.user_attrs["fid_per_seed"])
     assert len(fids) == 2 and first.value == pytest.approx(sum(fids) / 2), "objective = mean over seeds"
     assert first.user_attrs["extractor"].startswith("points-rff") and first.user_attrs["n_samples"] == 200
+    configurations = [json.dumps(t.params, sort_keys=True) for t in complete]
+    assert len(set(configurations)) == 3, f"the resumed process repeated a finished configuration: {configurations}"
     frame = pd.read_csv(tmp_path / "results" / STUDY / "trials.csv")
     for column in ("variant", "dataset", "params_adam.lr", "status", "fid_mean", "fid_std", "extractor",
                    "n_samples", "modes_covered", "train_images_per_second", "peak_memory_bytes", "device",

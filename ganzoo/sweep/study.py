@@ -239,17 +239,12 @@ class Sweep:
         return params, settings
 
     def _sampler(self, pair: Pair) -> Any:
-        import optuna
+        from ganzoo.sweep.samplers import make_sampler
 
-        # Workers seeded alike would propose the same configurations; only a lone local worker
-        # can replay the sequence that sampler_seed names.
-        alone = not (self.shared or self.storage.kind.machines)
-        seed = self.config.sampler_seed if alone else None
-        if self.config.sampler == "random":
-            return optuna.samplers.RandomSampler(seed=seed)
-        if self.config.sampler == "grid":
-            return optuna.samplers.GridSampler(grid_values(self.config.search_space(pair)), seed=seed)
-        return optuna.samplers.TPESampler(seed=seed)
+        # Each draw is seeded by (sampler_seed, trial number, parameter): a resumed process, or another
+        # worker, continues the study's sequence instead of restarting it (ganzoo.sweep.samplers).
+        grid = grid_values(self.config.search_space(pair)) if self.config.sampler == "grid" else None
+        return make_sampler(self.config.sampler, self.config.sampler_seed, grid)
 
     def _pruner(self, pair: Pair) -> Any:
         import optuna
