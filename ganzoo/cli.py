@@ -416,8 +416,9 @@ def cmd_fid_weights(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from ganzoo.sweep import Sweep, load_preset
+    from ganzoo.sweep.config import with_plugins
 
-    config = load_preset(args.preset)
+    config = with_plugins(load_preset(args.preset), args.plugin)  # runs, workers and records carry them
     changes = {k: getattr(args, k) for k in ("n_trials", "seeds", "sampler", "pruner", "space", "steps",
                                              "eval_every", "arch", "device", "repeat_seeds")
                if getattr(args, k) is not None}

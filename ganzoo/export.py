@@ -118,11 +118,28 @@ def load_generator(folder: Path | str, device: str | torch.device = "cpu") -> Ge
         raise GanzooError(f"{folder} holds no exported generator ({SETTINGS} not found)") from None
     if settings.get("format") != FORMAT:
         raise GanzooError(f"{folder}: generator format {settings.get('format')!r}; this ganzoo reads {FORMAT}")
-    for spec in settings["config"].get("plugins", []):
-        load_plugin(spec)
+    _load_plugins(settings["config"], folder)
     G = _build(settings)
     G.network.load_state_dict(load_file(str(folder / WEIGHTS)))
     return G.to(device).eval()
+
+
+def _load_plugins(config: dict[str, Any], folder: Path) -> None:
+    """The plugins the run named. One that cannot be loaded here (the folder was copied to another machine)
+    is fine once the caller has imported it: only an architecture still unknown is an error."""
+    from ganzoo.models import ARCHITECTURES
+    from ganzoo.plugins import load_plugin
+
+    problems = []
+    for spec in config.get("plugins", []):
+        try:
+            load_plugin(spec)
+        except GanzooError as e:
+            problems.append(str(e))
+    if problems and config["arch"] not in ARCHITECTURES:
+        raise GanzooError(f"{folder}: its architecture {config['arch']!r} is registered by a plugin that cannot be "
+                          f"loaded here ({'; '.join(problems)}): import the plugin (or ganzoo.plugins.load_plugin(PATH)) "
+                          "before load_generator")
 
 
 def model_card(settings: dict[str, Any], data: dict[str, Any]) -> str:
@@ -170,6 +187,10 @@ def model_card(settings: dict[str, Any], data: dict[str, Any]) -> str:
         "",
         "## Load",
         "",
+        *([f"Needs the plugin{'s' if len(c['plugins']) > 1 else ''} it was trained with, which "
+           f"register{'' if len(c['plugins']) > 1 else 's'} its architecture `{c['arch']}`: "
+           + ", ".join(f"`{p}`" for p in c["plugins"]) + ". `load_generator` loads "
+           "them from there; elsewhere, import the plugin first.", ""] if c.get("plugins") else []),
         "```python",
         "import ganzoo",
         "",

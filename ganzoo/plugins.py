@@ -35,10 +35,10 @@ def _remember(module: object) -> None:
 
 def plugin_key(spec: str) -> str:
     """A file plugin is recorded by absolute path (so --resume finds it from anywhere), a module by name."""
-    return str(Path(spec).resolve()) if _is_path(spec) else spec
+    return str(Path(spec).resolve()) if is_path(spec) else spec
 
 
-def _is_path(spec: str) -> bool:
+def is_path(spec: str) -> bool:
     return spec.endswith(".py") or "/" in spec or "\\" in spec
 
 
@@ -47,7 +47,7 @@ def load_plugin(spec: str) -> None:
     if key in _loaded:
         return
     try:
-        if _is_path(spec):
+        if is_path(spec):
             path = Path(key)
             if not path.is_file():
                 raise GanzooError(f"cannot load plugin {spec!r}: no such file")

@@ -30,6 +30,16 @@ def study_trials(results: Path, name: str = "s", pair: str = "nsgan@ring8", stor
     return optuna.load_study(study_name=f"{name}/{pair}", storage=url).get_trials()
 
 
+def load_trials(study_dir: Path, pair: str = "nsgan@ring8"):
+    """A study's trials from the store its sweep.json names (a journal file for several workers)."""
+    from ganzoo.sweep.storage import Storage
+
+    kind, _, path = json.loads((study_dir / "sweep.json").read_text())["storage"].partition(":")
+    assert kind == "journal", "one file store per study folder takes several workers"
+    storage = Storage(f"journal:{study_dir / Path(path).name}", study_dir / "unused.lock").open()
+    return optuna.load_study(study_name=f"{study_dir.name}/{pair}", storage=storage).get_trials()
+
+
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ganzoo", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
 
@@ -395,3 +405,32 @@ def test_a_trials_draws_follow_its_number_not_the_process(kind):
     other = optuna.create_study(sampler=make_sampler(kind, 1))
     run(other, 1)
     assert other.trials[0].params != params[0], "the sampler seed still chooses the sequence"
+
+
+def test_a_sweeps_plugin_is_carried_by_its_workers_its_runs_and_their_exports(tmp_path):
+    """--plugin loads in every worker, and each run's config.json (and sweep.json) names it: eval and export
+    of a run, and load_generator of the export, then need no --plugin, from any folder."""
+    (tmp_path / "sn_gan.py").write_text(SPECTRAL_NORM_PLUGIN)
+    plugin = str((tmp_path / "sn_gan.py").resolve())
+    preset = tiny_preset(tmp_path, n_trials=2, steps=10)
+    preset.write_text(preset.read_text().replace('variants = ["nsgan"]', 'variants = ["sn-nsgan"]'))
+    result = cli("sweep", "--plugin", "sn_gan.py", "--preset", str(preset), "--study", "s", "--workers", "2",
+                 "--no-progress", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "runs" / "s" / "sweep.json").read_text())["settings"]["plugins"] == [plugin]
+    trials = load_trials(tmp_path / "runs" / "s", pair="sn-nsgan@ring8")
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    run_dir = str(tmp_path / json.loads(trials[0].user_attrs["run_dirs"])[0])
+    assert json.loads((Path(run_dir) / "config.json").read_text())["plugins"] == [plugin]
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = cli("eval", run_dir, "--n-samples", "200", cwd=elsewhere)
+    assert result.returncode == 0, result.stderr
+    result = cli("export", run_dir, "--out", "G", cwd=elsewhere)
+    assert result.returncode == 0, result.stderr
+    card = (elsewhere / "G" / "README.md").read_text()
+    assert f"`{plugin}`" in card and "`sn-mlp`" in card, card
+    load = subprocess.run([sys.executable, "-c", "import ganzoo; print(tuple(ganzoo.load_generator('G').sample(3).shape))"],
+                          cwd=elsewhere, capture_output=True, text=True)
+    assert load.returncode == 0 and load.stdout.strip() == "(3, 2)", load.stderr

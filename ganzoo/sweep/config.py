@@ -56,6 +56,10 @@ class SweepConfig:
     # {label: {key: value}}: every variant runs under each set of fixed settings, as a study of its own
     # named VARIANT+LABEL (Kurach et al. 2019's loss x normalisation grid); {}: each variant as it is
     conditions: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Plugin files (absolute paths) and modules its variants, losses, architectures or datasets come
+    # from: every run and worker loads them, and each run's config.json names them. Where code lives,
+    # not what runs: never compared between runs of a study (a plugin moved keeps its study).
+    plugins: tuple[str, ...] = ()
 
     def validate(self) -> None:
         from ganzoo.variants import VARIANTS
@@ -105,7 +109,8 @@ class SweepConfig:
 
         condition = self.conditions[pair.condition] if pair.condition is not None else {}
         return resolve_config(pair.variant, pair.dataset, arch=self.arch, overrides={
-            **self.settings, **self.variant_settings.get(pair.variant, {}), **condition, **overrides})
+            **self.settings, **self.variant_settings.get(pair.variant, {}), **condition, "plugins": self.plugins,
+            **overrides})
 
     def search_space(self, pair: Pair) -> dict[str, Any]:
         """The dimensions of a trial of ``pair``: its variant's wide or narrow space on the pair's
@@ -182,7 +187,8 @@ def _flat(value: Any, prefix: str) -> dict[str, Any]:
     return {prefix: value}
 
 
-OUTPUTS = {"tensorboard"}  # what a sweep writes besides its results: never compared between runs of a study
+# What a sweep writes besides its results, and where its code lives: never compared between runs of a study.
+OUTPUTS = {"tensorboard", "plugins"}
 # Settings ganzoo gained after studies began whose value in effect before differs from today's default:
 # a study stored without one ran that way.
 BEFORE = {"default_trial": False, "budget": G_UPDATES, "evaluation.mode_rule": "one-percent"}
@@ -317,5 +323,18 @@ def load_preset(name_or_path: str) -> SweepConfig:
     except tomllib.TOMLDecodeError as e:
         raise GanzooError(f"preset {path} is not valid TOML: {e}") from None
     config = from_dict(SweepConfig, data, "preset")
+    config = with_plugins(dataclasses.replace(config, plugins=()), config.plugins, path.parent)
     config.validate()
     return config
+
+
+def with_plugins(config: SweepConfig, specs: tuple[str, ...] | list[str], base: Path | None = None) -> SweepConfig:
+    """``config`` with ``specs`` loaded and added to its plugins (a relative file path is relative to
+    ``base``, a preset's folder, else the working directory), each once."""
+    from ganzoo.plugins import is_path, load_plugin, plugin_key
+
+    keys = [plugin_key(str(base / s) if base is not None and is_path(s) and not Path(s).is_absolute() else s)
+            for s in specs]
+    for key in keys:
+        load_plugin(key)
+    return dataclasses.replace(config, plugins=tuple(dict.fromkeys((*config.plugins, *keys))))

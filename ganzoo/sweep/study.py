@@ -65,6 +65,10 @@ class Sweep:
         ``progress``: a progress bar (default: when stderr is a terminal, in the main process)."""
         if not study or "/" in study or study.startswith("."):
             raise GanzooError(f"study name must be a plain folder name, got {study!r}")
+        from ganzoo.plugins import load_plugin
+
+        for spec in config.plugins:  # a spawned worker's, or a config built in Python
+            load_plugin(spec)
         config.validate()
         self.study, self.config, self.workers = study, config, workers
         self.shared = shared
@@ -154,9 +158,11 @@ class Sweep:
         from ganzoo.ranges import space_record
 
         n_train = self.n_train[pair.dataset]
+        run = self.config.run_config(pair).to_dict()
+        run.pop("plugins")  # where the code lives, not what runs
         return json.loads(json.dumps({
             "space": space_record(self.config.search_space(pair)),
-            "run": self.config.run_config(pair).to_dict(),
+            "run": run,
             "budget": {"unit": self.config.budget, "updates": self.config.updates(n_train), "n_train": n_train},
         }))
 
@@ -444,9 +450,13 @@ class Sweep:
             for p in processes:  # the workers got the same Ctrl-C: let them record their trials
                 p.join()
             raise
-        bad = [p.exitcode for p in processes if p.exitcode not in (0, None)]
+        codes = [p.exitcode for p in processes]
+        if 130 in codes or -2 in codes:  # SIGINT: the same Ctrl-C as ours, caught in another place
+            raise KeyboardInterrupt
+        bad = [c for c in codes if c not in (0, None)]
         if bad:
-            raise GanzooError(f"{len(bad)} of {self.workers} workers failed (exit codes {bad}); re-run to resume")
+            raise GanzooError(f"{len(bad)} of {self.workers} workers stopped with an error (exit codes {bad}); "
+                              "each printed its error above as 'ganzoo sweep worker: ...'")
 
 
 def _finished_count(study: Any) -> int:
@@ -473,3 +483,8 @@ def _worker_main(study: str, config: dict[str, Any], results: str, storage: str,
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as e:  # a plugin's code, or a bug: one line, as the main process reports it
+        from ganzoo.plugins import describe_exception
+
+        print(f"ganzoo sweep worker: failed: {describe_exception(e)}", file=sys.stderr)
+        sys.exit(3)
