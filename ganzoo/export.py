@@ -23,6 +23,7 @@ from ganzoo.config import TrainConfig
 from ganzoo.errors import GanzooError
 
 WEIGHTS, SETTINGS, CARD = "generator.safetensors", "generator.json", "README.md"
+EXPORT_FILES = (WEIGHTS, SETTINGS, CARD)
 FORMAT = 1  # generator.json's layout
 
 
@@ -45,8 +46,8 @@ class Generator(nn.Module):
 
 
 def export_run(run_dir: Path | str, out: Path | str, overwrite: bool = False) -> Path:
-    """Write the run's generator to ``out`` (a new folder; an existing one only with ``overwrite``,
-    replaced whole, never left half-written)."""
+    """Write the run's generator to ``out``: a new or empty folder, or (``overwrite``) an earlier export,
+    which is replaced. A folder holding anything else is refused: an export replaces only an export."""
     from safetensors.torch import save_file
 
     from ganzoo.plugins import load_plugin
@@ -54,8 +55,7 @@ def export_run(run_dir: Path | str, out: Path | str, overwrite: bool = False) ->
     run_dir, out = Path(run_dir), Path(out)
     if not (run_dir / rundir.CONFIG).is_file():
         raise GanzooError(f"{run_dir} holds no run ({rundir.CONFIG} not found)")
-    if out.exists() and not overwrite:
-        raise GanzooError(f"{out} already exists; choose another --out or pass --overwrite")
+    _check_target(out, overwrite)
     config = TrainConfig.from_dict(rundir.read_json(run_dir / rundir.CONFIG))
     for spec in config.plugins:  # the architecture may be a plugin's
         load_plugin(spec)
@@ -71,27 +71,47 @@ def export_run(run_dir: Path | str, out: Path | str, overwrite: bool = False) ->
         "status": status.get("status"), "metrics": metrics[-1] if metrics else None, "torch": torch.__version__,
     }
     _build(settings)  # the folder must load: refuse to write one that would not
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out, prefix=".export-"))  # inside out: renames stay on its filesystem
     try:
         save_file(weights, str(staging / WEIGHTS), metadata={"format": "pt", "ganzoo": str(FORMAT)})
         (staging / SETTINGS).write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
         (staging / CARD).write_text(model_card(settings, data))
-        # mkdtemp's 0700 would survive the rename: the modes a plain mkdir and open would give
-        umask = rundir.umask()
-        os.chmod(staging, 0o777 & ~umask)
+        umask = rundir.umask()  # mkdtemp's files would keep 0600: the modes a plain open() would give
         for file in staging.iterdir():
             os.chmod(file, 0o666 & ~umask)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            os.replace(out, old)
-            os.replace(staging, out)
-            shutil.rmtree(old)
-        else:
-            os.replace(staging, out)
+        # generator.json goes first and comes back last: an export cut short in between is no export
+        # (load_generator refuses it, a new export --overwrite replaces it), never new settings on old weights.
+        (out / SETTINGS).unlink(missing_ok=True)
+        for name in (WEIGHTS, CARD, SETTINGS):
+            os.replace(staging / name, out / name)
+    except BaseException:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out
+
+
+def _check_target(out: Path, overwrite: bool) -> None:
+    """Refuse an ``out`` whose contents an export would lose: anything but an earlier export (only with
+    ``overwrite``), an empty folder, or nothing."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise GanzooError(f"--out {out} is a file, not a folder")
+    present = sorted(p.name for p in out.iterdir() if not p.name.startswith(".export-"))
+    if not present:
+        return
+    foreign = [name for name in present if name not in EXPORT_FILES]
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise GanzooError(f"{out} holds files that are not a ganzoo export ({shown}); --overwrite replaces only an "
+                          "export: choose a new or empty --out")
+    if not overwrite:
+        raise GanzooError(f"{out} already holds an export; choose another --out or pass --overwrite to replace it")
 
 
 def _build(settings: dict[str, Any]) -> Generator:

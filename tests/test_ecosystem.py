@@ -164,18 +164,31 @@ def test_an_exported_generator_loads_back_and_generates_what_the_run_did(tmp_pat
     assert set(load_file(str(out / "generator.safetensors"))) == set(state["G"])
 
 
-def test_an_export_never_replaces_a_folder_unasked_and_bad_input_is_one_line(tmp_path, capsys):
+def test_an_export_replaces_only_an_export_and_bad_input_is_one_line(tmp_path, capsys, monkeypatch):
     run, out = tmp_path / "run", tmp_path / "export"
     assert main(["train", "--variant", "nsgan", "--dataset", "ring8", "--steps", "4", "--log-every", "2",
                  "--out", str(run), *TINY]) == 0
     out.mkdir()
     (out / "mine.txt").write_text("keep me")
     capsys.readouterr()
-    assert main(["export", str(run), "--out", str(out)]) == 2
-    assert "already exists" in capsys.readouterr().err and (out / "mine.txt").read_text() == "keep me"
-    assert main(["export", str(run), "--out", str(out), "--overwrite"]) == 0
-    assert not (out / "mine.txt").exists() and (out / "generator.safetensors").exists()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".export")], "no staging folder is left"
+    for flags in ([], ["--overwrite"]):  # a folder that is not an export is never replaced, asked or not
+        assert main(["export", str(run), "--out", str(out), *flags]) == 2
+        err = capsys.readouterr().err
+        assert "not a ganzoo export (mine.txt)" in err and len(err.strip().splitlines()) == 1, err
+        assert sorted(p.name for p in out.iterdir()) == ["mine.txt"] and (out / "mine.txt").read_text() == "keep me"
+    (out / "mine.txt").unlink()
+    assert main(["export", str(run), "--out", str(out)]) == 0, "an empty folder takes an export"
+    first = (out / "generator.json").read_text()
+    assert main(["export", str(run), "--out", str(out)]) == 2 and "already holds an export" in capsys.readouterr().err
+    assert main(["export", str(run), "--out", str(out), "--overwrite"]) == 0, "an export is replaced when asked"
+    assert (out / "generator.json").read_text() == first and load_generator(out).z_dim > 0
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "generator.json", "generator.safetensors"], \
+        "no staging folder is left"
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    assert main(["export", str(run), "--out", "."]) == 0 and main(["export", str(run), "--out", ".", "--overwrite"]) == 0
+    assert load_generator(here).z_dim > 0
     capsys.readouterr()
     assert main(["export", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
