@@ -352,7 +352,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         t = trainer.Trainer(config, run_dir, callbacks=callbacks, progress=progress)
         result = t.run(resume=args.resume is not None, overwrite=args.overwrite)
     except KeyboardInterrupt:
-        print(f"ganzoo: interrupted; continue with: ganzoo train --resume {run_dir}", file=sys.stderr)
+        if (Path(run_dir) / rundir.CHECKPOINT).exists():
+            print(f"ganzoo: interrupted; continue with: ganzoo train --resume {run_dir}", file=sys.stderr)
+        else:  # stopped at once, inside the first step's work: no state to continue from
+            print("ganzoo: interrupted before the run's first checkpoint: nothing to resume; the same command "
+                  "starts it again", file=sys.stderr)
         return EXIT_INTERRUPTED
     print(f"{result.status} at step {result.step}: {result.run_dir}" + (f" ({result.message})" if result.message else ""))
     return EXIT_DIVERGED if result.status == trainer.DIVERGED else 0

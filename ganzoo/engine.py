@@ -9,10 +9,13 @@ touches the host only at log points, samples, checkpoints and callbacks, none of
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +30,7 @@ from ganzoo.errors import GanzooError
 from ganzoo.graphs import StepRunner, autocast
 from ganzoo.plugins import describe_exception
 from ganzoo.progress import is_terminal
-from ganzoo.samples import generate, save_samples
+from ganzoo.samples import generate, real_points, save_samples
 from ganzoo.stability import write_stability
 from ganzoo.step import StepBody
 
@@ -148,6 +151,28 @@ def clear_run_dir(out: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def _check_run_dir(out: Path, overwrite: bool) -> None:
+    """Refuse a folder whose contents a new run would lose or mix with: another run that can be
+    continued (unless ``overwrite``), one that may still be training, or files that are no run."""
+    if not out.exists() or overwrite:
+        return
+    if not out.is_dir():
+        raise GanzooError(f"--out {out} is a file, not a folder")
+    if not (out / rundir.CONFIG).exists():
+        if any(out.iterdir()):
+            raise GanzooError(f"{out} is not empty and holds no run: pick a new or empty --out (--overwrite writes "
+                              "the run's files beside what is there)")
+        return
+    if (out / rundir.CHECKPOINT).exists():
+        raise GanzooError(f"{out} already holds a run; continue it with --resume {out}, replace it with --overwrite "
+                          "or pick another --out")
+    status = rundir.read_json(out / rundir.STATUS).get("status") if (out / rundir.STATUS).exists() else None
+    if status not in (INTERRUPTED, FAILED):  # running: maybe still training (or killed); completed: kept
+        raise GanzooError(f"{out} holds a run with no checkpoint (status {status}); if no process is training it, "
+                          "--overwrite starts it again")
+    # Interrupted or failed before its first checkpoint: nothing to continue or lose, so it starts again.
+
+
 class Engine:
     def __init__(self, body: StepBody, configs: Sequence[TrainConfig], run_dirs: Sequence[Path], data: Data,
                  callbacks: Sequence[Sequence[Callback]], progress: bool | None = None, quiet: bool = False) -> None:
@@ -169,6 +194,9 @@ class Engine:
         self.messages = [""] * body.members
         self.stopped_at = [configs[0].steps] * body.members
         self.boards: list[Any] = [None] * body.members  # members' TensorBoard writers, opened by run()
+        # Ctrl-C during a step is held until the step ends, so that the state saved on interrupt is a
+        # step's (resumable exactly); a second Ctrl-C stops at once.
+        self.in_step, self.interrupt_pending = False, False
 
     # ---- run directories ------------------------------------------------------------------
 
@@ -181,9 +209,8 @@ class Engine:
             for records in (rundir.STATS, rundir.METRICS):  # steps after the checkpoint are logged again
                 rundir.truncate_jsonl(out / records, self.step)
         for config, out in zip(self.configs, self.run_dirs):
-            if not resume and (out / rundir.CONFIG).exists():
-                if not overwrite:
-                    raise GanzooError(f"{out} already holds a run; continue it with --resume {out} or pick another --out")
+            if not resume:
+                _check_run_dir(out, overwrite)
                 clear_run_dir(out)
             out.mkdir(parents=True, exist_ok=True)
             rundir.write_json(out / rundir.CONFIG, config.to_dict())
@@ -215,32 +242,36 @@ class Engine:
         bar = self._progress_bar()
         clock, step_last, pending = _Clock(self.device), self.step, 0.0
         try:
-            while self.step < cfg.steps and self._running():
-                log = self.advance()
-                if bar is not None:
-                    bar.update(1)
-                last = self.step == cfg.steps
-                sample = (cfg.sample_every and self.step % cfg.sample_every == 0) or last
-                call = (cfg.callback_every and self.step % cfg.callback_every == 0) or last
-                if not (log or sample or call):
-                    continue
-                # Time the training since the last mark; what follows here is not training time.
-                pending += clock.lap()
-                if log:
-                    self.intervals.append((self.step - step_last, pending))
-                    self._log(step_last, pending, bar)
-                    step_last, pending = self.step, 0.0
-                    if (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0) or last:
+            with self._held_interrupts():
+                while self.step < cfg.steps and self._running():
+                    log = self.advance()
+                    if bar is not None:
+                        bar.update(1)
+                    last = self.step == cfg.steps
+                    sample = (cfg.sample_every and self.step % cfg.sample_every == 0) or last
+                    call = (cfg.callback_every and self.step % cfg.callback_every == 0) or last
+                    if not (log or sample or call):
+                        continue
+                    # Time the training since the last mark; what follows here is not training time.
+                    pending += clock.lap()
+                    if log:
+                        self.intervals.append((self.step - step_last, pending))
+                        self._log(step_last, pending, bar)
+                        step_last, pending = self.step, 0.0
+                        if (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0) or last:
+                            for i in self._running():
+                                rundir.save_checkpoint(self.run_dirs[i] / rundir.CHECKPOINT, self.body.checkpoint(i, self.step))
+                    if sample:
                         for i in self._running():
-                            rundir.save_checkpoint(self.run_dirs[i] / rundir.CHECKPOINT, self.body.checkpoint(i, self.step))
-                if sample:
-                    for i in self._running():
-                        self._write_samples(i)
-                if call:
-                    self._call_back(last, bar)
-                clock.mark()
+                            self._write_samples(i)
+                    if call:
+                        self._call_back(last, bar)
+                    clock.mark()
         except KeyboardInterrupt:
+            between_steps = not self.in_step
             for i in self._running():
+                if between_steps:  # the state is a whole step's: save it, so that nothing trained is lost
+                    rundir.save_checkpoint(self.run_dirs[i] / rundir.CHECKPOINT, self.body.checkpoint(i, self.step))
                 self._write_status(i, INTERRUPTED, "stopped by the user; resume with --resume")
             raise
         except Exception as e:
@@ -268,9 +299,33 @@ class Engine:
         the gradient norms, when the step runs eagerly)."""
         cfg = self.configs[0]
         log = (self.step + 1) % cfg.log_every == 0 or self.step + 1 == cfg.steps
+        self.in_step = True
         self.runner(log)
         self.step += 1
+        self.in_step = False
+        if self.interrupt_pending:
+            raise KeyboardInterrupt
         return log
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        if self.in_step and not self.interrupt_pending:
+            self.interrupt_pending = True
+            print("\nganzoo: stopping after this step (Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+            return
+        raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def _held_interrupts(self) -> Iterator[None]:
+        """Hold Ctrl-C during steps, where this process's Ctrl-C is Python's default (the main thread)."""
+        held = (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+        if held:
+            signal.signal(signal.SIGINT, self._on_sigint)
+        try:
+            yield
+        finally:
+            if held:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def _log(self, step_last: int, seconds: float, bar: Any) -> None:
         """Read the statistics back (the one host sync) and append each running member's record."""
@@ -355,7 +410,8 @@ class Engine:
         with torch.no_grad(), autocast(self.configs[i]):
             samples = G(fixed_noise(self.configs[i], self.data).to(self.device))
         G.train(was_training)
-        picture = save_samples(self.run_dirs[i] / rundir.SAMPLES.format(step=self.step), samples, self.data.centers)
+        picture = save_samples(self.run_dirs[i] / rundir.SAMPLES.format(step=self.step), samples, self.data.centers,
+                               real_points(self.data))
         if self.boards[i] is not None:
             self.boards[i].samples(self.step, picture)
 

@@ -112,6 +112,44 @@ def test_train_writes_a_run_and_refuses_to_overwrite_it(tmp_path, capsys):
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before, "nothing saved was touched"
 
 
+def test_a_run_folder_is_reused_only_where_nothing_would_be_lost(tmp_path, capsys, monkeypatch):
+    """Interrupted before any checkpoint (Ctrl-C twice, inside the first step): the message says so and the
+    same command starts again; a run that may still be training, or a folder that holds no run, is refused."""
+    from ganzoo.trainer import Trainer
+
+    out = tmp_path / "run"
+    command = ["train", "--variant", "nsgan", "--dataset", "ring8", "--out", str(out), *TINY]
+    real_run = Trainer.run
+
+    def stopped_at_once(self, *args, **kwargs):
+        self.engine.in_step = True  # as a second Ctrl-C inside the first step leaves it
+        monkeypatch.setattr(self.engine, "advance", lambda: (_ for _ in ()).throw(KeyboardInterrupt()))
+        return real_run(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "run", stopped_at_once)
+    assert main(command) == 130
+    err = capsys.readouterr().err
+    assert "nothing to resume; the same command starts it again" in err and "--resume" not in err
+    assert json.loads((out / "status.json").read_text())["status"] == "interrupted"
+    assert not (out / "checkpoint.pt").exists()
+    monkeypatch.undo()
+    assert main(command) == 0, capsys.readouterr().err
+    capsys.readouterr()
+
+    status = json.loads((out / "status.json").read_text())
+    (out / "checkpoint.pt").unlink()
+    (out / "status.json").write_text(json.dumps({**status, "status": "running"}))
+    assert main(command) == 2
+    assert "no checkpoint (status running)" in one_line_error(capsys.readouterr().err)
+
+    mine = tmp_path / "thesis"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("keep")
+    assert main(["train", "--variant", "nsgan", "--dataset", "ring8", "--out", str(mine), *TINY]) == 2
+    assert "not empty and holds no run" in one_line_error(capsys.readouterr().err)
+    assert [p.name for p in mine.iterdir()] == ["thesis.tex"]
+
+
 def test_resume_extends_a_finished_run(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--variant", "nsgan", "--dataset", "ring8", "--out", str(out), *TINY]) == 0

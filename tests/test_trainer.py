@@ -165,3 +165,33 @@ def test_streamed_folder_trains_and_resumes_exactly(tmp_path, monkeypatch):
     Trainer(dataclasses.replace(cfg, steps=4), tmp_path / "resumed", progress=False).run()
     resume(tmp_path / "resumed", steps=6, progress=False)
     assert_same_weights(tmp_path / "straight", tmp_path / "resumed")
+
+
+def test_ctrl_c_inside_a_step_stops_after_it_and_saves_a_checkpoint_that_resumes_exactly(tmp_path, monkeypatch):
+    """A real SIGINT in the middle of step 13, long before the first checkpoint (step 1000): the step
+    finishes, its state is saved, and --resume gives the uninterrupted run's weights."""
+    import os
+    import signal
+
+    from ganzoo.trainer import ModuleStep
+
+    cfg = config(checkpoint_every=1000)
+    Trainer(cfg, tmp_path / "straight", progress=False).run()
+    real, calls = ModuleStep.body, {"n": 0}
+
+    def body(self, plan, norms):
+        calls["n"] += 1
+        if calls["n"] == 13:
+            os.kill(os.getpid(), signal.SIGINT)  # delivered here, in the step, as a user's Ctrl-C would be
+        real(self, plan, norms)
+
+    monkeypatch.setattr(ModuleStep, "body", body)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(cfg, tmp_path / "resumed", progress=False).run()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "Ctrl-C is Python's again"
+    assert read_json(tmp_path / "resumed" / "status.json")["status"] == "interrupted"
+    assert load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["step"] == 13
+    monkeypatch.undo()
+    result = resume(tmp_path / "resumed", progress=False)
+    assert result.status == "completed" and result.step == 40
+    assert_same_weights(tmp_path / "straight", tmp_path / "resumed")
