@@ -290,6 +290,9 @@ _POSITIVE = ("steps", "batch_size", "z_dim", "n_critic", "log_every")
 _NON_NEGATIVE = ("sample_every", "checkpoint_every", "callback_every")
 
 
+SEED_LIMIT = 2**32
+
+
 def validate(config: TrainConfig) -> None:
     """Raise GanzooError on any setting that cannot make a sensible run."""
     VARIANTS.get(config.variant)
@@ -299,6 +302,8 @@ def validate(config: TrainConfig) -> None:
     for name in _NON_NEGATIVE:
         if getattr(config, name) < 0:
             raise GanzooError(f"{name} must be >= 0, got {getattr(config, name)}")
+    if not 0 <= config.seed < SEED_LIMIT:  # torch takes 64 bits; data order and noise add to the seed
+        raise GanzooError(f"seed must be in [0, 2**32), got {config.seed}")
     for net in ("g_adam", "d_adam"):
         adam: Any = getattr(config, net)
         if adam.lr <= 0:

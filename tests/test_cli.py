@@ -53,6 +53,8 @@ def one_line_error(stderr: str) -> str:
          "architecture 'dcgan' cannot train on 'ring8': dcgan needs image data"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         (["train", "--dataset", "ring8"], "train needs --variant and --dataset"),
+        (["train", "--variant", "nsgan", "--dataset", "ring8", "--seed", "-1"], "seed must be in [0, 2**32), got -1"),
+        (["train", "--variant", "nsgan", "--dataset", "ring8", "--seed", str(2**64 + 1)], "seed must be in [0, 2**32)"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message, capsys, tmp_path, monkeypatch):
