@@ -434,3 +434,13 @@ def test_a_sweeps_plugin_is_carried_by_its_workers_its_runs_and_their_exports(tm
     load = subprocess.run([sys.executable, "-c", "import ganzoo; print(tuple(ganzoo.load_generator('G').sample(3).shape))"],
                           cwd=elsewhere, capture_output=True, text=True)
     assert load.returncode == 0 and load.stdout.strip() == "(3, 2)", load.stderr
+
+
+def test_a_sweep_of_a_finished_study_says_there_is_nothing_to_train(tmp_path):
+    preset = tiny_preset(tmp_path, n_trials=1, steps=4)
+    first = cli("sweep", "--preset", str(preset), "--study", "s", "--no-progress", cwd=tmp_path)
+    assert first.returncode == 0 and "nothing to train" not in first.stderr, first.stderr
+    again = cli("sweep", "--preset", str(preset), "--study", "s", "--no-progress", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "study s: every pair has its 1 trials; nothing to train" in again.stderr
+    assert len(study_trials(tmp_path / "runs")) == 1

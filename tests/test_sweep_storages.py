@@ -102,6 +102,14 @@ def test_a_dead_workers_trial_is_run_again(store, tmp_path, spawn):
     assert len(again) == 1 and again[0].state == TrialState.COMPLETE, [(t.number, t.state) for t in again]
     assert dead.params.items() <= again[0].params.items(), "with the configuration it had"
     assert again[0].number in trained(tmp_path / "machine-b")
+    frame = pd.read_csv(tmp_path / "machine-b" / STUDY / "trials.csv").set_index("number")
+    assert frame.loc[dead.number, "status"] == "lost", "the killed trial's row says what happened to it"
+    # The killed worker's own folder: the same command there marks its run directory, never "running" for ever.
+    again_a = spawn("again", sweep_command(preset, tmp_path / "machine-a", store), env=FAST_HEARTBEAT)
+    assert again_a.wait() == 0, again_a.stderr()
+    statuses = [json.loads(p.read_text()) for p in
+                (tmp_path / "machine-a" / STUDY / "runs" / PAIR / f"trial-{dead.number:04d}").glob("seed-*/status.json")]
+    assert statuses and all(s["status"] == "interrupted" and "its worker stopped" in s["message"] for s in statuses)
 
 
 def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_run_again(store, tmp_path, spawn):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ganzoo import rundir
+from ganzoo.sweep.liveness import LOST
 
 SWEEP_FILE = "sweep.json"  # the study folder's settings, pairs and storage (its password redacted)
 TRIALS_CSV = "trials.csv"  # one row per trial, rewritten after every trial
@@ -49,6 +50,10 @@ def trials_frame(studies: Mapping[str, Any]) -> Any:
     # A repeat trial carries its phase as a user attribute; a search trial has none.
     phase = out.pop(PHASE).fillna("search") if PHASE in out else "search"
     out.insert(2, PHASE, phase)
+    # A failed trial with no status of its own was failed by another worker when its own stopped
+    # beating (ganzoo.sweep.liveness): it never recorded an outcome.
+    status = out["status"] if "status" in out else pd.Series(None, index=out.index, dtype=object)
+    out["status"] = status.mask(status.isna() & (out["state"] == "FAIL"), LOST)
     return out
 
 

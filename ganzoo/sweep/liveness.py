@@ -24,6 +24,8 @@ from ganzoo.errors import GanzooError
 HEARTBEAT_SECONDS, GRACE_SECONDS = 10, 60
 MAX_RETRIES = 3  # a dead trial is queued again at most this often
 RETRIES = "retries"  # a requeued trial's user attribute: how many times its configuration was queued again
+LOST = "lost"  # a trial's status when its worker stopped without recording an outcome (killed, machine lost)
+LOST_MESSAGE = "its worker stopped while it ran (killed, or its machine lost); the trial was queued again"
 
 
 def _seconds(name: str, default: int) -> int:
@@ -54,19 +56,22 @@ def first_heartbeat(study: Any, trial: Any) -> None:
     _storage(study).record_heartbeat(trial._trial_id)  # Trial has no public id but its number
 
 
-def fail_dead_trials(study: Any) -> None:
+def fail_dead_trials(study: Any) -> list[Any]:
     """Fail (and queue again) the RUNNING trials whose worker stopped beating, and those that never
     beat. Optuna's stale check skips trials without a heartbeat, so a worker dying between its claim
     and its first beat (older ganzoo, or a crash inside the claim) would keep every other worker
-    waiting for ever without the second half."""
+    waiting for ever without the second half. Returns the trials it failed."""
     import optuna
     import sqlalchemy
     from optuna.trial import TrialState
 
+    before = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if not before:
+        return []
     optuna.storages.fail_stale_trials(study)
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     if not running:
-        return
+        return _failed_of(study, before)
     storage = _storage(study)
     backend = getattr(storage, "_backend", storage)  # Optuna wraps RDBStorage in a cache
     # Which trials ever beat is only in Optuna's trial_heartbeats table: no API lists them.
@@ -76,16 +81,27 @@ def fail_dead_trials(study: Any) -> None:
         # set_trial_state_values returns False when another worker changed the state first.
         if t._trial_id not in beaten and storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
             retry_stale(study, storage.get_trial(t._trial_id))
+    return _failed_of(study, before)
 
 
-def requeue_orphans(study: Any) -> None:
-    """A journal study's RUNNING trials before this machine's workers start: failed, and queued again
-    with the same parameters."""
+def _failed_of(study: Any, trials: list[Any]) -> list[Any]:
     from optuna.trial import TrialState
 
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    numbers = {t.number for t in trials}
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if t.number in numbers]
+
+
+def requeue_orphans(study: Any) -> list[Any]:
+    """A journal study's RUNNING trials before this machine's workers start: failed, and queued again
+    with the same parameters. Returns them."""
+    from optuna.trial import TrialState
+
+    orphans = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for t in orphans:
+        _storage(study).set_trial_user_attr(t._trial_id, "status", LOST)  # Study sets a running trial's only
         study.tell(t.number, state=TrialState.FAIL)
         requeue(study, t)
+    return orphans
 
 
 def requeue(study: Any, trial: Any) -> None:

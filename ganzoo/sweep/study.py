@@ -271,12 +271,18 @@ class Sweep:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.prepare()
-        if not self.storage.kind.heartbeats and not self.shared:
-            for study in self.studies.values():  # before any worker of ours starts, RUNNING means orphaned
-                requeue_orphans(study)
+        for study in [*self.studies.values(), *self.repeats.values()]:
+            if not self.storage.kind.heartbeats and not self.shared:
+                requeue_orphans(study)  # before any worker of ours starts, RUNNING means orphaned
+            self.trials.lost(study)  # run directories here of trials whose worker died, found by any worker
         from ganzoo.progress import SweepProgress
 
         counts = {name: o["finished"] + o["repeated"] for name, o in self.outcome().items()}
+        total = self.config.n_trials + self.config.repeat_seeds
+        if not self.shared and all(n >= total for n in counts.values()):
+            self.log(f"study {self.study}: every pair has its {self.config.n_trials} trials"
+                     + (f" and {self.config.repeat_seeds} repeat runs" if self.config.repeat_seeds else "")
+                     + "; nothing to train (its trials.csv and report are written again). A new study: --study NAME")
         # One bar where this process runs the trials; spawned workers print their own lines.
         bar = self._progress_setting if self.workers == 1 and not self.shared else False
         self.progress = SweepProgress(counts, self.config.n_trials + self.config.repeat_seeds,
@@ -345,7 +351,7 @@ class Sweep:
 
         with self.storage.lock(study.study_name):
             if self.storage.kind.heartbeats:
-                fail_dead_trials(study)
+                self.trials.lost(study, fail_dead_trials(study))
             trials = study.get_trials(deepcopy=False)
             if not any(t.state == TrialState.WAITING for t in trials):
                 taken = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING) for t in trials)

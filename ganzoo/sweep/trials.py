@@ -27,8 +27,8 @@ from ganzoo.budget import units_per_step
 from ganzoo.config import to_dict
 from ganzoo.plugins import describe_exception
 from ganzoo.sweep.config import Pair, SweepConfig
-from ganzoo.sweep.files import BEST_TRIAL, PHASE, REPEAT, SEEDS, SETTINGS, TENSORBOARD
-from ganzoo.sweep.liveness import heartbeat, requeue
+from ganzoo.sweep.files import BEST_TRIAL, PHASE, REPEAT, REPEAT_SUFFIX, SEEDS, SETTINGS, TENSORBOARD
+from ganzoo.sweep.liveness import LOST, LOST_MESSAGE, heartbeat, requeue
 from ganzoo.sweep.spaces import suggest
 
 
@@ -154,6 +154,23 @@ class TrialRunner:
         except Exception as e:  # before any member trained: drawing parameters, building configs
             fail([t for t in trials if t.number not in told], e)
 
+    def lost(self, study: Any, trials: Sequence[Any] | None = None) -> None:
+        """Trials whose worker stopped while they ran (default: every failed trial of ``study`` that recorded
+        no outcome): their run directories in this study folder say so, not "running" for ever."""
+        from optuna.trial import TrialState
+
+        if trials is None:
+            trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+                      if t.user_attrs.get("status") in (None, LOST)]
+        pair = study.study_name.partition("/")[2].removesuffix(REPEAT_SUFFIX)
+        for trial in trials:
+            folder = self.dir / "runs" / pair / _trial_folder(trial)
+            for status_file in sorted(folder.glob(f"seed-*/{rundir.STATUS}")):
+                status = rundir.read_json(status_file)
+                if status.get("status") == "running":
+                    rundir.write_json(status_file, {**status, "status": "interrupted", "message": LOST_MESSAGE})
+                    self.log(f"{pair} trial {trial.number}, {status_file.parent.name}: {LOST_MESSAGE}")
+
     def _members(self, pair: Pair, trial: Any) -> list[Member]:
         """The trial's seeds: its settings drawn, each seed's config, run directory and callbacks."""
         from ganzoo.metrics import EvalCallback
@@ -179,7 +196,7 @@ class TrialRunner:
             # Pruning follows the first seed's curve; the others stop with it. A repeat is never pruned.
             pruned = seed == seeds[0] and self.config.pruner != "none" and not repeat
             watch = Pruning(trial, evaluator, siblings, units) if pruned else siblings
-            run = Path(pair.name) / f"{REPEAT if repeat else 'trial'}-{trial.number:04d}" / f"seed-{seed}"
+            run = Path(pair.name) / _trial_folder(trial) / f"seed-{seed}"
             run_dir = self.dir / "runs" / run
             if self.config.tensorboard:  # one log directory for the study, a folder per run in it
                 config = dataclasses.replace(config, tensorboard=str(self.dir / TENSORBOARD / run))
@@ -240,6 +257,11 @@ class TrialRunner:
         scored = "best " if self.config.objective == "best" else ""
         self.finished(pair, f"{what}: {summary['status']}, {scored}FID {fmt(summary['fid_mean'])} ({seeds}"
                       + (f", population of {population})" if population is not None else ")"))
+
+
+def _trial_folder(trial: Any) -> str:
+    """A trial's folder under runs/PAIR/: its seeds' run directories are in it."""
+    return f"{REPEAT if trial.user_attrs.get(PHASE) == REPEAT else 'trial'}-{trial.number:04d}"
 
 
 def trial_settings(trial: Any, space: dict[str, Any]) -> dict[str, Any]:
