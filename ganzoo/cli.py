@@ -130,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="spectrally normalise every weight layer of D (Miyato et al. 2018)")
     t.add_argument(
         "--set", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
-        help="any setting by dotted key, e.g. penalty.weight=5, loss.gamma=0.7, arch.width=32, g_adam.beta2=0.9",
+        help="any setting by dotted key, e.g. penalty.weight=5, g_adam.beta2=0.9, and the architecture's or "
+        "loss's own fields: arch.hidden=128 on mlp, arch.width=32 on dcgan, loss.gamma=0.7 on began",
     )
     length = t.add_mutually_exclusive_group()
     length.add_argument("--d-updates", type=int, metavar="N",
@@ -153,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Prints the result as JSON and appends it to RUN_DIR/metrics.jsonl. Never retrains.",
     )
     e.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    e.add_argument("--device", default="auto")
+    e.add_argument("--device", default="auto",
+                   help="auto, cpu or cuda[:N]: the device G and the feature extractor run on")
     _eval_flags(e, EVALUATION_DEFAULTS["final"])
 
     s = sub.add_parser(
@@ -284,6 +286,11 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _listed(registry: Any) -> list[str]:
+    """A registry's names, those a plugin registered marked with it: ``spiral (plugin: my_spiral.py)``."""
+    return [f"{name} (plugin: {plugin})" if (plugin := registry.origin(name)) else name for name in registry]
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from ganzoo.data import DATASETS
     from ganzoo.losses import LOSSES
@@ -292,16 +299,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     from ganzoo.variants import VARIANTS, describe
 
     print("variants:")
-    for name in VARIANTS:
-        print("  " + describe(name))
-    print("losses:        " + ", ".join(LOSSES))
-    print("penalties:     " + ", ".join([NO_PENALTY, *PENALTIES]) + "  (penalty=NAME, penalty.weight=W)")
-    print("architectures: " + ", ".join(ARCHITECTURES))
+    for name, listed in zip(VARIANTS, _listed(VARIANTS)):
+        print("  " + describe(name) + listed.removeprefix(name))
+    print("losses:        " + ", ".join(_listed(LOSSES)))
+    print("penalties:     " + ", ".join([NO_PENALTY, *_listed(PENALTIES)]) + "  (penalty=NAME, penalty.weight=W)")
+    print("architectures: " + ", ".join(_listed(ARCHITECTURES)))
     from ganzoo.weights import INITIALISATIONS, LATENTS
 
-    print("initialisations: " + ", ".join(INITIALISATIONS) + "  (init=NAME); noise: " + ", ".join(LATENTS)
+    print("initialisations: " + ", ".join(_listed(INITIALISATIONS)) + "  (init=NAME); noise: " + ", ".join(LATENTS)
           + "  (z_dist=NAME)")
-    print("datasets:      " + ", ".join(DATASETS) + "  (folder:PATH for a folder of images)")
+    print("datasets:      " + ", ".join(_listed(DATASETS)) + "  (folder:PATH for a folder of images)")
     from ganzoo.sweep import shipped_presets
 
     print("presets (ganzoo sweep --preset NAME):")

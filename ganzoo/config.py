@@ -282,6 +282,11 @@ def apply_overrides(config: TrainConfig, overrides: Mapping[str, Any]) -> TrainC
     return TrainConfig.from_dict(data)
 
 
+# Settings of a registered component: their keys are the component's fields, checked when it is built
+# (ganzoo.variants), since only the registry knows them.
+_COMPONENT_PARAMS = ("loss_params", "arch_params", "penalty_params")
+
+
 def _set_dotted(data: dict[str, Any], path: str, value: Any, key: str) -> None:
     *parents, leaf = path.split(".")
     node = data
@@ -290,6 +295,9 @@ def _set_dotted(data: dict[str, Any], path: str, value: Any, key: str) -> None:
         if not isinstance(child, dict):
             raise GanzooError(f"unknown setting {key!r}")
         node = child
-    if node is data and leaf not in data:
-        raise GanzooError(f"unknown setting {key!r}; known: {', '.join(sorted(data))}")
+    if leaf not in node and (node is data or parents[0] not in _COMPONENT_PARAMS):
+        # Named as the user typed it: adam.lrr offers adam.lr, not g_adam's keys.
+        prefix = key.rpartition(".")[0]
+        known = ", ".join(f"{prefix}.{k}" if prefix else k for k in sorted(node))
+        raise GanzooError(f"unknown setting {key!r}; known: {known}")
     node[leaf] = value

@@ -14,6 +14,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from ganzoo.errors import GanzooError, innermost_frame, one_line, under
+from ganzoo.registry import registering_for
 
 ENTRY_POINT_GROUP = "ganzoo.plugins"
 _loaded: set[str] = set()
@@ -58,9 +59,11 @@ def load_plugin(spec: str) -> None:
             module = importlib.util.module_from_spec(module_spec)
             sys.modules[name] = module
             _remember(module)  # before running it: a crash while loading is the plugin's too
-            module_spec.loader.exec_module(module)
+            with registering_for(spec):
+                module_spec.loader.exec_module(module)
         else:
-            _remember(importlib.import_module(spec))
+            with registering_for(spec):
+                _remember(importlib.import_module(spec))
     except GanzooError as e:
         if str(e).startswith("cannot load plugin"):
             raise
@@ -75,7 +78,8 @@ def load_installed_plugins() -> None:
         if ep.value in _loaded:
             continue
         try:
-            loaded = ep.load()
+            with registering_for(ep.value):
+                loaded = ep.load()
             _remember(sys.modules.get(ep.module, loaded))
         except Exception as e:
             raise GanzooError(f"cannot load installed plugin {ep.name!r} ({ep.value}): {e}") from None

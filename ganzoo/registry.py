@@ -5,19 +5,48 @@ strings without whitespace, duplicates are refused, and a miss lists the known n
 
 An entry is also checked against the calls ganzoo will make on it (``signature_problem``): a loss
 whose ``generator_loss`` takes the wrong arguments is refused at registration, in one line, rather
-than crashing mid-training.
+than crashing mid-training. An entry a plugin registers remembers that plugin (``origin``), which
+``ganzoo list`` shows.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
+import os
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from ganzoo.errors import GanzooError
 
 T = TypeVar("T")
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_loading: list[str] = []  # the plugins being loaded, innermost last (ganzoo.plugins sets it)
+
+
+@contextlib.contextmanager
+def registering_for(plugin: str) -> Iterator[None]:
+    """Entries registered inside this block are ``plugin``'s (its file or module, as loaded)."""
+    _loading.append(plugin)
+    try:
+        yield
+    finally:
+        _loading.pop()
+
+
+def _plugin_registering() -> str | None:
+    """The plugin being loaded, unless the registration comes from the import of a ganzoo module
+    the plugin triggered (that module's built-ins are not the plugin's)."""
+    if not _loading:
+        return None
+    frame = sys._getframe(2)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+        if frame.f_code.co_name == "<module>":
+            return None
+        frame = frame.f_back
+    return _loading[-1]
 
 
 class Registry(Generic[T]):
@@ -25,6 +54,7 @@ class Registry(Generic[T]):
         self.kind = kind
         self._check = check
         self._items: dict[str, T] = {}
+        self._origins: dict[str, str] = {}  # name -> the plugin that registered it; built-ins have none
 
     def register(self, name: str, item: T) -> T:
         if not isinstance(name, str) or not name or any(c.isspace() for c in name) or ":" in name:
@@ -34,6 +64,8 @@ class Registry(Generic[T]):
         if self._check is not None and (problem := self._check(item)) is not None:
             raise GanzooError(f"cannot register {self.kind} {name!r}: {problem}")
         self._items[name] = item
+        if (plugin := _plugin_registering()) is not None:
+            self._origins[name] = plugin
         return item
 
     def decorator(self, name: str) -> Callable[[T], T]:
@@ -53,6 +85,12 @@ class Registry(Generic[T]):
         """For tests and notebooks that redefine an entry; normal code never needs it."""
         self.get(name)
         del self._items[name]
+        self._origins.pop(name, None)
+
+    def origin(self, name: str) -> str | None:
+        """The plugin (file or module, as loaded) that registered ``name``; None for ganzoo's own."""
+        self.get(name)
+        return self._origins.get(name)
 
     def __contains__(self, name: object) -> bool:
         return name in self._items

@@ -1,16 +1,24 @@
 """Samples of G: drawn (from noise of their own seed, never the training RNG) and pictured (an image
-grid, or for 2D points a scatter over the true mode centres)."""
+grid, or for 2D points a scatter over the real data and, where the dataset knows them, its mode centres)."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
 from ganzoo.rundir import atomic_write
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from ganzoo.data import Data
+
+REAL_POINTS = 2000  # real points drawn beneath a scatter's samples
 
 
 def generate_batches(G: nn.Module, z_dim: int, n: int, seed: int, device: torch.device,
@@ -36,8 +44,16 @@ def generate(G: nn.Module, z_dim: int, n: int, seed: int, device: torch.device, 
     return torch.cat(list(generate_batches(G, z_dim, n, seed, device, batch_size)))
 
 
-def sample_picture(samples: Tensor, centers: Tensor | None = None) -> bytes:
-    """A PNG of samples: an image grid, or for 2D points a scatter over the true mode centres."""
+def real_points(data: Data) -> Tensor | None:
+    """What a scatter draws the samples over: an evenly spaced subset of 2D points data, any
+    dataset's (a plugin's too, with or without mode centres); None for images."""
+    if data.kind != "points" or data.x is None:
+        return None
+    return data.x[:: max(len(data.x) // REAL_POINTS, 1)][:REAL_POINTS]
+
+
+def sample_picture(samples: Tensor, centers: Tensor | None = None, real: Tensor | None = None) -> bytes:
+    """A PNG of samples: an image grid, or for 2D points a scatter over the real points and mode centres."""
     samples = samples.detach().float().cpu()
     buffer = io.BytesIO()
     if samples.dim() == 4:
@@ -46,24 +62,31 @@ def sample_picture(samples: Tensor, centers: Tensor | None = None) -> bytes:
         nrow = int(len(samples) ** 0.5)
         save_image(samples, buffer, format="png", nrow=max(nrow, 1), normalize=True, value_range=(-1, 1))
     else:
-        _scatter(samples, centers, buffer)
+        fig = scatter_figure(samples, centers, real)
+        import matplotlib.pyplot as plt  # after scatter_figure has chosen the Agg backend
+
+        fig.savefig(buffer, format="png")
+        plt.close(fig)
     return buffer.getvalue()
 
 
-def save_samples(path: Path, samples: Tensor, centers: Tensor | None = None) -> bytes:
+def save_samples(path: Path, samples: Tensor, centers: Tensor | None = None, real: Tensor | None = None) -> bytes:
     """Write ``sample_picture`` to ``path``; returns the PNG, for other places that show it."""
-    picture = sample_picture(samples, centers)
+    picture = sample_picture(samples, centers, real)
     atomic_write(path, lambda f: f.write(picture))
     return picture
 
 
-def scatter_view(points: Tensor, centers: Tensor | None) -> tuple[float, float, int]:
+def scatter_view(points: Tensor, centers: Tensor | None, real: Tensor | None = None) -> tuple[float, float, int]:
     """A square view (low, high; the same for both axes) holding the mode centres and the bulk of
-    the samples, and how many finite samples fall outside it. The bulk is the 0.5-99.5% quantile
-    range, so that a few far outliers (a G on its way to diverging) do not shrink the ring to a dot;
-    they are counted instead of silently clipped."""
+    the samples and of the real points, and how many finite samples fall outside it. The bulk is the
+    0.5-99.5% quantile range, so that a few far outliers (a G on its way to diverging) do not shrink
+    the ring to a dot; they are counted instead of silently clipped."""
     finite = points[torch.isfinite(points).all(dim=1)].double()
-    parts = [finite.quantile(torch.tensor([0.005, 0.995], dtype=torch.float64), dim=0).flatten()] if len(finite) else []
+    bulk = torch.tensor([0.005, 0.995], dtype=torch.float64)
+    parts = [finite.quantile(bulk, dim=0).flatten()] if len(finite) else []
+    if real is not None and len(real):
+        parts.append(real.detach().cpu().double().quantile(bulk, dim=0).flatten())
     if centers is not None:
         parts.append(torch.as_tensor(centers).double().flatten())
     bounds = torch.cat(parts) if parts else torch.tensor([-1.0, 1.0], dtype=torch.float64)
@@ -74,17 +97,22 @@ def scatter_view(points: Tensor, centers: Tensor | None) -> tuple[float, float, 
     return low, high, outside
 
 
-def _scatter(points: Tensor, centers: Tensor | None, buffer: io.BytesIO) -> None:
+def scatter_figure(points: Tensor, centers: Tensor | None, real: Tensor | None = None) -> Figure:
+    """2D samples (blue) over the real points (grey) and the mode centres (red crosses) where given."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display on servers and CI
     import matplotlib.pyplot as plt
 
+    points = points.detach().float().cpu()
     fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+    if real is not None:
+        real = real.detach().float().cpu()
+        ax.scatter(real[:, 0], real[:, 1], s=2, alpha=0.3, color="grey", label="real data")
     ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.5, label="generated")
     if centers is not None:
         ax.scatter(centers[:, 0], centers[:, 1], s=40, marker="x", color="red", label="mode centres")
-    low, high, outside = scatter_view(points, centers)
+    low, high, outside = scatter_view(points, centers, real)
     ax.set_xlim(low, high)
     ax.set_ylim(low, high)
     if outside:
@@ -92,5 +120,4 @@ def _scatter(points: Tensor, centers: Tensor | None, buffer: io.BytesIO) -> None
     ax.set_aspect("equal")
     ax.legend(loc="upper right", fontsize=7)
     fig.tight_layout()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
+    return fig

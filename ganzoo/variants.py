@@ -70,7 +70,7 @@ def _settings_problem(v: Variant) -> str | None:
         return f"its defaults must be a mapping of settings, got {v.defaults!r}"
     try:
         config = _parsed(TrainConfig(variant="", dataset="", loss=v.loss, arch=v.arch), v.defaults)
-        arch_problem = from_dict(ARCHITECTURES.get(v.arch), config.arch_params, "arch").validate()
+        arch_problem = component(ARCHITECTURES, v.arch, config.arch_params, "arch").validate()
     except GanzooError as e:
         return f"its defaults are not valid settings: {e}"
     if arch_problem is not None:
@@ -122,18 +122,33 @@ def _dimension_problem(config: TrainConfig, key: str, dist: Any, where: str) -> 
     return None
 
 
+def component(registry: Registry[Any], name: str, params: Mapping[str, Any], prefix: str) -> Any:
+    """Registered component ``name`` (a loss, architecture or penalty) built from its settings. An
+    unknown one is named as typed (``arch.width``), with the settings this component takes."""
+    cls = registry.get(name)
+    known = sorted(f.name for f in dataclasses.fields(cls))
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        takes = ", ".join(f"{prefix}.{k}" for k in known) or "no settings"
+        typed = ", ".join(repr(f"{prefix}.{k}") for k in unknown)
+        raise GanzooError(f"unknown setting {typed}: {registry.kind} {name!r} takes {takes}")
+    return from_dict(cls, params, prefix)
+
+
 def build_penalty(config: TrainConfig) -> Penalty | None:
     """The configured penalty, or None for ``penalty=none`` (whose settings, if any, are ignored, so that
     a sweep can search none among penalties with a weight)."""
     if config.penalty == NO_PENALTY:
         return None
-    return from_dict(PENALTIES.get(config.penalty), config.penalty_params, "penalty")
+    if config.penalty not in PENALTIES:
+        raise GanzooError(f"unknown penalty {config.penalty!r}; known: {', '.join([NO_PENALTY, *PENALTIES])}")
+    return component(PENALTIES, config.penalty, config.penalty_params, "penalty")
 
 
 def pairing_problem(config: TrainConfig) -> str | None:
     """Why the configured loss cannot train with its penalty or D, or None."""
-    loss = from_dict(LOSSES.get(config.loss), config.loss_params, "loss")
-    arch = from_dict(ARCHITECTURES.get(config.arch), config.arch_params, "arch")
+    loss = component(LOSSES, config.loss, config.loss_params, "loss")
+    arch = component(ARCHITECTURES, config.arch, config.arch_params, "arch")
     if build_penalty(config) is not None and not loss.takes_penalty:
         return (f"loss {config.loss!r} takes no penalty (it has one of its own, or D's outputs are not "
                 f"scores); set penalty=none, not {config.penalty!r}")
@@ -260,11 +275,11 @@ def resolve_config(
 
 
 def build_loss(config: TrainConfig) -> Loss:
-    return from_dict(LOSSES.get(config.loss), config.loss_params, "loss")
+    return component(LOSSES, config.loss, config.loss_params, "loss")
 
 
 def build_architecture(config: TrainConfig) -> Architecture:
-    arch = from_dict(ARCHITECTURES.get(config.arch), config.arch_params, "arch")
+    arch = component(ARCHITECTURES, config.arch, config.arch_params, "arch")
     if (problem := arch.validate()) is not None:
         raise GanzooError(problem)
     return arch

@@ -42,7 +42,14 @@ def one_line_error(stderr: str) -> str:
         (["train", "--variant", "nsgan", "--dataset", "nope"], "unknown dataset 'nope'; known:"),
         (["train", "--variant", "nsgan", "--dataset", "ring8", "--lr", "-0.001"], "learning rate) must be > 0"),
         (["train", "--variant", "nsgan", "--dataset", "ring8", "--steps", "0"], "steps must be > 0"),
-        (["train", "--variant", "nsgan", "--dataset", "ring8", "--set", "loss.nope=1"], "unknown loss key(s) nope"),
+        (["train", "--variant", "nsgan", "--dataset", "ring8", "--set", "loss.nope=1"],
+         "unknown setting 'loss.nope': loss 'ns' takes no settings"),
+        (["train", "--variant", "nsgan", "--dataset", "ring8", "--set", "arch.width=32"],
+         "unknown setting 'arch.width': architecture 'mlp' takes arch.depth, arch.hidden"),
+        (["train", "--variant", "nsgan", "--dataset", "ring8", "--set", "adam.lrr=0.1"],
+         "unknown setting 'adam.lrr'; known: adam.beta1, adam.beta2, adam.lr"),
+        (["train", "--variant", "nsgan", "--dataset", "ring8", "--penalty", "r1"],
+         "unknown penalty 'r1'; known: none, dragan, gp"),
         (["train", "--variant", "nsgan", "--dataset", "ring8", "--set", "oops"], "expected KEY=VALUE"),
         (["train", "--variant", "nsgan", "--dataset", "ring8", "--stpes", "3"], "unrecognized arguments: --stpes"),
         (["train", "--variant", "nsgan", "--dataset", "ring8", "--steps", "ten"], "invalid int value"),
@@ -185,7 +192,18 @@ def test_installed_plugin_entry_point(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
     result = run_cli("list", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "ns-dcgan-via-entry-point: loss=ns arch=dcgan" in result.stdout
+    assert "ns-dcgan-via-entry-point: loss=ns arch=dcgan (plugin: zoo_extra)" in result.stdout
+
+
+def test_list_marks_what_a_plugin_registered(tmp_path):
+    (tmp_path / "raising.py").write_text(RAISING_PLUGIN)
+    result = run_cli("list", "--plugin", "raising.py", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "  test-plugin-raises-mlp: loss=test-plugin-raises arch=mlp (plugin: raising.py)" in lines
+    losses = next(line for line in lines if line.startswith("losses:"))
+    assert ", test-plugin-raises (plugin: raising.py), " in losses
+    assert result.stdout.count("(plugin: ") == 2, "ganzoo's own entries are not marked"
 
 
 def test_version_and_presets_and_defaults_in_help(capsys):
@@ -208,6 +226,42 @@ def test_version_and_presets_and_defaults_in_help(capsys):
     with pytest.raises(SystemExit):
         main(["sweep", "--help"])
     assert "(default: runs)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_the_set_examples_work_where_they_say(capsys):
+    """Each --set example of the README and of train --help resolves on every variant, or on the
+    variant or architecture it names ("arch.width=32 on dcgan")."""
+    from ganzoo.cli import _key_value
+    from ganzoo.variants import resolve_config
+
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    flags = re.search(r"`--set KEY=VALUE` for any setting by dotted key \((.*?)\); `--device", readme).group(1)
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    set_help = re.search(r"--set KEY=VALUE (.*?) --d-updates", help_text).group(1)
+    for text in (flags, set_help):
+        examples = re.findall(r"`?([\w.]+=[^\s`,;]+)`?(?: on `?([\w-]+)`?)?", text)
+        assert len(examples) >= 3 and any(e.startswith("arch.") for e, _ in examples), text
+        for example, where in examples:
+            on = [v for v in VARIANTS if not where or VARIANTS.get(v).arch == where]
+            variants = [where] if where in VARIANTS else on
+            assert variants, f"{example} on {where}: no such variant or architecture"
+            for variant in variants:
+                resolve_config(variant, "digits", overrides=dict([_key_value(example)]))
+
+
+def test_every_option_of_eval_says_what_it_does(capsys):
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    device = "--device DEVICE auto, cpu or cuda[:N]: the device G and the feature extractor run on (default: auto)"
+    assert device in help_text
+    from ganzoo.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    assert all(a.help for a in commands["eval"]._actions if a.option_strings)
 
 
 def test_user_runs_never_write_into_the_committed_results():

@@ -1,7 +1,8 @@
-"""Does exactly what the README's "Add your own variant" section shows."""
+"""Does exactly what the README's "Add your own variant" section shows, and its dataset and architecture."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shlex
@@ -65,3 +66,50 @@ def test_readme_plugin_check_runs_the_contract_checks_on_the_example(tmp_path):
     assert result.returncode == 3 and "Traceback" not in result.stdout + result.stderr
     assert "ValueError: broken G loss (at " in result.stdout and f"broken_gan.py:{line})" in result.stdout
     assert re.search(r"^\d+ passed, [1-9]\d* failed$", result.stdout.strip().splitlines()[-1])
+
+
+def run_ganzoo(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ganzoo", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_readme_dataset_and_architecture_examples(tmp_path):
+    files = []
+    for marker in ("dataset-example", "architecture-example"):
+        code = block_after(marker, "python")
+        files.append(code.splitlines()[0].removeprefix("# ").strip())
+        (tmp_path / files[-1]).write_text(code)
+    checks = [shlex.split(line) for line in block_after("dataset-architecture-check", "bash").strip().splitlines()]
+    assert [c[:2] for c in checks] == [["ganzoo", "check"]] * 2 and [c[2] for c in checks] == files
+    for command, entry in zip(checks, ("dataset spiral", "architecture small-mlp")):
+        result = run_ganzoo(command[1:], tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stdout.strip().endswith(" passed, 0 failed") and entry in result.stdout
+
+    train, evaluate = (shlex.split(line, comments=True)
+                       for line in block_after("dataset-architecture-command", "bash").strip().splitlines())
+    assert train[:2] == ["ganzoo", "train"] and evaluate[:2] == ["ganzoo", "eval"]
+    result = run_ganzoo([*train[1:], "--device", "cpu", "--no-progress"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    run = tmp_path / train[train.index("--out") + 1]
+    config = json.loads((run / "config.json").read_text())
+    assert config["dataset"] == "spiral" and config["arch"] == "small-mlp"
+    assert config["plugins"] == [str((tmp_path / f).resolve()) for f in files]
+    assert json.loads((run / "status.json").read_text())["status"] == "completed"
+    assert json.loads((run / "data.json").read_text())["sample_shape"] == [2]
+    result = run_ganzoo([*evaluate[1:], "--device", "cpu"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)
+    assert metrics["features"] == "points" and metrics["n_modes"] == 12 and metrics["fid"] >= 0
+
+
+def test_readme_names_every_field_a_dataset_or_architecture_is_written_with():
+    from ganzoo import Architecture, Data, DataRequest
+
+    text = README.read_text()
+    section = text[text.index("### Add a dataset or an architecture"):text.index("## Tests")]
+    for cls in (DataRequest, Data):
+        for field in dataclasses.fields(cls):
+            assert f"`{field.name}`" in section, f"{cls.__name__}.{field.name}"
+    for method in (m for m in vars(Architecture) if not m.startswith("_")):
+        assert f"`{method}(" in section, f"Architecture.{method}"

@@ -157,14 +157,16 @@ REFUSED = [
     ("dataset", DATASETS, lambda: None, "loader <lambda>() must accept (request)"),
     ("dataset", DATASETS, "not a loader", "loader must be a callable taking (request), got 'not a loader'"),
     ("variant", VARIANTS, Variant("ns", "mlp", defaults={"adam.lrr": 1e-3}),
-     "cannot register variant 'test-refused': its defaults are not valid settings: unknown g_adam key(s) lrr"),
+     "cannot register variant 'test-refused': its defaults are not valid settings: unknown setting 'adam.lrr'; "
+     "known: adam.beta1, adam.beta2, adam.lr"),
     ("variant", VARIANTS, Variant("ns", "mlp", defaults={"arch.widht": 32}),
-     "its defaults are not valid settings: unknown arch key(s) widht; known: depth, hidden"),
+     "its defaults are not valid settings: unknown setting 'arch.widht': architecture 'mlp' takes arch.depth, "
+     "arch.hidden"),
     ("variant", VARIANTS, Variant("ns", "dcgan", defaults={"arch.d_norm": "group"}),
      "its defaults are not valid settings: dcgan d_norm must be one of batch, layer, none, got 'group'"),
     ("variant", VARIANTS, Variant("ns", "mlp", search_space={"loss.gp_weight": Uniform(1.0, 10.0)}),
      "its search_space['loss.gp_weight'] (Uniform(low=1.0, high=10.0, default=None)) is not a valid setting: "
-     "unknown loss key(s) gp_weight"),
+     "unknown setting 'loss.gp_weight': loss 'ns' takes no settings"),
     ("variant", VARIANTS, Variant("ns", "mlp", search_space={"z_dim": Uniform(16, 128)}),
      "is not a valid setting: z_dim: expected an integer, got 16.0"),
     ("variant", VARIANTS, Variant("ns", "mlp", narrow_space={"n_critic": Choice((1, "5"))}),
@@ -257,3 +259,50 @@ def test_signature_problem_reads_what_a_callable_takes():
     assert signature_problem(lambda self, a: None, ["a"], "m", bound=True) is None
     assert signature_problem(math.hypot, ["a"], "hypot") is None  # no signature to read: not refused
     assert signature_problem(3, ["a"], "f") == "f must be a callable taking (a), got 3"
+
+
+ORIGIN_PLUGIN = """
+from ganzoo import Variant, register_dataset, register_variant
+
+register_variant("test-origin", Variant(loss="ns", arch="mlp"))
+
+
+@register_dataset("test-origin-data")
+def load(request):
+    raise NotImplementedError
+"""
+
+
+def test_a_registry_records_the_plugin_that_registered_an_entry(tmp_path):
+    from ganzoo.plugins import load_plugin
+
+    plugin = tmp_path / "origin_plugin.py"
+    plugin.write_text(ORIGIN_PLUGIN)
+    try:
+        load_plugin(str(plugin))
+        assert VARIANTS.origin("test-origin") == DATASETS.origin("test-origin-data") == str(plugin)
+    finally:
+        for registry, name in ((VARIANTS, "test-origin"), (DATASETS, "test-origin-data")):
+            if name in registry:
+                registry.unregister(name)
+    assert VARIANTS.origin("nsgan") is None and DATASETS.origin("ring8") is None, "ganzoo's own"
+    things: Registry[int] = Registry("thing")
+    things.register("alpha", 1)
+    assert things.origin("alpha") is None, "registered by code, not while a plugin loads"
+    with pytest.raises(GanzooError, match="unknown thing 'beta'"):
+        things.origin("beta")
+
+
+def test_built_ins_a_plugin_imports_first_stay_ganzoos(tmp_path):
+    """A plugin that imports a ganzoo module not yet loaded registers that module's built-ins while it
+    loads; they are still nobody's plugin's."""
+    import subprocess
+    import sys
+
+    (tmp_path / "importer.py").write_text("import ganzoo.sweep.storage\n")
+    code = ("import sys; from ganzoo.plugins import load_plugin; assert 'ganzoo.sweep.storage' not in sys.modules; "
+            "load_plugin('importer.py'); from ganzoo.sweep.storage import STORAGES; "
+            "print(sorted({STORAGES.origin(n) for n in STORAGES}, key=str))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[None]"

@@ -222,8 +222,9 @@ def test_spectral_norm_wraps_every_weight_layer_of_d_and_no_layer_of_g() -> None
     ({"penalty": "gp"}, "loss 'began' takes no penalty"),
     ({"arch.d_autoencoder": False}, "loss 'began' needs D to output reconstruction errors, but architecture "
                                     "'infogan' as configured gives logits (arch.d_autoencoder=true gives"),
-    ({"penalty": "r2d2"}, "unknown penalty 'r2d2'; known: dragan, gp"),
-    ({"penalty.wieght": 3.0, "penalty": "gp"}, "unknown penalty key(s) wieght"),
+    ({"penalty": "r2d2"}, "unknown penalty 'r2d2'; known: none, dragan, gp"),
+    ({"penalty.wieght": 3.0, "penalty": "gp"},
+     "unknown setting 'penalty.wieght': penalty 'gp' takes penalty.gradient_scale"),
     ({"d_weight_clip": -0.1}, "d_weight_clip must be >= 0"),
     ({"g_ema_decay": 1.0}, "g_ema_decay must be in [0, 1)"),
 ])
