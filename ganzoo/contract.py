@@ -30,6 +30,7 @@ from ganzoo.errors import GanzooError, innermost_frame, one_line, under
 from ganzoo.features import EXTRACTORS
 from ganzoo.losses import LOGITS, LOSSES
 from ganzoo.models import ARCHITECTURES
+from ganzoo.outputs import check_networks
 from ganzoo.penalties import PENALTIES
 from ganzoo.plugins import load_plugin, plugin_key
 from ganzoo.registry import Registry
@@ -81,31 +82,6 @@ def check_trains_on_some_builtin_data(variant: str) -> None:
     arch = VARIANTS.get(variant).arch
     offered = ", ".join(f"{name} {shape}" for name, shape in SHAPES.items())
     assert datasets_for(variant), f"its architecture {arch!r} accepts none of the built-in data ({offered})"
-
-
-def check_networks(G: nn.Module, D: nn.Module, shape: tuple[int, ...], z_dim: int, n: int, bounded: bool) -> None:
-    """G maps (n, z_dim) noise to (n, *shape) samples, D maps those to n logits, all finite; with
-    ``bounded`` (images in [-1, 1]) G's output stays in [-1, 1]."""
-    x = G(torch.randn(n, z_dim))
-    assert isinstance(x, Tensor), f"G(z) returned {type(x).__name__}; expected a tensor"
-    expected = (n, *shape)
-    assert tuple(x.shape) == expected, (
-        f"G(z) for {n} noise vectors has shape {tuple(x.shape)}; expected {expected}, one sample of "
-        f"shape {shape} each"
-    )
-    assert bool(torch.isfinite(x).all()), "G(z) is not finite at initialisation"
-    logits = D(x)
-    assert isinstance(logits, Tensor), f"D(x) returned {type(logits).__name__}; expected a tensor"
-    assert tuple(logits.shape) == (n,), (
-        f"D returns one logit per sample: D(x) for {n} samples has shape {tuple(logits.shape)}; expected ({n},)"
-    )
-    assert bool(torch.isfinite(logits).all()), "D(x) is not finite at initialisation"
-    if bounded:
-        top = float(x.detach().abs().max())
-        assert top <= 1.0, (
-            f"G's output reaches {top:.4g}, but images are scaled to [-1, 1]: with bounded=True G must "
-            "end in tanh"
-        )
 
 
 def check_shapes_and_output_range(variant: str, dataset: str) -> None:
@@ -263,28 +239,9 @@ def load_for_check(dataset: str) -> Data:
 
 
 def check_data(data: Data) -> None:
-    """What the trainer and metrics rely on: float32 samples of ``sample_shape``, images in [-1, 1],
-    int64 labels, one per sample, and some registered architecture that accepts the shape."""
-    assert isinstance(data, Data), f"the loader returned {type(data).__name__}; expected a ganzoo.Data"
+    """Beyond what every load checks (``ganzoo.data.check_data``: shapes, dtypes, finite values, range):
+    some registered architecture accepts its samples."""
     shape = tuple(data.sample_shape)
-    assert len(data) > 0, "it holds no samples"
-    if data.kind == "image":
-        assert len(shape) == 3, f"images have sample_shape (C, H, W), got {shape}"
-    else:
-        assert len(shape) == 1, f"points have sample_shape (D,), got {shape}"
-    x = data.x if data.x is not None else data.stream[0][None]  # type: ignore[index]
-    assert isinstance(x, Tensor) and x.dtype == torch.float32, (
-        f"samples must be a float32 tensor, got {getattr(x, 'dtype', type(x).__name__)}"
-    )
-    assert tuple(x.shape[1:]) == shape, f"samples have shape {tuple(x.shape[1:])}, but sample_shape says {shape}"
-    assert bool(torch.isfinite(x).all()), "some samples are not finite"
-    if data.kind == "image":
-        low, high = float(x.min()), float(x.max())
-        assert -1.0 <= low and high <= 1.0, f"images must be scaled to [-1, 1], got values in [{low:.4g}, {high:.4g}]"
-    if data.y is not None:
-        assert data.y.dtype == torch.int64 and tuple(data.y.shape) == (len(data),), (
-            f"labels must be int64 of shape ({len(data)},), got {data.y.dtype} {tuple(data.y.shape)}"
-        )
     accepts = [name for name, cls in ARCHITECTURES.items() if _default_accepts(cls, shape)]
     assert accepts, f"no registered architecture accepts samples of shape {shape}"
 

@@ -152,7 +152,7 @@ def load_dataset(
     # Naming the default root is the same as naming none: it keeps the default's fallbacks.
     explicit = root is not None and os.path.abspath(data_root) != os.path.abspath(default_data_root())
     request = DataRequest(arg if sep else None, split, data_root, resolution, download, explicit)
-    data = loader(request)
+    data = check_data(loader(request), name, split)
     source = data.source or DataSource(SOURCE_PLUGIN, detail=f"{loader.__module__}.{loader.__qualname__}")
     if explicit and source.kind in ROOTLESS_KINDS:
         # Ignored rather than refused: a sweep or preset passes one data_root to every dataset it
@@ -163,6 +163,45 @@ def load_dataset(
     data = replace(data, source=replace(source, split=split))
     if resolution is not None:
         data = _resized(data, resolution)
+    return data
+
+
+def check_data(data: Any, name: str, split: str) -> Data:
+    """What a loader returned, checked where it is loaded (a mistake in a plugin's loader named here, not as
+    a shape error inside training or a run reported as diverged): a ``Data`` with samples of its
+    ``sample_shape`` ((C, H, W) images in [-1, 1], or points (D,)), finite, labels and centres to match."""
+    where = f"dataset {name!r} ({split} split)"
+    if not isinstance(data, Data):
+        raise GanzooError(f"{where}: its loader returned {type(data).__name__}, not ganzoo.Data")
+    shape = tuple(data.sample_shape)
+    if len(shape) != (3 if data.kind == "image" else 1) or not all(isinstance(n, int) and n > 0 for n in shape):
+        expected = "(C, H, W)" if data.kind == "image" else "(D,), e.g. (2,)"
+        raise GanzooError(f"{where}: sample_shape of {data.kind} data must be {expected}, got {data.sample_shape}")
+    if data.x is None:
+        first = data.stream[0] if len(data) else None  # type: ignore[index]
+        items = first if first is None or isinstance(first, Tensor) else first[0]
+        x = None if items is None else items[None]
+    else:
+        x = data.x
+    if len(data) == 0:
+        raise GanzooError(f"{where}: no samples")
+    assert x is not None
+    if not isinstance(x, Tensor) or x.dtype != torch.float32:
+        raise GanzooError(f"{where}: samples must be a float32 tensor, got {getattr(x, 'dtype', type(x).__name__)}")
+    if tuple(x.shape[1:]) != shape:
+        raise GanzooError(f"{where}: samples of shape {tuple(x.shape[1:])} but sample_shape {shape}")
+    finite = torch.isfinite(x)
+    if not bool(finite.all()):
+        bad = int((~finite).flatten(1).any(1).sum())
+        raise GanzooError(f"{where}: {bad} of {len(x)} samples hold NaN or infinite values")
+    if data.kind == "image" and (float(x.min()) < -1 or float(x.max()) > 1):
+        raise GanzooError(f"{where}: images must lie in [-1, 1] (G ends in tanh), got values in "
+                          f"[{float(x.min()):.4g}, {float(x.max()):.4g}]")
+    if data.y is not None and (data.y.dtype != torch.int64 or tuple(data.y.shape) != (len(data),)):
+        raise GanzooError(f"{where}: labels y must be int64 of shape ({len(data)},), got {data.y.dtype} "
+                          f"{tuple(data.y.shape)}")
+    if data.centers is not None and (data.centers.ndim != 2 or data.centers.shape[1] != shape[0]):
+        raise GanzooError(f"{where}: centers must have shape (modes, {shape[0]}), got {tuple(data.centers.shape)}")
     return data
 
 

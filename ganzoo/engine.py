@@ -237,6 +237,9 @@ class Engine:
         a run is continued with ``resume`` (a single run), replaced with ``overwrite``, and otherwise
         refused: nothing saved is lost."""
         cfg = self.configs[0]
+        for config, callbacks in zip(self.configs, self.callbacks):
+            for callback in callbacks:  # what a callback needs (an evaluation's reference split), before training
+                getattr(callback, "prepare", lambda config: None)(config)
         self._prepare(resume, overwrite)
         self._open_boards()
         bar = self._progress_bar()

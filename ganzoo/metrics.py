@@ -20,6 +20,7 @@ from ganzoo import rundir
 from ganzoo.config import EvalSpec
 from ganzoo.data import Data
 from ganzoo.device import device_name
+from ganzoo.errors import GanzooError
 from ganzoo.features import EXTRACTORS, resolve_extractor
 
 
@@ -117,6 +118,15 @@ class EvalCallback:
         if self._reference is None:
             self._reference = load_reference(config, self.spec.split)
         return self._reference
+
+    def prepare(self, config: Any) -> None:
+        """Before training (the engine calls it): a reference split that cannot be loaded is named now,
+        not at the first evaluation, after the training it would have scored."""
+        try:
+            self.reference(config)
+        except GanzooError as e:
+            raise GanzooError(f"evaluation compares G's samples with {config.dataset}'s {self.spec.split} split, "
+                              f"which cannot be loaded: {e}") from None
 
     @staticmethod
     def evaluate_together(pairs: Sequence[tuple[EvalCallback, Any]]) -> None:

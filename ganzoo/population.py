@@ -43,6 +43,7 @@ from ganzoo.errors import GanzooError, one_line
 from ganzoo.losses import LOGITS, at_least_float32, functional_input_gradient, scored
 from ganzoo.step import LossState, Statistics, critic_terms, generator_term, penalty_terms
 from ganzoo.trainer import load_training_data
+from ganzoo.outputs import probe_networks
 from ganzoo.variants import build_architecture, build_loss, build_networks, build_penalty, validate
 
 # Settings that may differ between members: continuous hyperparameters and the seed. Of the loss's and
@@ -170,6 +171,8 @@ class StackedStep:
         for config in configs:
             torch.manual_seed(config.seed)  # the same initial weights as the member's single run
             G, D = build_networks(config, data.sample_shape, data.bounded)
+            if not Gs:  # the members share an architecture: one probe
+                probe_networks(self.arch, c.arch, G, D, data.sample_shape, c.z_dim, data.bounded)
             Gs.append(G.to(device))
             Ds.append(D.to(device))
         self.G_base, self.D_base = copy.deepcopy(Gs[0]).to("meta"), copy.deepcopy(Ds[0]).to("meta")

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from ganzoo.losses import Loss, at_least_float32, named_inputs
+from ganzoo.outputs import check_loss_value
 
 STAT_NAMES = ("d_loss", "g_loss", "penalty", "d_real", "d_fake")  # means over the steps between log points
 # Gradient norms are taken at log steps only when the step runs eagerly: a norm over every parameter
@@ -45,6 +46,7 @@ def critic_terms(loss: Loss, critic: Callable[[Tensor], Tensor], real: Tensor, f
     real_logits, fake_logits = at_least_float32(critic(real)), at_least_float32(critic(fake))
     named = named_inputs(type(loss), "discriminator_loss")
     value = loss.discriminator_loss(real_logits, fake_logits, **({"state": state} if "state" in named else {}))
+    check_loss_value(value, loss, "discriminator_loss")
     term = penalty()
     term = torch.zeros_like(value) if term is None else term
     aux = torch.stack([value, torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean(), term])
@@ -61,7 +63,9 @@ def generator_term(loss: Loss, critic: Callable[[Tensor], Tensor], fake: Tensor,
     extra: dict[str, Any] = {"state": state} if "state" in named else {}
     if "real" in named:
         extra["real"] = at_least_float32(critic(real)).detach()
-    return loss.generator_loss(at_least_float32(critic(fake)), **extra)
+    value = loss.generator_loss(at_least_float32(critic(fake)), **extra)
+    check_loss_value(value, loss, "generator_loss")
+    return value
 
 
 def penalty_terms(terms: Sequence[Tensor | None]) -> Tensor | None:

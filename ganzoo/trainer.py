@@ -43,6 +43,7 @@ from ganzoo.engine import (  # noqa: F401 (re-exported: the trainer's public nam
 from ganzoo.errors import GanzooError
 from ganzoo.graphs import autocast
 from ganzoo.losses import Loss, input_gradient
+from ganzoo.outputs import probe_networks
 from ganzoo.step import LossState, Statistics, critic_terms, generator_term, penalty_terms
 from ganzoo.variants import build_architecture, build_loss, build_networks, build_penalty, validate
 
@@ -74,6 +75,7 @@ class ModuleStep:
         self.penalty = build_penalty(config)
         torch.manual_seed(config.seed)
         G, D = build_networks(config, data.sample_shape, data.bounded)
+        probe_networks(arch, config.arch, G, D, data.sample_shape, config.z_dim, data.bounded)
         self.memory_format = self._memory_format()
         self.G, self.D = G.to(device, memory_format=self.memory_format), D.to(device, memory_format=self.memory_format)
         # G's moving average (before any compile: a copy of the plain module), updated after each G step;

@@ -322,3 +322,122 @@ def test_a_sweep_whose_every_trial_failed_exits_3_and_says_why(tmp_path):
     assert "test-plugin-raises-mlp@ring8: all 2 trials failed; first error: ValueError: no G loss today" in result.stderr
     assert "Traceback" not in result.stderr
     assert (tmp_path / "r" / "failing" / "report.html").exists(), "the report is still written"
+
+
+MISTAKES_PLUGIN = '''
+import dataclasses
+import math
+
+import torch
+from torch import nn
+
+import ganzoo
+
+
+@ganzoo.register_architecture("two-logits")
+@dataclasses.dataclass(frozen=True)
+class TwoLogits(ganzoo.Architecture):
+    def build(self, sample_shape, z_dim, bounded):
+        size = math.prod(sample_shape)
+        return nn.Linear(z_dim, size), nn.Linear(size, 2)  # D: two logits per sample, not one
+
+
+@ganzoo.register_architecture("wrong-samples")
+@dataclasses.dataclass(frozen=True)
+class WrongSamples(ganzoo.Architecture):
+    def build(self, sample_shape, z_dim, bounded):
+        return nn.Linear(z_dim, 3), nn.Sequential(nn.Linear(3, 1), nn.Flatten(0))  # G: 3 numbers, data has 2
+
+
+@ganzoo.register_loss("per-sample")
+@dataclasses.dataclass(frozen=True)
+class PerSample(ganzoo.Loss):
+    def discriminator_loss(self, real, fake):
+        return nn.functional.softplus(-real) + nn.functional.softplus(fake)  # no mean: one per sample
+
+    def generator_loss(self, fake):
+        return nn.functional.softplus(-fake).mean()
+
+
+def points(request, values):
+    x = torch.randn(64, 2)
+    x[3] = values
+    return ganzoo.Data("p", x, None, "points", (2,))
+
+
+@ganzoo.register_dataset("nan-points")
+def nan_points(request):
+    return points(request, float("nan"))
+
+
+@ganzoo.register_dataset("bad-shape")
+def bad_shape(request):
+    return ganzoo.Data("b", torch.randn(64, 2), None, "points", (3,))
+
+
+@ganzoo.register_dataset("train-only")
+def train_only(request):
+    if request.split != "train":
+        raise ganzoo.GanzooError(f"no {request.split} split")
+    return points(request, 0.0)
+
+
+ganzoo.register_variant("two-logits-gan", ganzoo.Variant("ns", "two-logits"))
+ganzoo.register_variant("wrong-samples-gan", ganzoo.Variant("ns", "wrong-samples"))
+ganzoo.register_variant("per-sample-gan", ganzoo.Variant("per-sample", "mlp"))
+'''
+
+
+def _line_of(text: str, needle: str, after: str = "") -> int:
+    """The number of the first line holding ``needle`` after the first holding ``after``."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if after in line)
+    return next(i for i, line in enumerate(lines, 1) if i > start and needle in line)
+
+
+@pytest.mark.parametrize("variant, expected", [
+    ("two-logits-gan", ("architecture 'two-logits' (built at {plugin}:{two_logits}", "D(x) for 2 samples has shape (2, 2); expected (2,)")),
+    ("wrong-samples-gan", ("architecture 'wrong-samples' (built at {plugin}:{wrong_samples}", "has shape (2, 3); expected (2, 2)")),
+    ("per-sample-gan", ("PerSample.discriminator_loss (at {plugin}:{loss}) returned shape (32,)", "a loss returns a scalar")),
+])
+def test_a_plugins_output_mistake_fails_the_run_at_its_definition(variant, expected, tmp_path):
+    """Before, a D of two logits per sample trained to 'completed', exit 0, and the others stopped in torch's
+    internals with no file or line."""
+    plugin = tmp_path / "mistakes.py"
+    plugin.write_text(MISTAKES_PLUGIN)
+    lines = {"two_logits": _line_of(MISTAKES_PLUGIN, "def build", after="class TwoLogits"),
+             "wrong_samples": _line_of(MISTAKES_PLUGIN, "def build", after="class WrongSamples"),
+             "loss": _line_of(MISTAKES_PLUGIN, "def discriminator_loss")}
+    result = run_cli("train", "--plugin", str(plugin), "--variant", variant, "--dataset", "ring8", *TINY,
+                     "--batch-size", "32", "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    error = one_line_error(result.stderr)
+    for text in expected:
+        assert text.format_map({"plugin": plugin, **lines}) in error, error
+
+
+@pytest.mark.parametrize("dataset, message", [
+    ("nan-points", "dataset 'nan-points' (train split): 1 of 64 samples hold NaN or infinite values"),
+    ("bad-shape", "dataset 'bad-shape' (train split): samples of shape (2,) but sample_shape (3,)"),
+    ("train-only", "evaluation compares G's samples with train-only's test split, which cannot be loaded: no test split"),
+])
+def test_a_plugin_datasets_mistake_is_bad_input_before_training(dataset, message, tmp_path):
+    """Before, NaN data trained and was reported as the variant diverging, a wrong sample_shape was a bare
+    torch error, and a missing test split failed only at the first evaluation, after training."""
+    plugin = tmp_path / "mistakes.py"
+    plugin.write_text(MISTAKES_PLUGIN)
+    result = run_cli("train", "--plugin", str(plugin), "--variant", "nsgan", "--dataset", dataset, *TINY,
+                     "--eval-every", "4", "--n-samples", "50", "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert message in one_line_error(result.stderr)
+    assert not (tmp_path / "run").exists(), "nothing was trained or written"
+    preset = tiny_sweep(tmp_path, dataset)
+    swept = run_cli("sweep", "--plugin", str(plugin), "--preset", str(preset), "--no-progress", cwd=tmp_path)
+    assert swept.returncode == 2 and dataset in one_line_error(swept.stderr), swept.stderr
+
+
+def tiny_sweep(tmp_path: Path, dataset: str) -> Path:
+    preset = tmp_path / "tiny.toml"
+    preset.write_text(f'variants = ["nsgan"]\ndatasets = ["{dataset}"]\nn_trials = 1\nsteps = 4\ndevice = "cpu"\n'
+                      '[evaluation]\nn_samples = 50\n')
+    return preset

@@ -96,6 +96,12 @@ class Sweep:
         for dataset in self.config.datasets + self.config.optional_datasets:
             try:
                 data = load_dataset(dataset, "train", download=False)
+                split = self.config.evaluation.split  # every trial is scored against it: checked once, now
+                try:
+                    load_dataset(dataset, split, download=False)
+                except GanzooError as e:
+                    raise GanzooError(f"{dataset}: trials are scored against its {split} split, which cannot be "
+                                      f"loaded: {e}") from None
             except GanzooError as e:
                 if dataset in self.config.optional_datasets:
                     skipped.append(f"{dataset}: not available here ({e})")
