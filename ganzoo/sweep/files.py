@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from ganzoo import rundir
-from ganzoo.sweep.liveness import LOST
 
 SWEEP_FILE = "sweep.json"  # the study folder's settings, pairs and storage (its password redacted)
 TRIALS_CSV = "trials.csv"  # one row per trial, rewritten after every trial
@@ -25,6 +24,8 @@ SEEDS = "seeds"  # a repeat trial's seeds
 BEST_TRIAL = "best_trial"  # the search trial whose configuration a repeat trial runs
 IDENTITY = (SETTINGS, DEFAULT_TRIAL, PHASE, SEEDS, BEST_TRIAL)
 REPEAT_SUFFIX = "#repeat"  # the repeat study of pair P is named P#repeat
+LOST = "lost"  # a trial's status when its worker stopped without recording an outcome (killed, machine lost)
+LOST_MESSAGE = "its worker stopped while it ran (killed, or its machine lost); the trial was queued again"
 
 
 def trials_frame(studies: Mapping[str, Any]) -> Any:

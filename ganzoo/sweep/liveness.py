@@ -18,14 +18,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from ganzoo.errors import GanzooError
+from ganzoo.sweep.files import IDENTITY, LOST
 
 # How often a running trial's worker signals it is alive, and after how long without a signal its
 # trial counts as dead. GANZOO_HEARTBEAT_SECONDS / GANZOO_GRACE_SECONDS override them.
 HEARTBEAT_SECONDS, GRACE_SECONDS = 10, 60
 MAX_RETRIES = 3  # a dead trial is queued again at most this often
 RETRIES = "retries"  # a requeued trial's user attribute: how many times its configuration was queued again
-LOST = "lost"  # a trial's status when its worker stopped without recording an outcome (killed, machine lost)
-LOST_MESSAGE = "its worker stopped while it ran (killed, or its machine lost); the trial was queued again"
+
 
 
 def _seconds(name: str, default: int) -> int:
@@ -110,8 +110,6 @@ def requeue(study: Any, trial: Any) -> None:
     fixed values, which may lie outside their ranges, as compare_gan's narrow defaults do (Optuna's own
     retry callback re-creates a trial against its distributions and refuses them)."""
     import warnings
-
-    from ganzoo.sweep.files import IDENTITY
 
     carried = {key: trial.user_attrs[key] for key in IDENTITY if key in trial.user_attrs}
     retries = trial.user_attrs.get(RETRIES, 0) + 1

@@ -27,8 +27,8 @@ from ganzoo.budget import units_per_step
 from ganzoo.config import to_dict
 from ganzoo.plugins import describe_exception
 from ganzoo.sweep.config import Pair, SweepConfig
-from ganzoo.sweep.files import BEST_TRIAL, PHASE, REPEAT, REPEAT_SUFFIX, SEEDS, SETTINGS, TENSORBOARD
-from ganzoo.sweep.liveness import LOST, LOST_MESSAGE, heartbeat, requeue
+from ganzoo.sweep.files import BEST_TRIAL, LOST, LOST_MESSAGE, PHASE, REPEAT, REPEAT_SUFFIX, SEEDS, SETTINGS, TENSORBOARD
+from ganzoo.sweep.liveness import heartbeat, requeue
 from ganzoo.sweep.spaces import suggest
 
 
