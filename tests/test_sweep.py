@@ -444,3 +444,13 @@ def test_a_sweep_of_a_finished_study_says_there_is_nothing_to_train(tmp_path):
     assert again.returncode == 0, again.stderr
     assert "study s: every pair has its 1 trials; nothing to train" in again.stderr
     assert len(study_trials(tmp_path / "runs")) == 1
+
+
+def test_a_preset_names_its_plugins_relative_to_itself(tmp_path):
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "presets" / "sn_gan.py").write_text(SPECTRAL_NORM_PLUGIN)
+    preset = tiny_preset(tmp_path / "presets", n_trials=1)
+    preset.write_text('plugins = ["sn_gan.py"]\n' + preset.read_text().replace('"nsgan"', '"sn-nsgan"'))
+    result = cli("sweep", "--preset", str(preset), "--study", "s", "--dry-run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "sn-nsgan@ring8" in result.stdout

@@ -192,7 +192,7 @@ def build_sections(results: StudyResults, out: Path) -> list[Section]:
     sections.append(Section(
         "samples", "7. Samples from the best runs",
         "Generated samples of the first seed of each variant's best configuration at the end of training; on "
-        "2D mixtures, the samples (blue) over the true mode centres (red crosses).",
+        "2D points, the samples (blue) over the real data (grey) and any true mode centres (red crosses).",
         **_figure(out, "samples", figures.draw(lambda: figures.samples(results, data))),
     ))
     return sections
