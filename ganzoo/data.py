@@ -186,7 +186,8 @@ def check_data(data: Any, name: str, split: str) -> Data:
     if len(data) == 0:
         raise GanzooError(f"{where}: no samples")
     assert x is not None
-    if not isinstance(x, Tensor) or x.dtype != torch.float32:
+    # float32, the networks' dtype (or torch's default, where a caller made it float64 and converts)
+    if not isinstance(x, Tensor) or x.dtype not in (torch.float32, torch.get_default_dtype()):
         raise GanzooError(f"{where}: samples must be a float32 tensor, got {getattr(x, 'dtype', type(x).__name__)}")
     if tuple(x.shape[1:]) != shape:
         raise GanzooError(f"{where}: samples of shape {tuple(x.shape[1:])} but sample_shape {shape}")
