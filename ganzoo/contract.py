@@ -30,6 +30,7 @@ from ganzoo.errors import GanzooError, innermost_frame, one_line, under
 from ganzoo.features import EXTRACTORS
 from ganzoo.losses import LOGITS, LOSSES
 from ganzoo.models import ARCHITECTURES
+from ganzoo import outputs
 from ganzoo.outputs import check_networks
 from ganzoo.penalties import PENALTIES
 from ganzoo.plugins import load_plugin, plugin_key
@@ -364,16 +365,20 @@ def _run(check: str, kind: str, entry: str, case: str, fn: Callable[..., None], 
     except Exception as e:  # noqa: BLE001 -- a plugin is user code: any failure is a failed check
         # The contract's own assertions and ganzoo's GanzooErrors are sentences already; anything
         # else (a crash in the plugin, or in ganzoo on what the plugin gave it) keeps its type.
-        own = isinstance(e, GanzooError) or (isinstance(e, AssertionError) and _raised_in(e, Path(__file__)))
+        own = isinstance(e, GanzooError) or (isinstance(e, AssertionError) and _raised_in(e, CHECK_FILES))
         message = one_line(e) if own else f"{type(e).__name__}: {one_line(e)}".rstrip(": ")
         return CheckResult(check, kind, entry, case, False, message or type(e).__name__,
                            _plugin_location(e, roots), time.perf_counter() - start)
     return CheckResult(check, kind, entry, case, True, seconds=time.perf_counter() - start)
 
 
-def _raised_in(exc: BaseException, path: Path) -> bool:
+def _raised_in(exc: BaseException, paths: tuple[Path, ...]) -> bool:
     frames = traceback.extract_tb(exc.__traceback__)
-    return bool(frames) and Path(frames[-1].filename).resolve() == path.resolve()
+    return bool(frames) and Path(frames[-1].filename).resolve() in paths
+
+
+# Where the contract's own assertions are raised: this module and ganzoo.outputs (the networks' shapes).
+CHECK_FILES = (Path(__file__).resolve(), Path(outputs.__file__).resolve())
 
 
 def _plugin_roots(spec: str) -> list[Path]:

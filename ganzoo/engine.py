@@ -154,10 +154,10 @@ def clear_run_dir(out: Path) -> None:
 def _check_run_dir(out: Path, overwrite: bool) -> None:
     """Refuse a folder whose contents a new run would lose or mix with: another run that can be
     continued (unless ``overwrite``), one that may still be training, or files that are no run."""
+    if out.exists() and not out.is_dir():
+        raise GanzooError(f"--out {out} is a file, not a folder")
     if not out.exists() or overwrite:
         return
-    if not out.is_dir():
-        raise GanzooError(f"--out {out} is a file, not a folder")
     if not (out / rundir.CONFIG).exists():
         if any(out.iterdir()):
             raise GanzooError(f"{out} is not empty and holds no run: pick a new or empty --out (--overwrite writes "

@@ -157,6 +157,11 @@ def test_a_run_folder_is_reused_only_where_nothing_would_be_lost(tmp_path, capsy
     assert main(["train", "--variant", "nsgan", "--dataset", "ring8", "--out", str(mine), *TINY]) == 2
     assert "not empty and holds no run" in one_line_error(capsys.readouterr().err)
     assert [p.name for p in mine.iterdir()] == ["thesis.tex"]
+    for flags in ([], ["--overwrite"]):
+        assert main(["train", "--variant", "nsgan", "--dataset", "ring8", "--out", str(mine / "thesis.tex"), *TINY,
+                     *flags]) == 2
+        assert "is a file, not a folder" in one_line_error(capsys.readouterr().err)
+    assert (mine / "thesis.tex").read_text() == "keep"
 
 
 def test_resume_extends_a_finished_run(tmp_path, capsys):
