@@ -178,15 +178,13 @@ def check_data(data: Any, name: str, split: str) -> Data:
     if len(shape) != (3 if data.kind == "image" else 1) or not all(isinstance(n, int) and n > 0 for n in shape):
         expected = "(C, H, W)" if data.kind == "image" else "(D,), e.g. (2,)"
         raise GanzooError(f"{where}: sample_shape of {data.kind} data must be {expected}, got {data.sample_shape}")
-    if data.x is None:
-        first = data.stream[0] if len(data) else None  # type: ignore[index]
-        items = first if first is None or isinstance(first, Tensor) else first[0]
-        x = None if items is None else items[None]
-    else:
-        x = data.x
     if len(data) == 0:
         raise GanzooError(f"{where}: no samples")
-    assert x is not None
+    if data.x is not None:
+        x = data.x
+    else:  # a stream: its first item, (C, H, W) or (image, label)
+        first = data.stream[0]  # type: ignore[index]
+        x = (first if isinstance(first, Tensor) else first[0])[None]
     # float32, the networks' dtype (or torch's default, where a caller made it float64 and converts)
     if not isinstance(x, Tensor) or x.dtype not in (torch.float32, torch.get_default_dtype()):
         raise GanzooError(f"{where}: samples must be a float32 tensor, got {getattr(x, 'dtype', type(x).__name__)}")

@@ -262,8 +262,7 @@ class Engine:
                         self._log(step_last, pending, bar)
                         step_last, pending = self.step, 0.0
                         if (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0) or last:
-                            for i in self._running():
-                                rundir.save_checkpoint(self.run_dirs[i] / rundir.CHECKPOINT, self.body.checkpoint(i, self.step))
+                            self._save_checkpoints()
                     if sample:
                         for i in self._running():
                             self._write_samples(i)
@@ -271,10 +270,9 @@ class Engine:
                         self._call_back(last, bar)
                     clock.mark()
         except KeyboardInterrupt:
-            between_steps = not self.in_step
+            if not self.in_step:  # the state is a whole step's: save it, so that nothing trained is lost
+                self._save_checkpoints()
             for i in self._running():
-                if between_steps:  # the state is a whole step's: save it, so that nothing trained is lost
-                    rundir.save_checkpoint(self.run_dirs[i] / rundir.CHECKPOINT, self.body.checkpoint(i, self.step))
                 self._write_status(i, INTERRUPTED, "stopped by the user; resume with --resume")
             raise
         except Exception as e:
@@ -309,6 +307,10 @@ class Engine:
         if self.interrupt_pending:
             raise KeyboardInterrupt
         return log
+
+    def _save_checkpoints(self) -> None:
+        for i in self._running():
+            rundir.save_checkpoint(self.run_dirs[i] / rundir.CHECKPOINT, self.body.checkpoint(i, self.step))
 
     def _on_sigint(self, signum: int, frame: Any) -> None:
         if self.in_step and not self.interrupt_pending:

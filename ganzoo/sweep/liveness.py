@@ -98,7 +98,7 @@ def requeue_orphans(study: Any) -> list[Any]:
 
     orphans = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for t in orphans:
-        _storage(study).set_trial_user_attr(t._trial_id, "status", LOST)  # Study sets a running trial's only
+        _storage(study).set_trial_user_attr(t._trial_id, "status", LOST)  # Study has no setter for a trial by number
         study.tell(t.number, state=TrialState.FAIL)
         requeue(study, t)
     return orphans

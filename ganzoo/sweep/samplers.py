@@ -27,7 +27,9 @@ def _seed(rng: Any, *words: int) -> None:
 class TrialSeeded:
     """Reseeds the sampler's random streams before each draw (mixed into an Optuna sampler)."""
 
-    _base: int
+    def __init__(self, *args: Any, seed: int, **kwargs: Any) -> None:
+        super().__init__(*args, seed=seed, **kwargs)  # type: ignore[call-arg]
+        self._base = seed
 
     def _streams(self) -> list[Any]:
         streams = [self._rng]  # type: ignore[attr-defined]
@@ -52,28 +54,22 @@ class TrialSeeded:
 
 
 class TrialSeededRandom(TrialSeeded, RandomSampler):
-    def __init__(self, seed: int) -> None:
-        super().__init__(seed=seed)
-        self._base = seed
+    pass
 
 
 class TrialSeededTPE(TrialSeeded, TPESampler):
-    def __init__(self, seed: int) -> None:
-        super().__init__(seed=seed)
-        self._base = seed
+    pass
 
 
 class TrialSeededGrid(TrialSeeded, GridSampler):
-    def __init__(self, grid: dict[str, list[Any]], seed: int) -> None:
-        super().__init__(grid, seed=seed)
-        self._base = seed
+    pass
 
 
 def make_sampler(kind: str, seed: int, grid: dict[str, list[Any]] | None = None) -> optuna.samplers.BaseSampler:
     """``kind``: random, tpe or grid (``grid``: its values per dimension)."""
     if kind == "random":
-        return TrialSeededRandom(seed)
+        return TrialSeededRandom(seed=seed)
     if kind == "grid":
         assert grid is not None
-        return TrialSeededGrid(grid, seed)
-    return TrialSeededTPE(seed)
+        return TrialSeededGrid(grid, seed=seed)
+    return TrialSeededTPE(seed=seed)
