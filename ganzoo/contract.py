@@ -173,17 +173,20 @@ def check_loss_trains_one_step(loss: str, run_dir: Path) -> None:
     """The loss, with the settings of the first variant that uses it, trains LOSS_PROBE; a loss that
     needs D to output something other than logits (BEGAN's reconstruction errors) trains as that
     variant, whose network gives them."""
+    check_trains_one_step(_loss_probe(loss), run_dir)
+
+
+def _loss_probe(loss: str) -> TrainConfig:
+    """The config a loss is checked with on its own (check_loss_trains_one_step says which)."""
     users = [name for name, v in VARIANTS.items() if v.loss == loss]
     needs = LOSSES.get(loss).d_output
     if needs == LOGITS:
         defaults = VARIANTS.get(users[0]).defaults if users else {}
         params = {k.removeprefix("loss."): val for k, val in defaults.items() if k.startswith("loss.")}
-        config = dataclasses.replace(tiny(*LOSS_PROBE), loss=loss, loss_params=params)
-    else:
-        assert users, (f"it needs D to output {needs}, which the probe network does not give: register a variant "
-                       "that pairs it with an architecture whose D does")
-        config = tiny(users[0], datasets_for(users[0])[0])
-    check_trains_one_step(config, run_dir)
+        return dataclasses.replace(tiny(*LOSS_PROBE), loss=loss, loss_params=params)
+    assert users, (f"it needs D to output {needs}, which the probe network does not give: register a variant "
+                   "that pairs it with an architecture whose D does")
+    return tiny(users[0], datasets_for(users[0])[0])
 
 
 def check_penalty_trains_one_step(penalty: str, run_dir: Path) -> None:
@@ -205,6 +208,41 @@ def check_trains_as_a_population(variant: str, dataset: str) -> None:
 
     problem = probe(tiny(variant, dataset))
     assert problem is None, f"it cannot train as a population: {problem}"
+
+
+def check_step_is_capturable(config: TrainConfig) -> None:
+    """One step of the config's body (after a first, which makes the optimisers' state) calls no
+    operator that syncs with the host: on CUDA such a step cannot be captured as one graph and runs
+    eagerly, several times slower (``ganzoo.capture``). Where the variant trains as a population, the
+    stacked step is checked too."""
+    from ganzoo.capture import host_syncs
+    from ganzoo.population import StackedStep, probe
+    from ganzoo.trainer import ModuleStep, load_training_data
+
+    data, cpu = load_training_data(config), torch.device("cpu")
+    bodies: list[tuple[str, Any]] = [("its step", ModuleStep(config, data, cpu))]
+    if probe(config) is None:
+        bodies.append(("its population's step", StackedStep([config, dataclasses.replace(config, seed=config.seed + 1)],
+                                                            data, cpu)))
+    for what, body in bodies:
+        body.body(body.plan(), norms=True)
+        syncs = host_syncs(lambda: body.body(body.plan(), norms=True))
+        assert not syncs, (f"{what} syncs with the host, so on CUDA it cannot be captured as one graph and runs "
+                           f"eagerly: {'; '.join(map(str, syncs[:3]))}" + (f" (and {len(syncs) - 3} more)" if len(syncs) > 3 else ""))
+
+
+def check_variant_is_capturable(variant: str, dataset: str) -> None:
+    """The variant's step, as it is and with every switch (SWITCHES) on, is capturable."""
+    for overrides in ({}, SWITCHES):
+        check_step_is_capturable(tiny(variant, dataset, **overrides))
+
+
+def check_loss_is_capturable(loss: str) -> None:
+    check_step_is_capturable(_loss_probe(loss))
+
+
+def check_penalty_is_capturable(penalty: str) -> None:
+    check_step_is_capturable(dataclasses.replace(tiny(*LOSS_PROBE), penalty=penalty))
 
 
 def check_extractor_evaluates(name: str) -> None:
@@ -322,8 +360,10 @@ def check_plugin(spec: str) -> list[CheckResult]:
         run("architecture_builds", "architecture", name, "", check_architecture_builds, name)
     for name in added["loss"]:
         run("loss_trains_one_step", "loss", name, "", _in_temp_dir(check_loss_trains_one_step), name)
+        run("step_is_capturable", "loss", name, "", check_loss_is_capturable, name)
     for name in added["penalty"]:
         run("penalty_trains_one_step", "penalty", name, "", _in_temp_dir(check_penalty_trains_one_step), name)
+        run("step_is_capturable", "penalty", name, "", check_penalty_is_capturable, name)
     for name in added["dataset"]:
         run("dataset_loads", "dataset", name, "", check_dataset_loads, name)
     for name in added["feature extractor"]:
@@ -344,6 +384,7 @@ def check_plugin(spec: str) -> list[CheckResult]:
                 _in_temp_dir(check_config_json_round_trip), name, dataset)
             run("trains_with_the_switches", "variant", name, dataset,
                 _in_temp_dir(check_trains_with_the_switches), name, dataset)
+            run("step_is_capturable", "variant", name, dataset, check_variant_is_capturable, name, dataset)
     return results
 
 

@@ -71,6 +71,22 @@ def test_every_builtin_variant_trains_as_a_population(variant, dataset):
     contract.check_trains_as_a_population(variant, dataset)
 
 
+@pytest.mark.parametrize("variant, dataset", CASES)
+def test_every_variant_step_is_capturable(variant, dataset):
+    # Found on a CPU: on CUDA a step that syncs with the host runs eagerly, several times slower.
+    contract.check_variant_is_capturable(variant, dataset)
+
+
+@pytest.mark.parametrize("loss", list(LOSSES))
+def test_every_loss_step_is_capturable(loss):
+    contract.check_loss_is_capturable(loss)
+
+
+@pytest.mark.parametrize("penalty", list(PENALTIES))
+def test_every_penalty_step_is_capturable(penalty):
+    contract.check_penalty_is_capturable(penalty)
+
+
 def write_idx(path: Path, array) -> None:
     import numpy as np
 
@@ -253,9 +269,11 @@ def test_check_plugin_passes_a_good_plugin_and_checks_only_its_entries(plugin):
         ("penalty_trains_one_step", "penalty", "test-plugin-r1", ""),
         ("dataset_loads", "dataset", "test-plugin-blob", ""),
         ("trains_on_some_builtin_data", "variant", variant, ""),
+        ("step_is_capturable", "loss", "test-plugin-hinge", ""),
+        ("step_is_capturable", "penalty", "test-plugin-r1", ""),
         *((check, "variant", variant, dataset) for dataset in ("ring8", "digits") for check in
           ("shapes_and_output_range", "one_step_changes_both_networks", "config_json_round_trip",
-           "trains_with_the_switches")),
+           "trains_with_the_switches", "step_is_capturable")),
     }
     assert len(results) == len(checked)
     assert all(r.line().startswith("ok   ") for r in results)
@@ -286,6 +304,43 @@ def test_a_generator_of_the_wrong_shape_fails_the_shape_check_clearly(plugin):
     builds = results[("architecture_builds", "test-plugin-wrong-shape", "")]
     assert not builds.passed and builds.message.startswith("for samples of shape (2,): G(z) for 4 noise vectors has shape (4, 3)")
     assert not any(case == "digits" for _, _, case in results)  # its check refuses images
+
+
+SYNCING_PLUGIN = '''
+import dataclasses
+
+import torch.nn.functional as F
+
+from ganzoo import Loss, Variant, register_loss, register_variant
+
+
+@register_loss("test-plugin-syncs")
+@dataclasses.dataclass(frozen=True)
+class Syncs(Loss):
+    def discriminator_loss(self, real, fake):
+        scale = 1.0 if real.mean().item() > 0 else 2.0  # a host read: capture cannot hold it
+        return scale * (F.softplus(-real).mean() + F.softplus(fake).mean())
+
+    def generator_loss(self, fake):
+        return F.softplus(-fake).mean()
+
+
+register_variant("test-plugin-syncs-mlp", Variant("test-plugin-syncs", "mlp"))
+'''
+
+
+def test_a_plugin_loss_that_calls_item_is_named_not_capturable_on_a_cpu(plugin):
+    path = plugin(SYNCING_PLUGIN)
+    results = {(r.check, r.kind, r.entry, r.case): r for r in contract.check_plugin(str(path))}
+    line = line_of(SYNCING_PLUGIN, ".item()")
+    failed = [r for r in results.values() if not r.passed]
+    assert {(r.check, r.entry) for r in failed} == {("step_is_capturable", "test-plugin-syncs"),
+                                                   ("step_is_capturable", "test-plugin-syncs-mlp")}
+    for result in failed:
+        assert result.message.startswith("its step syncs with the host, so on CUDA it cannot be captured")
+        assert f"aten::_local_scalar_dense at {path.name}:{line}" in result.message.replace(str(path.parent) + "/", "")
+    # It trains: only capture is out of reach.
+    assert results[("loss_trains_one_step", "loss", "test-plugin-syncs", "")].passed
 
 
 def test_check_plugin_on_a_plugin_that_registers_nothing(plugin):
