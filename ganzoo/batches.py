@@ -61,13 +61,19 @@ class TensorBatches(StackedBatches):
 
     def __init__(self, x: Tensor, batch_size: int, generator: torch.Generator) -> None:
         super().__init__(x, batch_size, [generator])
+        # index_select returns torch's default layout: on channels_last images it would hand every batch
+        # to the networks as NCHW, to be converted back at the first convolution. On the images' NHWC
+        # view a gather along the sample axis is NHWC by construction, whatever the device.
+        self._nhwc = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+        self._rows = x.permute(0, 2, 3, 1) if self._nhwc else x
 
     def plan(self, n: int) -> Tensor:
         """The indices of the next ``n`` batches, shape (n, batch_size)."""
         return super().plan(n)[:, 0]
 
     def gather(self, idx: Tensor) -> Tensor:
-        return self.x.index_select(0, idx)
+        rows = self._rows.index_select(0, idx)
+        return rows.permute(0, 3, 1, 2) if self._nhwc else rows
 
     def state_dict(self) -> dict[str, Any]:
         return {"order": self.orders[0].cpu(), "position": self.position}

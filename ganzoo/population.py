@@ -317,6 +317,9 @@ class StackedStep:
     def capture_problem(self) -> str | None:
         return None
 
+    def eager_only(self) -> None:
+        pass  # StackedAdam's step is plain tensor arithmetic, the same captured or not
+
     def freeze(self, i: int) -> None:
         self.active[i] = False
 

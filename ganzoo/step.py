@@ -154,6 +154,10 @@ class StepBody(Protocol):
     def capture_problem(self) -> str | None:
         """Why this body cannot be captured as a CUDA graph, or None."""
 
+    def eager_only(self) -> None:
+        """The step will not be captured (told once, before or during the warm-up): drop what only
+        capture needs."""
+
     def freeze(self, i: int) -> None:
         """Member i stops changing (diverged or stopped); the others go on."""
 

@@ -197,6 +197,19 @@ class ModuleStep:
     def capture_problem(self) -> str | None:
         return "data streamed from a folder" if isinstance(self.batches, StreamBatches) else None
 
+    def eager_only(self) -> None:
+        """Adam leaves its capturable path (slower, and a warning per run uncaptured); the step counts
+        a capturable Adam kept on the device go back to the host, where the plain path reads them
+        (fused Adam keeps them on the device either way)."""
+        self.capturable = False
+        for opt in (self.g_opt, self.d_opt):
+            for group in opt.param_groups:
+                group["capturable"] = False
+            if not self.config.fast.fused_adam:
+                for state in opt.state.values():
+                    if "step" in state:
+                        state["step"] = state["step"].to("cpu", torch.float32)
+
     def freeze(self, i: int) -> None:
         pass  # a single run ends when its only member stops
 
