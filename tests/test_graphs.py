@@ -183,14 +183,17 @@ def test_a_run_on_the_second_gpu_captures_there(tmp_path: Path) -> None:
 
 @pytest.mark.gpu
 @cuda
-def test_no_host_sync_between_log_points(tmp_path: Path) -> None:
-    trainer = Trainer(config("dcgan", "cuda", steps=100), tmp_path, quiet=True)
+def test_no_host_sync_between_log_points_across_an_epoch_boundary(tmp_path: Path) -> None:
+    trainer = Trainer(config("dcgan", "cuda", steps=200, log_every=100), tmp_path, quiet=True)
     for _ in range(5):  # warm-up and capture
         trainer.train_step()
+    per_epoch = len(trainer.data.x) // trainer.config.batch_size
+    first_epoch = trainer.body.batches.orders
     torch.cuda.set_sync_debug_mode("error")  # any device-to-host copy raises
     try:
-        for _ in range(10):
-            trainer.engine.runner(log=False)
+        for _ in range(per_epoch + 5):  # a new epoch's randperm (plan) between two replays
+            assert not trainer.engine.advance()
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert trainer.engine.runner.execution == "cuda-graph"
+    assert trainer.body.batches.orders is not first_epoch  # an epoch ended in between
