@@ -78,7 +78,7 @@ class Sweep:
         self.storage = resolve_storage(self.dir, storage, workers)
         self.n_train: dict[str, int] = {}  # dataset -> training images (an epoch, unless epoch_size says)
         self.trials = TrialRunner(config, self.dir, self.storage.kind.heartbeats, self.n_train, self._finished,
-                                  self.log, self.export)
+                                  self.log, self.export, sizer=self.sizer)
         self._log = log
         self.command, self._progress_setting = command, progress
         self.progress: Any = None

@@ -6,8 +6,9 @@ recorded in its study from its seeds' results.
 A trial alone trains its seeds one after another and stops at the first pruned one; trials claimed
 together train as populations, grouped by the settings that cannot differ within one (n_critic, an
 architecture switch), and a seed pruned there stops its siblings. An exception fails the trials of
-the group it came from (in a population, out of memory queues them again: the population was too
-large, not the configuration bad); Ctrl-C queues again every trial not yet recorded.
+the group it came from (in a population, out of memory queues them again, after the sizer has made
+the pair's populations smaller: the population was too large, not the configuration bad); Ctrl-C queues
+again every trial not yet recorded.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ganzoo.plugins import describe_exception
 from ganzoo.sweep.config import Pair, SweepConfig
 from ganzoo.sweep.files import BEST_TRIAL, LOST, LOST_MESSAGE, PHASE, REPEAT, REPEAT_SUFFIX, SEEDS, SETTINGS, TENSORBOARD
 from ganzoo.sweep.liveness import heartbeat, requeue
+from ganzoo.sweep.sizing import PopulationSizer, release_cuda_memory
 from ganzoo.sweep.spaces import suggest
 
 
@@ -81,12 +83,15 @@ class Member:
 class TrialRunner:
     """Runs claimed trials of a sweep and records each in its study. ``n_train``: training images per
     dataset, as the sweep loaded them (a run's length depends on it); ``finished(pair, line)`` and
-    ``log(line)`` report; ``export()`` rewrites trials.csv (after Ctrl-C, before it propagates)."""
+    ``log(line)`` report; ``export()`` rewrites trials.csv (after Ctrl-C, before it propagates);
+    ``sizer``: the sweep's population sizer, told when a population runs out of memory (without one, a
+    population that runs out of memory fails: queued again at the same size, it would run out again)."""
 
     def __init__(self, config: SweepConfig, study_dir: Path, heartbeats: bool, n_train: Mapping[str, int],
-                 finished: Callable[[Pair, str], None], log: Callable[[str], None], export: Callable[[], Any]) -> None:
+                 finished: Callable[[Pair, str], None], log: Callable[[str], None], export: Callable[[], Any],
+                 sizer: PopulationSizer | None = None) -> None:
         self.config, self.dir, self.heartbeats, self.n_train = config, study_dir, heartbeats, n_train
-        self.finished, self.log, self.export = finished, log, export
+        self.finished, self.log, self.export, self.sizer = finished, log, export, sizer
 
     def run(self, pair: Pair, study: Any, trials: Sequence[Any]) -> None:
         """Train ``trials`` (claimed, RUNNING) of ``pair``'s study, one alone or several as populations,
@@ -99,9 +104,14 @@ class TrialRunner:
         told: set[int] = set()
 
         def fail(failed: Sequence[Any], e: BaseException, run_dirs: Sequence[Path] = ()) -> None:
-            # Out of memory in a population says it was too large, not that the configurations are bad;
-            # a trial alone that runs out of memory would only run out again.
-            retry = together and isinstance(e, torch.cuda.OutOfMemoryError)
+            # Out of memory in a population (``run_dirs``: its members) says it was too large, not that
+            # the configurations are bad: the sizer halves the pair's populations before the trials are
+            # queued again. A run alone that runs out of memory would only run out again, and fails.
+            population = len(run_dirs) > 1
+            sizer = self.sizer if population and isinstance(e, torch.cuda.OutOfMemoryError) else None
+            if sizer is not None:
+                sizer.out_of_memory(pair, len(failed))
+            retry = sizer is not None
             error = describe_exception(e)
             for run_dir in run_dirs:  # the members' run directories say so too, never "running"
                 if (run_dir / rundir.STATUS).exists():
@@ -133,6 +143,9 @@ class TrialRunner:
                         results = self._train(group)
                     except Exception as e:  # this group's trials only: the others stand
                         fail(list({m.trial.number: m.trial for m in group}.values()), e, [m.run_dir for m in group])
+                        results = None
+                    if results is None:  # out of the except block, whose traceback held the run's tensors
+                        release_cuda_memory()
                         continue
                     for member, result in zip(group, results):
                         records[member.trial.number].append(seed_record(member, result.status))
