@@ -300,7 +300,7 @@ def population_widths(variant: str, dataset: str, sizes: Sequence[int], steps: i
     config = resolve_config(variant, dataset, arch=arch, overrides={"batch_size": batch_size, "device": str(dev)})
     rows = []
     for members in sizes:
-        record = timed_members(config, members, steps)
+        record = timed_members(config, members, steps)  # its peak memory is this size's alone (the engine resets it)
         rows.append({"variant": variant, "arch": config.arch, "dataset": dataset, "batch_size": batch_size,
                      "members": members, "member_steps_per_second": record["member_steps_per_second"],
                      "peak_memory_bytes": record["peak_memory_bytes"], "execution": record["execution"],

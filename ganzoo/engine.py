@@ -82,13 +82,15 @@ class _Clock:
     (logging, samples, checkpoints, evaluation callbacks) is not counted."""
 
     def __init__(self, device: torch.device) -> None:
-        self.cuda = device.type == "cuda"
+        self.device, self.cuda = device, device.type == "cuda"
         self.mark()
 
     def _now(self) -> Any:
         if self.cuda:
+            # The run's device's stream, not the current device's (cuda:0 unless set): an event takes
+            # the device of the stream it is first recorded in.
             event = torch.cuda.Event(enable_timing=True)
-            event.record()
+            event.record(torch.cuda.current_stream(self.device))
             return event
         return time.perf_counter()
 
@@ -109,6 +111,13 @@ def fixed_noise(config: TrainConfig, data: Data) -> Tensor:
     return torch.randn(n, config.z_dim, generator=torch.Generator().manual_seed(config.seed + 1))
 
 
+def reset_peak_memory(device: torch.device) -> None:
+    """Start a run's peak memory afresh: CUDA's peak otherwise holds every earlier run of the process
+    (a sweep's trials, a benchmark's measurements). A process's peak RSS cannot be reset."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
 def throughput_record(intervals: Sequence[tuple[int, float]], config: TrainConfig, device: torch.device,
                       fast_paths: str, execution: str, precision: str, members: int = 1) -> dict[str, Any]:
     """Training speed over (steps, seconds) log intervals, the first (warm-up: allocation,
@@ -118,7 +127,7 @@ def throughput_record(intervals: Sequence[tuple[int, float]], config: TrainConfi
     steps = sum(n for n, _ in timed)
     seconds = sum(t for _, t in timed)
     images = steps * config.batch_size * config.n_critic * members
-    if device.type == "cuda":
+    if device.type == "cuda":  # since reset_peak_memory at the run's start
         peak, peak_kind = torch.cuda.max_memory_allocated(device), "cuda_max_allocated"
     else:
         import resource
@@ -243,6 +252,7 @@ class Engine:
         self._prepare(resume, overwrite)
         self._open_boards()
         bar = self._progress_bar()
+        reset_peak_memory(self.device)  # once per engine run: a population's members share its peak
         clock, step_last, pending = _Clock(self.device), self.step, 0.0
         try:
             with self._held_interrupts():
