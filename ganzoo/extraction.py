@@ -3,21 +3,23 @@ domain classifier), run by ganzoo's own loop so that the precision is ganzoo's t
 
 A precision names an arithmetic and options: ``float32`` (strict: no TF32), ``tf32`` or ``bf16``
 (autocast; CUDA only), then ``+channels_last`` (NHWC: cuDNN's tensor-core kernels) and ``+compile``
-(torch.compile, falling back to eager if it fails). Features are returned as float64 and every
-statistic is computed from them in float64, whatever the arithmetic of the network.
+(torch.compile, falling back to eager if it fails; ``Extractor.used``, the precision results record,
+says which ran). Features are returned as float64 and every statistic is computed from them in
+float64, whatever the arithmetic of the network.
 
 ``auto`` is strict float32 on a CPU (the path published FIDs were made on) and, on CUDA, the fastest
 path that keeps the FID within ``FID_BOUND`` of strict float32 on the same samples. Measured on an
 H100 (issue "Evaluation at GPU speed", 10k generated and 10k real Fashion-MNIST images, the real
 converted weights, relative |dFID| against strict float32): tf32 4.1e-4; tf32+channels_last 1.7e-4;
-tf32+channels_last+compile 1.7e-4 at 8,706 images/s; bf16+channels_last 2.75e-3 (outside).
+tf32+channels_last+compile 1.7e-4 at 8,706 images/s, but eager (torch-fidelity's compile filed the
+compiled module as a submodule, never called); bf16+channels_last 2.75e-3 (outside).
 ``benchmarks/test_eval_throughput.py`` measures it again wherever it runs on a GPU.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -50,19 +52,60 @@ class Extractor:
         self.precision = resolve_precision(precision, device)
         self.arithmetic, *options = self.precision.split("+")
         kwargs = {"feature_extractor_weights_path": str(weights_path)} if weights_path is not None else {}
-        module = create_feature_extractor(name, self.layers, cuda=device.type == "cuda", verbose=False, **kwargs)
+        # cuda=False, then .to: torch-fidelity's .cuda() would take the current device, not this one (cuda:1).
+        module = create_feature_extractor(name, self.layers, cuda=False, verbose=False, **kwargs).to(device)
         if "channels_last" in options:
             module = module.to(memory_format=torch.channels_last)
-        if "compile" in options and module.can_be_compiled():
-            from torch_fidelity.utils_torch import torch_maybe_compile
-
-            with self._arithmetic():  # replaces forward in place, or leaves it (and says nothing) on failure
-                torch_maybe_compile(module, module.get_dummy_input_for_compile().to(device), False)
-        self.compiled = hasattr(module, "forward_pure")
         self.module = module
-        # What the features were made with, as results record it: a compile that failed is said.
-        self.used = self.precision if self.compiled or "compile" not in options else (
-            self.precision.replace("+compile", "") + " (torch.compile failed: eager)")
+        self.used = self.precision  # what made the features, as results record it: a failed compile is said
+        self.compile_error: str | None = None
+        self.compiles = 0  # calls that compiled graphs, the warm-up's included
+        self._compiled: Callable[[Tensor], tuple[Tensor, ...]] | None = None
+        if "compile" in options:
+            self._compile()
+
+    @property
+    def recompiles(self) -> int:
+        """Compilations after the first: a new image size (the dummy's is not the data's) or a batch of 1."""
+        return max(0, self.compiles - 1)
+
+    def _compile(self) -> None:
+        """Compile, and run torch-fidelity's dummy input through it now: torch.compile is lazy, and
+        ``used`` (in the reference cache key) must say what will run before any features are made."""
+        if not self.module.can_be_compiled():
+            self._eager(f"{self.name} says it cannot be compiled")
+            return
+        try:
+            # Static sizes (a 4x4 dummy then 32x32 images must not turn H and W symbolic); the batch
+            # dimension alone is marked dynamic in _forward, so every batch above 1 shares a graph.
+            self._compiled = torch.compile(self.module, dynamic=False)
+        except Exception as error:  # noqa: BLE001 -- e.g. a Python that torch.compile does not support
+            self._eager(f"{type(error).__name__}: {error}".splitlines()[0])
+            return
+        dummy = self.module.get_dummy_input_for_compile().to(self.device)
+        with torch.no_grad(), self._arithmetic():  # as in __call__: grad mode and TF32 are guarded
+            self._forward(dummy.repeat(2, *[1] * (dummy.dim() - 1)))  # a batch of 1 would be specialised
+
+    def _eager(self, reason: str) -> None:
+        self._compiled, self.compile_error = None, reason
+        self.used = self.precision.replace("+compile", "") + " (torch.compile failed: eager)"
+
+    def _forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        if self._compiled is None:
+            return self.module(x)
+        from torch._dynamo.utils import counters  # loaded by torch.compile already; ~2 s to import cold
+
+        torch._dynamo.maybe_mark_dynamic(x, 0)
+        graphs = counters["stats"]["unique_graphs"]
+        try:
+            out = self._compiled(x)
+        except Exception as error:  # noqa: BLE001 -- compilation happens here, on a call
+            out = self.module(x)  # this batch again, eagerly: a fault of the input itself raises here
+            self._eager(f"{type(error).__name__}: {error}".splitlines()[0])
+            return out
+        if counters["stats"]["unique_graphs"] > graphs:
+            self.compiles += 1
+        return out
 
     @contextlib.contextmanager
     def _arithmetic(self) -> Iterator[None]:
@@ -77,7 +120,8 @@ class Extractor:
         out: dict[str, list[Tensor]] = {layer: [] for layer in self.layers}
         with self._arithmetic():
             for batch in batches:
-                features = self.module.convert_features_tuple_to_dict(self.module(batch.to(self.device, non_blocking=True)))
+                features = self.module.convert_features_tuple_to_dict(
+                    self._forward(batch.to(self.device, non_blocking=True)))
                 for layer in self.layers:
                     out[layer].append(features[layer].double().cpu())
         return {layer: torch.cat(parts) for layer, parts in out.items()}
