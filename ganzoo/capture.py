@@ -5,8 +5,9 @@ A CUDA graph records kernels. An operator that needs a value on the host (``.ite
 ``unique``, ``masked_select``) stops the stream mid-step, which capture forbids: the run falls back
 to the eager step (``ganzoo.graphs``), several times slower for a small GAN. On CUDA, torch's sync
 debug mode finds these; a CPU has no stream to sync, so ``host_syncs`` runs a step under a dispatch
-mode that sees every operator (and a function mode for the host copies a CPU makes no operator of)
-and names each syncing one with the line of code that called it. ``ganzoo check`` and the contract
+mode that sees every operator (and a function mode for the copies between host and device, of which
+a CPU makes no operator: ``.tolist()``, ``.cpu()``, ``torch.tensor(data, device=...)``) and names
+each syncing one with the line of code that called it. ``ganzoo check`` and the contract
 tests run one step of every variant, loss and penalty through it.
 
 Optimiser steps are not inspected: on a CPU torch's Adam takes its plain path, which reads the step
@@ -34,6 +35,8 @@ SYNCING_OPS = frozenset({
 })
 # Tensor methods that copy to the host: on a CPU no operator runs, on CUDA they sync.
 SYNCING_METHODS = frozenset({"tolist", "numpy", "cpu", "__array__"})
+# Factories that copy host data to the device they are given: a blocking copy from pageable memory.
+HOST_DATA = frozenset({"tensor", "as_tensor"})
 
 _TORCH = Path(torch.__file__).resolve().parent
 _HERE = Path(__file__).resolve()
@@ -98,6 +101,8 @@ class _Methods(TorchFunctionMode):
         name = getattr(func, "__name__", "")
         if not self.paused[0] and name in SYNCING_METHODS:
             self.found.append(HostSync(f"Tensor.{name}", _caller()))
+        elif not self.paused[0] and name in HOST_DATA and (kwargs or {}).get("device") is not None:
+            self.found.append(HostSync(f"torch.{name}(..., device=...) of host data", _caller()))
         return func(*args, **(kwargs or {}))
 
 

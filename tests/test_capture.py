@@ -35,6 +35,8 @@ from ganzoo.variants import resolve_config
     ("masked_select", lambda x: x.masked_select(x > 0), "aten::masked_select"),
     ("tolist", lambda x: x.tolist(), "Tensor.tolist"),
     ("cpu", lambda x: x.cpu(), "Tensor.cpu"),
+    ("host data to the device", lambda x: x * torch.tensor([1.0, 2.0, 3.0, 4.0], device=x.device),
+     "torch.tensor(..., device=...) of host data"),
     ("repeat_interleave", lambda x: x.repeat_interleave(torch.tensor([1, 2, 1, 1])),
      "aten::repeat_interleave without output_size"),
 ])
