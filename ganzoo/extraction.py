@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -45,7 +46,9 @@ class Extractor:
     """One of torch-fidelity's registered feature extractors, at one precision, on one device."""
 
     def __init__(self, name: str, layers: Sequence[str], device: torch.device, precision: str,
-                 weights_path: Path | str | None = None) -> None:
+                 weights_path: Path | str | None = None, image_size: tuple[int, int] | None = None) -> None:
+        """``image_size``: (H, W) of the images it will see, where known, for +compile's warm-up batch
+        (torch-fidelity's dummy is 4x4 for Inception: a second compilation at the data's size)."""
         from torch_fidelity.utils import create_feature_extractor
 
         self.name, self.layers, self.device = name, list(layers), device
@@ -62,14 +65,15 @@ class Extractor:
         self.compiles = 0  # calls that compiled graphs, the warm-up's included
         self._compiled: Callable[[Tensor], tuple[Tensor, ...]] | None = None
         if "compile" in options:
-            self._compile()
+            self._compile(image_size)
 
     @property
     def recompiles(self) -> int:
-        """Compilations after the first: a new image size (the dummy's is not the data's) or a batch of 1."""
+        """Compilations after the first: a new image size (the data's, where ``image_size`` did not say
+        it) or a batch of 1."""
         return max(0, self.compiles - 1)
 
-    def _compile(self) -> None:
+    def _compile(self, image_size: tuple[int, int] | None) -> None:
         """Compile, and run torch-fidelity's dummy input through it now: torch.compile is lazy, and
         ``used`` (in the reference cache key) must say what will run before any features are made."""
         if not self.module.can_be_compiled():
@@ -83,6 +87,8 @@ class Extractor:
             self._eager(f"{type(error).__name__}: {error}".splitlines()[0])
             return
         dummy = self.module.get_dummy_input_for_compile().to(self.device)
+        if image_size is not None:
+            dummy = torch.zeros((1, dummy.shape[1], *image_size), dtype=dummy.dtype, device=self.device)
         with torch.no_grad(), self._arithmetic():  # as in __call__: grad mode and TF32 are guarded
             self._forward(dummy.repeat(2, *[1] * (dummy.dim() - 1)))  # a batch of 1 would be specialised
 
@@ -127,19 +133,19 @@ class Extractor:
         return {layer: torch.cat(parts) for layer, parts in out.items()}
 
 
-_EXTRACTORS: dict[tuple[str, tuple[str, ...], str, str, str], Extractor] = {}
+_EXTRACTORS: dict[tuple[Any, ...], Extractor] = {}
 
 
 def cached_extractor(name: str, layers: Sequence[str], device: torch.device, precision: str,
-                     weights_path: Path | str | None = None) -> Extractor:
+                     weights_path: Path | str | None = None, image_size: tuple[int, int] | None = None) -> Extractor:
     """One extractor per (network, layers, device, precision, weights) for the process: a study
     evaluates hundreds of runs, and loading Inception's weights (and compiling it) once is enough."""
     # The weights file's size and mtime too: a retrained domain classifier replaces its file in place.
     stat = Path(weights_path).stat() if weights_path is not None else None
     key = (name, tuple(layers), str(device), resolve_precision(precision, device),
-           f"{weights_path}:{stat.st_size}:{stat.st_mtime_ns}" if stat else "")
+           f"{weights_path}:{stat.st_size}:{stat.st_mtime_ns}" if stat else "", image_size)
     if key not in _EXTRACTORS:
-        _EXTRACTORS[key] = Extractor(name, layers, device, precision, weights_path)
+        _EXTRACTORS[key] = Extractor(name, layers, device, precision, weights_path, image_size)
     return _EXTRACTORS[key]
 
 

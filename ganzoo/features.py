@@ -207,7 +207,8 @@ class NetworkFeatures(FeatureExtractor):
         layer_of = FEATURE_EXTRACTORS_REGISTRY[network.name].get_default_feature_layer_for_metric
         layers = {metric: layer_of(metric) for metric in ("fid", "kid", "prc", "isc")
                   if metric in spec.metrics and not (metric == "isc" and isc_problem)}
-        extractor = cached_extractor(network.name, sorted(set(layers.values())), device, spec.precision, network.weights)
+        extractor = cached_extractor(network.name, sorted(set(layers.values())), device, spec.precision, network.weights,
+                                     image_size=tuple(reference.x.shape[-2:]))
         real = self._reference_features(extractor, dataset, reference, spec, network.identity)
         results = []
         per_pass = max(1, PASS_BYTES // (spec.n_samples * 2048 * 8))

@@ -94,6 +94,14 @@ def test_compiled_extraction_runs_a_compiled_graph_and_matches_eager(tiny: Tenso
         assert ((got[layer] - want[layer]).abs() <= bound[layer]).all(), layer
 
 
+def test_a_compile_warmed_up_at_the_datas_size_compiles_nothing_more(tiny: Tensor) -> None:
+    compiled = Extractor(TINY, ["mean"], torch.device("cpu"), "float32+compile", image_size=(6, 6))
+    counters.clear()
+    compiled(batched(tiny, 4))  # batches of 4 and 2: the batch dimension is dynamic
+    assert counters["stats"]["unique_graphs"] == 0 and compiled.compiles == 1 and compiled.recompiles == 0
+    assert compiled.used == "float32+compile"
+
+
 def failing_at(when: str) -> Callable[..., Callable[[Tensor], tuple[Tensor, ...]]]:
     """A stand-in for torch.compile whose compiled callable raises, as a lazy compile fails on a call:
     on every call ("warm-up") or only on the data's 6x6 images ("data")."""
