@@ -126,8 +126,10 @@ class Extractor:
         out: dict[str, list[Tensor]] = {layer: [] for layer in self.layers}
         with self._arithmetic():
             for batch in batches:
+                # contiguous: grayscale tiled to RGB by expand has a 0 channel stride, which a compiled
+                # forward guards on (the warm-up's dummy is dense): a second compilation otherwise
                 features = self.module.convert_features_tuple_to_dict(
-                    self._forward(batch.to(self.device, non_blocking=True)))
+                    self._forward(batch.to(self.device, non_blocking=True).contiguous()))
                 for layer in self.layers:
                     out[layer].append(features[layer].double().cpu())
         return {layer: torch.cat(parts) for layer, parts in out.items()}

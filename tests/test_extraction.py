@@ -98,6 +98,7 @@ def test_a_compile_warmed_up_at_the_datas_size_compiles_nothing_more(tiny: Tenso
     compiled = Extractor(TINY, ["mean"], torch.device("cpu"), "float32+compile", image_size=(6, 6))
     counters.clear()
     compiled(batched(tiny, 4))  # batches of 4 and 2: the batch dimension is dynamic
+    compiled(batched(tiny[:, :1].expand(-1, 3, -1, -1), 4))  # grayscale tiled to RGB, as to_uint8_rgb does
     assert counters["stats"]["unique_graphs"] == 0 and compiled.compiles == 1 and compiled.recompiles == 0
     assert compiled.used == "float32+compile"
 
