@@ -228,6 +228,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--arch", help="with --widths: the architecture (the Lucic network: infogan)")
     b.add_argument("--set", action="append", default=[], type=_key_value, metavar="fast.KEY=VALUE",
                    help="a fast-path switch for ganzoo's side, e.g. fast.fused_adam=false")
+    b.add_argument("--self-check", action="store_true",
+                   help="instead: the GPU self-check to run first on a new GPU (under 8 minutes, offline: digits and "
+                   "ring8): capture and equality with eager for every variant and a population, no host sync, the "
+                   "fallback of a syncing plugin, bitwise resume, graph vs eager, Inception per precision, sizing's "
+                   "memory estimate; a line per check, OUT/selfcheck*.csv; exit code 3 if any check FAILs")
+    b.add_argument("--cpu", action="store_true",
+                   help="with --self-check: its smoke mode on the CPU (tiny sizes; the CUDA-only verdicts read n/a)")
 
     w = sub.add_parser(
         "fid-weights", parents=[common], help="prepare the offline Inception weights for FID",
@@ -495,9 +502,21 @@ def _bench_widths(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_self_check(args: argparse.Namespace) -> int:
+    from ganzoo import selfcheck
+
+    if args.widths is not None or args.population is not None:
+        raise GanzooError("--self-check runs on its own: drop --widths and --population")
+    return selfcheck.command(args.device, args.cpu, args.out, EXIT_FAILED)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from ganzoo import bench
 
+    if args.self_check:
+        return _bench_self_check(args)
+    if args.cpu:
+        raise GanzooError("--cpu goes with --self-check (the other benchmarks take --device cpu)")
     if args.widths is not None:
         return _bench_widths(args)
     if args.population is not None:
