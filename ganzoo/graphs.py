@@ -111,8 +111,7 @@ class StepRunner:
         create optimiser state and workspaces, whose one-off copies are not the captured step's."""
         stream = torch.cuda.Stream(self.device)
         stream.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(stream), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*capturable=True")  # Adam's: these steps are meant uncaptured
+        with torch.cuda.stream(stream):
             if self._eager_steps == WARMUP - 1:
                 syncs = cuda_syncs(lambda: self.body.body(plan, norms=True))
             else:
@@ -125,16 +124,19 @@ class StepRunner:
 
     def _capture(self, plan: Any) -> bool:
         """Capture the step on a static copy of ``plan``; on failure leave the run as it was (the
-        generators' states and the current stream restored), record the root cause and stay eager."""
+        generators' states and the current stream restored), record the root cause and stay eager.
+        Out of memory is raised as it is: the population was too large (a sweep makes it smaller)."""
         static = plan.clone()
         graph = torch.cuda.CUDAGraph()
-        generators = self.body.generators()
         # torch 2.11: capture_end can raise before the registered generators leave capture mode, and
-        # then every later draw from them raises. Their states are copied first and put back.
+        # then every later draw from them raises. Their states are copied first and put back: the
+        # body's, and the device's default generator, which capture_begin always registers.
+        default = torch.cuda.default_generators[torch.cuda.current_device()]
+        generators = [*self.body.generators(), default]
         saved = [g.clone_state() for g in generators]
         stream = torch.cuda.current_stream(self.device)
         try:
-            for generator in generators:
+            for generator in self.body.generators():
                 graph.register_generator_state(generator)
             torch.cuda.synchronize(self.device)
             with torch.cuda.graph(graph, stream=torch.cuda.Stream(self.device)):
@@ -144,7 +146,10 @@ class StepRunner:
             for generator, state in zip(generators, saved):
                 generator.graphsafe_set_state(state)
             torch.cuda.synchronize(self.device)
-            self._give_up(f"capture failed: {one_line(root_cause(e))}", e)
+            cause = root_cause(e)
+            if isinstance(cause, torch.cuda.OutOfMemoryError):
+                raise cause from None
+            self._give_up(f"capture failed: {one_line(cause)}", e)
             return False
         self.graph, self._static_plan = graph, static
         return True

@@ -28,13 +28,18 @@ from ganzoo.variants import resolve_config
     ("bool", lambda x: bool((x > 0).any()), "aten::_local_scalar_dense"),
     ("float", lambda x: float(x[0]), "aten::_local_scalar_dense"),
     ("mask", lambda x: x[x > 0], "aten::index with a boolean mask"),
-    ("masked assignment", lambda x: x.clone().__setitem__(x > 0, 0.0), "aten::index_put_ with a boolean mask"),
+    ("masked assignment", lambda x: x.clone().__setitem__(x > 0, x[2:] * 2), "aten::index_put_ with a boolean mask"),
     ("nonzero", lambda x: torch.nonzero(x), "aten::nonzero"),
     ("where of one argument", lambda x: torch.where(x > 0), "aten::nonzero"),
     ("unique", lambda x: x.unique(), "aten::_unique2"),
     ("masked_select", lambda x: x.masked_select(x > 0), "aten::masked_select"),
     ("tolist", lambda x: x.tolist(), "Tensor.tolist"),
     ("cpu", lambda x: x.cpu(), "Tensor.cpu"),
+    ("to the host", lambda x: x.to("cpu"), 'Tensor.to("cpu")'),
+    ("host data moved", lambda x: x + torch.tensor([1.0, 2.0, 3.0, 4.0]).to(x.device),
+     "Tensor.to of a tensor made from host data in the step"),
+    ("new_tensor", lambda x: x + x.new_tensor([1.0, 2.0, 3.0, 4.0]), "Tensor.new_tensor of host data"),
+    ("histc", lambda x: x.histc(bins=4), "aten::histc without a range"),
     ("host data to the device", lambda x: x * torch.tensor([1.0, 2.0, 3.0, 4.0], device=x.device),
      "torch.tensor(..., device=...) of host data"),
     ("repeat_interleave", lambda x: x.repeat_interleave(torch.tensor([1, 2, 1, 1])),
@@ -58,6 +63,10 @@ def test_host_syncs_passes_device_side_code_and_optimiser_steps() -> None:
         loss.backward()
         opt.step()
         x[torch.tensor([1, 3])]  # a gather by integer indices: no sync
+        x[x > 0] = 0.0  # one value under a mask: masked_fill on CUDA (a Python scalar stays on the host)
+        x.repeat_interleave(torch.tensor([1] * 8), dim=0, output_size=8)  # told its size
+        torch.as_tensor(x, device=x.device).histc(bins=4, min=-1, max=1)  # no copy; a stated range
+        torch.tensor([1.0, 2.0]).to(torch.float64) * 2  # host data, kept on the host
 
     assert host_syncs(step) == []
 
@@ -112,7 +121,7 @@ class FakeCuda:
 
     def __init__(self) -> None:
         self.current, self.capturing, self.devices, self.sync_mode = "default", False, [], 0
-        self.syncs: list[str] = []  # warnings the step raises under sync debug mode
+        self.default_generators = [FakeGenerator(), FakeGenerator()]  # one a device
 
     def Stream(self, device: Any = None) -> Any:  # noqa: N802 -- torch's name
         self.devices.append(str(device))
@@ -137,6 +146,9 @@ class FakeCuda:
 
     def synchronize(self, device: Any = None) -> None:
         self.devices.append(str(device))
+
+    def current_device(self) -> int:
+        return 1  # as torch.cuda.device(run's device) makes it
 
     def get_sync_debug_mode(self) -> int:
         return self.sync_mode
@@ -163,9 +175,10 @@ class FakeCuda:
         fake = self
 
         class Capture:  # torch 2.11's torch.cuda.graph: capture_end raises before the stream is left
-            def __enter__(self) -> None:
+            def __enter__(self) -> None:  # capture_begin registers the device's default generator too
                 fake.devices.append(stream.name)
                 fake.current, fake.capturing = stream.name, True
+                graph.registered.append(fake.default_generators[1])
                 for g in graph.registered:
                     g.state.capturing = True
 
@@ -198,6 +211,8 @@ class FakeBody:
 
     def body(self, plan: Any, norms: bool) -> None:
         self.rng.draw()
+        if self.syncs == "out of memory" and FAKE.capturing:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         if self.syncs == "always" or (self.syncs == "in capture" and FAKE.capturing):
             if FAKE.capturing:
                 raise RuntimeError("CUDA error: operation not permitted when stream is capturing")
@@ -222,7 +237,7 @@ def fake_cuda(monkeypatch: pytest.MonkeyPatch) -> FakeCuda:
     global FAKE
     FAKE = FakeCuda()
     for name in ("Stream", "current_stream", "set_stream", "stream", "device", "synchronize", "get_sync_debug_mode",
-                 "set_sync_debug_mode", "CUDAGraph", "graph"):
+                 "set_sync_debug_mode", "CUDAGraph", "graph", "default_generators", "current_device"):
         monkeypatch.setattr(torch.cuda, name, getattr(FAKE, name))
     return FAKE
 
@@ -241,12 +256,24 @@ def test_a_failed_capture_leaves_the_run_as_it_was_and_names_the_root_cause(fake
     assert step.graph is None and fake_cuda.replays == 0
     assert step.execution == "eager (capture failed: CUDA error: operation not permitted when stream is capturing)"
     assert not body.rng.state.capturing and fake_cuda.current == "default"
+    fake_cuda.default_generators[1].draw()  # the device's default generator draws again (dropout, randn)
     assert body.steps == graphs.WARMUP + 3  # every step ran, the failed capture's excepted
     assert body.eager_told
     with pytest.raises(Exception, match="fast.cuda_graph=on, but this step cannot be captured: capture failed"):
         other = runner(FakeBody(syncs="in capture"), "on")
         for _ in range(graphs.WARMUP + 1):
             other(log=False)
+
+
+def test_out_of_memory_in_capture_is_raised_as_it_is_with_the_run_restored(fake_cuda: FakeCuda) -> None:
+    body = FakeBody(syncs="out of memory")  # a sweep makes the population smaller on this error
+    step = runner(body)
+    for _ in range(graphs.WARMUP):
+        step(log=False)
+    with pytest.raises(torch.cuda.OutOfMemoryError, match="Tried to allocate"):
+        step(log=False)
+    assert not body.rng.state.capturing and not fake_cuda.default_generators[1].state.capturing
+    assert fake_cuda.current == "default"
 
 
 def test_a_step_that_syncs_in_warm_up_is_never_captured(fake_cuda: FakeCuda) -> None:
