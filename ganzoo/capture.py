@@ -11,7 +11,7 @@ each syncing one with the line of code that called it. ``ganzoo check`` and the 
 tests run one step of every variant, loss and penalty through it.
 
 Optimiser steps are not inspected: on a CPU torch's Adam takes its plain path, which reads the step
-count on the host; on CUDA ganzoo runs it capturable.
+count on the host; on CUDA ganzoo runs it capturable wherever the step is to be captured.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import traceback
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,10 @@ from torch.utils._python_dispatch import TorchDispatchMode
 SYNCING_OPS = frozenset({
     "_local_scalar_dense",  # .item(), float(t), int(t), bool(t), `if t:`
     "nonzero", "masked_select", "_unique", "_unique2", "unique_dim", "unique_consecutive", "unique_dim_consecutive",
-    "equal", "allclose", "is_nonzero", "bincount", "histc",
+    "equal", "allclose", "is_nonzero", "bincount",
 })
 # Tensor methods that copy to the host: on a CPU no operator runs, on CUDA they sync.
 SYNCING_METHODS = frozenset({"tolist", "numpy", "cpu", "__array__"})
-# Factories that copy host data to the device they are given: a blocking copy from pageable memory.
-HOST_DATA = frozenset({"tensor", "as_tensor"})
 
 _TORCH = Path(torch.__file__).resolve().parent
 _HERE = Path(__file__).resolve()
@@ -53,19 +52,34 @@ class HostSync:
         return f"{self.op} at {self.where}" if self.where else self.op
 
 
-def _syncs(func: Any, args: tuple[Any, ...]) -> str | None:
-    """The name of a syncing operator, or None. Indexing syncs when an index is a boolean mask;
-    repeat_interleave when its repeats are a tensor and no output size is given."""
+def _syncs(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    """The name of a syncing operator, or None. Indexing syncs where an index is a boolean mask (but
+    a masked assignment of one value is a masked_fill); repeat_interleave where its repeats are a
+    tensor and no output size is given; histc where its range is to be read off the data."""
     name = func.overloadpacket.__name__
     if name in SYNCING_OPS:
         return name
-    if name in ("index", "index_put", "index_put_"):
+    if name in ("index", "index_put", "index_put_", "_index_put_impl_"):
         indices = args[1] if len(args) > 1 else ()
-        if any(isinstance(i, torch.Tensor) and i.dtype in (torch.bool, torch.uint8) for i in indices or ()):
+        one_value = name != "index" and len(args) > 2 and isinstance(args[2], torch.Tensor) and args[2].numel() == 1
+        if not one_value and any(isinstance(i, torch.Tensor) and i.dtype in (torch.bool, torch.uint8)
+                                 for i in indices or ()):
             return f"{name} with a boolean mask"
-    if name == "repeat_interleave" and func._overloadname.startswith("Tensor"):
+    if name == "repeat_interleave" and func._overloadname.startswith("Tensor") and kwargs.get("output_size") is None:
         return "repeat_interleave without output_size"
+    if name == "histc":
+        low, high = (list(args[2:4]) + [kwargs.get("min", 0), kwargs.get("max", 0)][len(args[2:4]):])
+        if low == high:
+            return "histc without a range"
     return None
+
+
+def _device_move(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Whether a ``Tensor.to``/``Tensor.cuda`` call names a device (not only a dtype)."""
+    if name == "cuda":
+        return True
+    named = [*args[1:], kwargs.get("device"), kwargs.get("other")]
+    return any(isinstance(a, (torch.device, str, torch.Tensor)) for a in named if a is not None)
 
 
 def _caller() -> str:
@@ -87,23 +101,47 @@ class _Operators(TorchDispatchMode):
         self.found, self.paused = found, paused
 
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
-        if not self.paused[0] and (name := _syncs(func, args)) is not None:
+        kwargs = kwargs or {}
+        if not self.paused[0] and (name := _syncs(func, args, kwargs)) is not None:
             self.found.append(HostSync(f"aten::{name}", _caller()))
-        return func(*args, **(kwargs or {}))
+        return func(*args, **kwargs)
 
 
 class _Methods(TorchFunctionMode):
+    """Copies between host and device, which a CPU runs as no operator: to the host (``.tolist()``,
+    ``.cpu()``, ``.to("cpu")``), and host data to the device (``torch.tensor(data, device=...)``,
+    ``t.new_tensor(data)``, or a tensor made from host data in the step and then moved with ``.to``
+    or ``.cuda()``)."""
+
     def __init__(self, found: list[HostSync], paused: list[bool]) -> None:
         super().__init__()
         self.found, self.paused = found, paused
+        self.host_made: dict[int, weakref.ref[torch.Tensor]] = {}  # made from host data, device unsaid (by id)
 
     def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
         name = getattr(func, "__name__", "")
-        if not self.paused[0] and name in SYNCING_METHODS:
-            self.found.append(HostSync(f"Tensor.{name}", _caller()))
-        elif not self.paused[0] and name in HOST_DATA and (kwargs or {}).get("device") is not None:
-            self.found.append(HostSync(f"torch.{name}(..., device=...) of host data", _caller()))
-        return func(*args, **(kwargs or {}))
+        out = func(*args, **kwargs)
+        if self.paused[0]:
+            return out
+        data = args[0] if args else kwargs.get("data")
+        from_host = not isinstance(data, torch.Tensor)
+        if name in SYNCING_METHODS or (name == "to" and "cpu" in (*args[1:2], kwargs.get("device"))):
+            self.found.append(HostSync(f"Tensor.{name}" + ('("cpu")' if name == "to" else ""), _caller()))
+        elif name in ("tensor", "as_tensor") and from_host:
+            if kwargs.get("device") is not None:
+                self.found.append(HostSync(f"torch.{name}(..., device=...) of host data", _caller()))
+            elif isinstance(out, torch.Tensor):
+                self.host_made[id(out)] = weakref.ref(out)
+        elif name == "new_tensor" and not isinstance(args[1] if len(args) > 1 else kwargs.get("data"), torch.Tensor):
+            self.found.append(HostSync("Tensor.new_tensor of host data", _caller()))
+        elif name in ("to", "cuda") and args and self._host_made(args[0]) and _device_move(name, args, kwargs):
+            self.found.append(HostSync(f"Tensor.{name} of a tensor made from host data in the step", _caller()))
+        return out
+
+    def _host_made(self, t: Any) -> bool:
+        ref = self.host_made.get(id(t))
+        return ref is not None and ref() is t
 
 
 @contextlib.contextmanager
