@@ -198,17 +198,22 @@ class ModuleStep:
         return "data streamed from a folder" if isinstance(self.batches, StreamBatches) else None
 
     def eager_only(self) -> None:
-        """Adam leaves its capturable path (slower, and a warning per run uncaptured); the step counts
-        a capturable Adam kept on the device go back to the host, where the plain path reads them
-        (fused Adam keeps them on the device either way)."""
+        """Adam leaves its capturable path, which is slower uncaptured."""
         self.capturable = False
+        self._adam_path()
+
+    def _adam_path(self) -> None:
+        """Both Adams on the path this run takes (``self.capturable``), with their step counts where
+        that path reads them: on the device when capturable or fused, else on the host. Also after a
+        checkpoint is loaded, whose param groups carry the saving run's path (a captured run's, resumed
+        where none is captured; or the reverse, whose capture Adam would refuse)."""
+        on_device = self.capturable or self.config.fast.fused_adam
         for opt in (self.g_opt, self.d_opt):
             for group in opt.param_groups:
-                group["capturable"] = False
-            if not self.config.fast.fused_adam:
-                for state in opt.state.values():
-                    if "step" in state:
-                        state["step"] = state["step"].to("cpu", torch.float32)
+                group["capturable"] = self.capturable
+            for param, state in opt.state.items():
+                if "step" in state:
+                    state["step"] = state["step"].to(param.device if on_device else "cpu")  # its dtype kept
 
     def freeze(self, i: int) -> None:
         pass  # a single run ends when its only member stops
@@ -241,6 +246,7 @@ class ModuleStep:
         self.D.load_state_dict(state["D"])
         self.g_opt.load_state_dict(state["g_opt"])
         self.d_opt.load_state_dict(state["d_opt"])
+        self._adam_path()
         self.rng.set_state(state["rng"])
         self.batches.load_state_dict(state["batches"])
         self.loss_state.load_state_dict(0, state.get("loss_state", {}))  # none in checkpoints of older runs

@@ -68,6 +68,23 @@ def test_resume_can_extend_the_run(tmp_path):
     assert_same_weights(tmp_path / "straight", tmp_path / "extended")
 
 
+def test_a_captured_runs_checkpoint_resumes_where_none_is_captured(tmp_path):
+    # A checkpoint of a CUDA run keeps Adam's capturable param groups (and its step counts, as torch
+    # loads them, on the parameters' device). Resumed on a CPU, Adam must take its plain path: torch
+    # refuses capturable=True there (on its foreach and single-tensor paths; fused Adam ignores it).
+    plain = {"fast.fused_adam": False}
+    Trainer(config(steps=40, **plain), tmp_path / "straight", progress=False).run()
+    Trainer(config(steps=20, **plain), tmp_path / "resumed", progress=False).run()
+    path = tmp_path / "resumed" / "checkpoint.pt"
+    state = torch.load(path, weights_only=True)
+    for opt in ("g_opt", "d_opt"):
+        for group in state[opt]["param_groups"]:
+            group["capturable"] = True
+    torch.save(state, path)
+    assert resume(tmp_path / "resumed", steps=40, progress=False).status == "completed"
+    assert_same_weights(tmp_path / "straight", tmp_path / "resumed")
+
+
 @dataclasses.dataclass(frozen=True)
 class NaNAfter(NonSaturating):
     """Finite for its first calls, then NaN: a stand-in for a run that blows up."""
