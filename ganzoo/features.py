@@ -155,7 +155,8 @@ class PointsFeatures(FeatureExtractor):
             if reference.centers is not None and reference.std is not None:
                 coverage = mode_coverage(fake, reference.centers, reference.std, rule=spec.mode_rule)
                 result.update({"modes_covered": coverage.modes_covered, "n_modes": coverage.n_modes,
-                               "high_quality_share": coverage.high_quality_share, "mode_rule": coverage.rule})
+                               "high_quality_share": coverage.high_quality_share, "mode_rule": coverage.rule,
+                               "mode_reverse_kl": coverage.reverse_kl, "mode_counts": list(coverage.counts)})
             results.append(result)
         return results
 

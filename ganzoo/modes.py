@@ -12,6 +12,12 @@ A sample is high quality when it lies within ``n_std`` standard deviations of it
 - ``one-percent``: at least 1% of all samples are high-quality samples at it (25 of 2,500), which a
   handful of stray points passing by does not reach; ganzoo's rule before 0.2. Its counts cannot be
   set beside the papers'.
+
+With the count come the high-quality share, the high-quality samples per mode (``counts``) and
+PacGAN's reverse KL: KL(p || u) between the distribution p of the high-quality samples over the
+modes and the uniform u over the K modes, which is log K - H(p) (its code records the entropy
+H(p) of ``detail_of_coverage``, extensions.py, beside the count): 0 when every mode has its
+share, log K when one mode has all; undefined without a high-quality sample.
 """
 
 from __future__ import annotations
@@ -32,6 +38,16 @@ class ModeCoverage:
     high_quality_share: float
     counts: tuple[int, ...]  # high-quality samples per mode
     rule: str
+
+    @property
+    def reverse_kl(self) -> float | None:
+        """KL(p || uniform) of the high-quality samples' distribution p over the modes (nats), None
+        without a high-quality sample."""
+        total = sum(self.counts)
+        if total == 0:
+            return None
+        p = torch.tensor(self.counts, dtype=torch.float64) / total
+        return float((p * (p * len(self.counts)).log()).nan_to_num(0.0).sum())  # 0 log 0 = 0
 
 
 def mode_coverage(samples: Tensor, centers: Tensor, std: float, n_std: float = 3.0,

@@ -15,7 +15,7 @@ from ganzoo.errors import GanzooError
 # What each record holds beyond the numbers to plot.
 _NOT_SCALARS = {"step", "population"}
 EVAL_SCALARS = ("fid", "kid_mean", "precision", "recall", "density", "coverage", "inception_score", "modes_covered",
-                "high_quality_share", "classes_covered", "class_kl", "extraction_images_per_second")
+                "high_quality_share", "mode_reverse_kl", "classes_covered", "class_kl", "extraction_images_per_second")
 
 
 class TensorBoard:

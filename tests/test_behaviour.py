@@ -42,3 +42,22 @@ def test_mode_coverage_known_answers():
     assert result.modes_covered == 1 and result.high_quality_share == 1.0
     far = torch.zeros(100, 2)  # the ring's centre is 100 std from every mode
     assert mode_coverage(far, centers, 0.02).modes_covered == 0
+
+
+def test_reverse_kl_over_the_modes_has_its_known_values():
+    # PacGAN's reverse KL: KL(p || uniform) of the high-quality samples over the K modes = log K - H(p).
+    import math
+
+    import torch
+
+    from ganzoo.data import ring_centers
+
+    centers = ring_centers()
+    every = mode_coverage(centers.repeat_interleave(10, 0), centers, 0.02)
+    assert every.counts == (10,) * 8 and every.reverse_kl == 0.0
+    one = mode_coverage(centers[:1].repeat(50, 1), centers, 0.02)
+    assert one.counts == (50,) + (0,) * 7 and math.isclose(one.reverse_kl, math.log(8), rel_tol=1e-12)
+    two = mode_coverage(torch.cat([centers[:1].repeat(30, 1), centers[3:4].repeat(10, 1)]), centers, 0.02)
+    p = (0.75, 0.25)  # by hand: sum p log(8 p)
+    assert math.isclose(two.reverse_kl, sum(q * math.log(8 * q) for q in p), rel_tol=1e-12)
+    assert mode_coverage(torch.zeros(5, 2), centers, 0.02).reverse_kl is None  # no high-quality sample

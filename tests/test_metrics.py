@@ -50,6 +50,9 @@ def test_points_fid_is_near_zero_for_the_true_distribution_and_grows_with_a_shif
     assert shifted["kid_mean"] > 100 * perfect["kid_mean"]
     assert perfect["modes_covered"] == 8 and perfect["high_quality_share"] > 0.97
     assert shifted_more["modes_covered"] == 0
+    # The per-mode counts are in the result; 10,000 samples spread evenly: the reverse KL is near 0.
+    assert len(perfect["mode_counts"]) == 8 and sum(perfect["mode_counts"]) == round(perfect["high_quality_share"] * 10_000)
+    assert 0 <= perfect["mode_reverse_kl"] < 0.01 and shifted_more["mode_reverse_kl"] is None
     for r in (perfect, shifted):
         assert r["extractor"] == "points-rff256@0.2" and r["n_samples"] == 10_000 and r["n_reference"] == 10_000
         assert r["eval_images_per_second"] > 0 and r["torch"] == torch.__version__

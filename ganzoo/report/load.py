@@ -126,7 +126,7 @@ def _from_csv(path: Path, study: str | None, meta: dict[str, Any] | None = None)
 # Optuna adds a user-attribute column only once some trial has it: a study whose trials all
 # failed or still run has no fid_mean. Every column the report reads exists, NaN where unknown.
 NUMERIC = ("number", "value", "fid_mean", "fid_std", "best_fid", "best_trial", "diverged_seeds", "n_samples", "modes_covered",
-           "classes_covered", "class_kl", "high_quality_share", "d_saturated_share", "train_images_per_second",
+           "classes_covered", "class_kl", "high_quality_share", "mode_reverse_kl", "d_saturated_share", "train_images_per_second",
            "ms_per_step", "peak_memory_bytes", "precision", "recall", "density", "coverage",
            "extraction_images_per_second")
 TEXT = ("extractor", "extractor_precision", "reference", "device", "torch", "dtype")

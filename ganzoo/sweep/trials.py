@@ -356,6 +356,7 @@ def summarise(seeds: list[dict[str, Any]], objective: str = "final") -> dict[str
         "modes_covered": metric_mean("modes_covered"),
         "mode_rule": first.get("mode_rule"),
         "high_quality_share": metric_mean("high_quality_share"),
+        "mode_reverse_kl": metric_mean("mode_reverse_kl"),
         "classes_covered": metric_mean("classes_covered"),
         "class_kl": metric_mean("class_kl"),
         "d_saturated_share": mean_of("stability", "d_saturated_share"),
