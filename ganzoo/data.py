@@ -478,6 +478,13 @@ def ring8(request: DataRequest) -> Data:
     return _mixture("ring8", request, ring_centers(), 0.02, "8 modes on a radius-2 circle")
 
 
+@register_dataset("pacgan-ring")
+def pacgan_ring(request: DataRequest) -> Data:
+    """8 modes on a radius-1 circle, std 0.01: PacGAN's ring (Lin et al. 2018; fjxmlzn/PacGAN@190853e
+    synthetic_data_experiments/2DRing_GAN&PacGAN/config.py:6-7), ring8's shape at half its scale."""
+    return _mixture("pacgan-ring", request, ring_centers(radius=1.0), 0.01, "8 modes on a radius-1 circle")
+
+
 @register_dataset("grid25")
 def grid25(request: DataRequest) -> Data:
     """5x5 modes on {-4,-2,0,2,4}^2, std 0.05 (Srivastava et al., VEEGAN)."""

@@ -100,6 +100,78 @@ class MLP(Architecture):
         return nn.Sequential(*g), nn.Sequential(*d)
 
 
+class Maxout(nn.Module):
+    """A linear layer to ``units`` x ``pieces`` outputs, each unit the maximum of its ``pieces``
+    (Goodfellow et al. 2013), grouped as Blocks' LinearMaxout groups them: unit u holds outputs
+    u * pieces ... u * pieces + pieces - 1."""
+
+    def __init__(self, inputs: int, units: int, pieces: int) -> None:
+        super().__init__()
+        self.units, self.pieces = units, pieces
+        self.linear = nn.Linear(inputs, units * pieces)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.linear(x).unflatten(-1, (self.units, self.pieces)).amax(-1)
+
+
+# PacGAN's 2D networks (Lin et al. 2018), fjxmlzn/PacGAN@190853e synthetic_data_experiments/
+# 2DRing_GAN&PacGAN/pacgan_task.py:43-95 and config.py:17-22 (the same for the grid), after ALI's
+# gan_mixture.py. Blocks' BatchNormalization defaults to epsilon 1e-4; PacGAN's own update keeps the
+# population statistics as 0.95 old + 0.05 batch (pacgan_task.py:123-149): torch's momentum 0.05.
+PACGAN_BATCHNORM_EPS = 1e-4
+PACGAN_BATCHNORM_MOMENTUM = 0.05
+PACGAN_INIT_STD = 0.02  # IsotropicGaussian(0.02) on every weight, biases Constant(0): config.py:21-22
+
+
+@register_architecture("pacgan")
+@dataclasses.dataclass(frozen=True)
+class PacGANMLP(Architecture):
+    """PacGAN's networks for the 2D mixtures (Lin et al. 2018). G: ``g_depth`` hidden layers of
+    ``g_hidden`` units, each a bias-free linear layer, batch norm and ReLU, then a linear output with
+    a bias. D: ``d_depth`` maxout layers of ``d_hidden`` units with ``pieces`` pieces each, then a
+    linear logit. Weights N(0, 0.02), biases 0, batch norm scale 1 and shift 0, as there.
+
+    Where torch differs from the paper's Blocks: batch norm's running statistics track the variance
+    (torch's, unbiased), not the standard deviation; training normalises by the batch's biased
+    variance in both. Packing (D on m samples at once) is not in the network: D here sees one."""
+
+    g_hidden: int = 400
+    g_depth: int = 4
+    d_hidden: int = 200
+    d_depth: int = 3
+    pieces: int = 5
+
+    def validate(self) -> str | None:
+        if min(self.g_hidden, self.g_depth, self.d_hidden, self.d_depth, self.pieces) < 1:
+            return "pacgan needs g_hidden, g_depth, d_hidden, d_depth and pieces >= 1"
+        return None
+
+    def check(self, sample_shape: tuple[int, ...]) -> str | None:
+        return None if len(sample_shape) == 1 else f"pacgan is for points (vectors), got samples of shape {sample_shape}"
+
+    def build(
+        self, sample_shape: tuple[int, ...], z_dim: int, bounded: bool
+    ) -> tuple[nn.Module, nn.Module]:
+        from ganzoo.weights import compare_gan_init
+
+        (size,) = sample_shape
+        g: list[nn.Module] = []
+        for inputs in [z_dim] + [self.g_hidden] * (self.g_depth - 1):
+            g += [nn.Linear(inputs, self.g_hidden, bias=False),
+                  nn.BatchNorm1d(self.g_hidden, eps=PACGAN_BATCHNORM_EPS, momentum=PACGAN_BATCHNORM_MOMENTUM),
+                  nn.ReLU()]
+        g.append(nn.Linear(self.g_hidden, size))
+        if bounded:
+            g.append(nn.Tanh())
+        d: list[nn.Module] = [Maxout(inputs, self.d_hidden, self.pieces)
+                              for inputs in [size] + [self.d_hidden] * (self.d_depth - 1)]
+        d += [nn.Linear(self.d_hidden, 1), nn.Flatten(0)]
+        G, D = nn.Sequential(*g), nn.Sequential(*d)
+        for net in (G, D):  # linear weights N(0, 0.02), biases 0, batch norm 1 and 0: compare_gan's rule too
+            compare_gan_init(net)
+        return G, D
+
+
 def dcgan_geometry(resolution: int) -> tuple[int, int]:
     """Split a resolution into base * 2**doublings with base in 4..7: 8 -> (4, 1), 28 -> (7, 2),
     32 -> (4, 3), 64 -> (4, 4). One parametrised network instead of one file per size."""

@@ -1,0 +1,61 @@
+"""The mode-collapse papers' pieces, pinned to their reference code: PacGAN's 2D networks and ring
+(fjxmlzn/PacGAN@190853e, synthetic_data_experiments/2DRing_GAN&PacGAN/), and the mode metrics'
+known answers (tests/test_behaviour.py has the coverage count's)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from ganzoo import ARCHITECTURES
+from ganzoo.data import load_dataset
+from ganzoo.models import Maxout
+
+
+def test_pacgan_networks_have_the_reference_shapes():
+    # pacgan_task.py:43-95 with config.py:17-22: G [2, 400, 400, 400, 400, 2], hidden Linears without a
+    # bias (use_bias=False pushed, the last one's set back to True), BatchNormalization (Blocks' epsilon
+    # 1e-4; population statistics updated 0.95 / 0.05, pacgan_task.py:123-149) and Rectifier; D three
+    # LinearMaxout(200 units, 5 pieces) and a Linear to one logit; IsotropicGaussian(0.02), biases 0.
+    torch.manual_seed(0)
+    G, D = ARCHITECTURES.get("pacgan")().build((2,), 2, False)
+    linears = [m for m in G if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features, m.bias is not None) for m in linears] == [
+        (2, 400, False), (400, 400, False), (400, 400, False), (400, 400, False), (400, 2, True)]
+    norms = [m for m in G if isinstance(m, nn.BatchNorm1d)]
+    assert len(norms) == 4 and all((m.eps, m.momentum, m.affine) == (1e-4, 0.05, True) for m in norms)
+    assert all(torch.equal(m.weight, torch.ones(400)) and torch.equal(m.bias, torch.zeros(400)) for m in norms)
+    assert [type(m) for m in G] == [nn.Linear, nn.BatchNorm1d, nn.ReLU] * 4 + [nn.Linear]  # no output activation
+    maxouts = [m for m in D if isinstance(m, Maxout)]
+    assert [(m.linear.in_features, m.units, m.pieces) for m in maxouts] == [(2, 200, 5), (200, 200, 5), (200, 200, 5)]
+    (head,) = [m for m in D if isinstance(m, nn.Linear)]
+    assert (head.in_features, head.out_features) == (200, 1)
+    weights = torch.cat([m.weight.flatten() for m in [*linears, head, *(x.linear for x in maxouts)]])
+    # ~0.9M draws of N(0, 0.02): std within 1% and mean within 1e-4 (standard errors 1.5e-5 and 2e-5)
+    assert abs(weights.std().item() - 0.02) < 2e-4 and abs(weights.mean().item()) < 1e-4
+    assert all(torch.equal(m.bias, torch.zeros_like(m.bias)) for m in [linears[-1], head, *(x.linear for x in maxouts)])
+    assert D(G(torch.randn(7, 2))).shape == (7,)
+
+
+def test_maxout_takes_each_units_largest_of_its_contiguous_pieces():
+    maxout = Maxout(1, 2, 3)
+    with torch.no_grad():
+        maxout.linear.weight.copy_(torch.tensor([[1.0], [-2.0], [0.5], [3.0], [-1.0], [0.0]]))
+        maxout.linear.bias.zero_()
+    x = torch.tensor([[1.0], [-1.0]])
+    # unit 0: max(x, -2x, x/2); unit 1: max(3x, -x, 0)
+    assert torch.equal(maxout(x), torch.tensor([[1.0, 3.0], [2.0, 1.0]]))
+
+
+@pytest.mark.parametrize("split, n", [("train", 100_000), ("test", 10_000)])
+def test_the_pacgan_ring_is_the_references(split, n):
+    # config.py:6-7: 8 modes at (cos 2 pi k / 8, sin 2 pi k / 8), variance 0.01^2; 100,000 training points.
+    data = load_dataset("pacgan-ring", split)
+    angles = torch.arange(8) * (2 * math.pi / 8)
+    assert torch.allclose(data.centers, torch.stack([angles.cos(), angles.sin()], 1), atol=1e-7)
+    assert data.std == 0.01 and data.x.shape == (n, 2) and data.kind == "points"
+    spread = (data.x - data.centers[data.y]).std().item()
+    assert abs(spread - 0.01) < 0.01 * 5 / math.sqrt(n)  # within 5 standard errors of the std's estimate
