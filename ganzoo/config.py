@@ -158,6 +158,10 @@ class TrainConfig:
     penalty: str = "none"  # a registered penalty added to D's loss (gp, dragan), where the loss takes one
     penalty_params: dict[str, Any] = dataclasses.field(default_factory=dict)  # its fields: penalty.weight
     d_spectral_norm: bool = False  # every weight layer of D spectrally normalised (Miyato et al. 2018)
+    # PacGAN's packing (Lin et al. 2018): D judges packs of ``pack`` samples, real with real and fake with
+    # fake, concatenated along the first axis of a sample (the coordinates, or the channels); batch_size
+    # counts packs, so a D update sees batch_size x pack samples of each. 1: D judges samples one by one.
+    pack: int = 1
     d_weight_clip: float = 0.0  # D's parameters clipped to [-c, c] after each update (Arjovsky et al. 2017); 0: off
     # Samples and evaluations use an exponential moving average of G's weights with this decay
     # (Yazici et al. 2019); 0: G itself. It starts after g_ema_start G updates (until then it is G) and
@@ -170,6 +174,11 @@ class TrainConfig:
     batchnorm_eps: float | None = None  # every BatchNorm's eps (None: as built, torch's 1e-5)
     batchnorm_momentum: float | None = None  # every BatchNorm's momentum (None: torch's 0.1; TF decay 0.999 = 0.001)
     z_dist: str = "normal"  # G's noise: normal N(0, 1) or uniform U(-1, 1)
+
+    @property
+    def batch_samples(self) -> int:
+        """Samples of each side (real, fake) one D update draws: batch_size packs of ``pack``."""
+        return self.batch_size * self.pack
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)

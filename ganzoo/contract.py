@@ -55,10 +55,10 @@ REGISTRIES: dict[str, Registry[Any]] = {
 }
 # The switches any variant can train with, tried together: spectral normalisation of D, clipping of D's
 # weights (loose enough to leave a tiny run's D free to move), a moving average of G for its samples from
-# its first update on, and what a protocol pins of the networks: compare_gan's initialisation, BatchNorm's
-# eps and momentum, and U(-1, 1) noise.
+# its first update on, what a protocol pins of the networks (compare_gan's initialisation, BatchNorm's
+# eps and momentum, and U(-1, 1) noise), and PacGAN's packing (D on pairs of samples).
 SWITCHES = {"d_spectral_norm": True, "d_weight_clip": 1.0, "g_ema_decay": 0.5, "g_ema_start": 1,
-            "init": "compare_gan", "batchnorm_eps": 1e-3, "batchnorm_momentum": 1e-3, "z_dist": "uniform"}
+            "init": "compare_gan", "batchnorm_eps": 1e-3, "batchnorm_momentum": 1e-3, "z_dist": "uniform", "pack": 2}
 
 
 # ---- the checks ---------------------------------------------------------------------------------

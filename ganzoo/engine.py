@@ -126,7 +126,7 @@ def throughput_record(intervals: Sequence[tuple[int, float]], config: TrainConfi
     timed = intervals[1:] if len(intervals) > 1 else intervals
     steps = sum(n for n, _ in timed)
     seconds = sum(t for _, t in timed)
-    images = steps * config.batch_size * config.n_critic * members
+    images = steps * config.batch_samples * config.n_critic * members
     if device.type == "cuda":  # since reset_peak_memory at the run's start
         peak, peak_kind = torch.cuda.max_memory_allocated(device), "cuda_max_allocated"
     else:
@@ -352,9 +352,9 @@ class Engine:
             if nonfinite[i]:
                 self._stop(i, DIVERGED, f"non-finite loss between steps {step_last} and {self.step}")
                 continue
-            # Real images drawn per second (batch_size x n_critic per step), a member's own.
+            # Real images drawn per second (batch_size packs of pack x n_critic per step), a member's own.
             record = {"step": self.step, **records[i], **loss_state[i],
-                      "images_per_second": steps * cfg.batch_size * cfg.n_critic / max(seconds, 1e-9),
+                      "images_per_second": steps * cfg.batch_samples * cfg.n_critic / max(seconds, 1e-9),
                       "steps_per_second": steps / max(seconds, 1e-9)}
             if self.body.members > 1:
                 record["population"] = self.body.members

@@ -39,8 +39,10 @@ def check_networks(G: nn.Module, D: nn.Module, shape: tuple[int, ...], z_dim: in
     assert bool(torch.isfinite(x).all()), "G(z) is not finite at initialisation"
     logits = D(x)
     assert isinstance(logits, Tensor), f"D(x) returned {type(logits).__name__}; expected a tensor"
-    assert tuple(logits.shape) == (n,), (
-        f"D returns one logit per sample: D(x) for {n} samples has shape {tuple(logits.shape)}; expected ({n},)"
+    packs = n // getattr(D, "pack", 1)  # a Packed D (ganzoo.packing): one logit per pack
+    unit = "sample" if packs == n else f"pack of {n // packs} samples"
+    assert tuple(logits.shape) == (packs,), (
+        f"D returns one logit per {unit}: D(x) for {n} samples has shape {tuple(logits.shape)}; expected ({packs},)"
     )
     assert bool(torch.isfinite(logits).all()), "D(x) is not finite at initialisation"
     if bounded:
@@ -58,7 +60,7 @@ def probe_networks(arch: Any, name: str, G: nn.Module, D: nn.Module, shape: tupl
     a PluginError naming the architecture's ``build``."""
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         try:
-            check_networks(copy.deepcopy(G), copy.deepcopy(D), shape, z_dim, 2, bounded)
+            check_networks(copy.deepcopy(G), copy.deepcopy(D), shape, z_dim, 2 * getattr(D, "pack", 1), bounded)
         except AssertionError as e:
             raise PluginError(f"architecture {name!r} (built at {defined_at(type(arch).build)}): {e}") from None
 

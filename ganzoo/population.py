@@ -201,7 +201,7 @@ class StackedStep:
         self.ema_start = per_member([x.g_ema_start for x in configs])[:, None]
         self.ema_updates = torch.zeros_like(self.ema_decay)  # G updates each member's average has seen
         self.rngs = [torch.Generator(device).manual_seed(config.seed) for config in configs]
-        self.batches = StackedBatches(data.x.to(device), c.batch_size, self.rngs)
+        self.batches = StackedBatches(data.x.to(device), c.batch_samples, self.rngs)
         self.active = torch.ones(self.members, dtype=torch.bool, device=device)
         self.statistics = Statistics(self.members, device)
         self.loss_state = LossState(self.losses, device, dtype)
@@ -267,7 +267,7 @@ class StackedStep:
         c = self.configs[0]
         zs, noises, penalty_noises = [], [], []
         for p, (rng, loss, penalty) in enumerate(zip(self.rngs, self.losses, self.penalties)):
-            zs.append(torch.randn(c.batch_size, c.z_dim, device=self.device, generator=rng))
+            zs.append(torch.randn(c.batch_samples, c.z_dim, device=self.device, generator=rng))
             noise = loss.penalty_noise(real[p], rng)
             noises.append(self._no_noise if noise is None else noise)
             penalty_noises.append(self._no_noise if penalty is None else penalty.noise(real[p], rng))

@@ -43,6 +43,7 @@ from ganzoo.engine import (  # noqa: F401 (re-exported: the trainer's public nam
 from ganzoo.errors import GanzooError
 from ganzoo.graphs import autocast
 from ganzoo.losses import Loss, input_gradient
+from ganzoo.packing import packed_shape
 from ganzoo.outputs import probe_networks
 from ganzoo.step import LossState, Statistics, critic_terms, generator_term, penalty_terms
 from ganzoo.variants import build_architecture, build_loss, build_networks, build_penalty, validate
@@ -71,6 +72,9 @@ class ModuleStep:
         arch = build_architecture(config)
         if (problem := arch.check(data.sample_shape)) is not None:
             raise GanzooError(f"architecture {config.arch!r} cannot train on {config.dataset!r}: {problem}")
+        if config.pack > 1 and (problem := arch.check(packed_shape(data.sample_shape, config.pack))) is not None:
+            raise GanzooError(f"architecture {config.arch!r} cannot judge packs of {config.pack} {config.dataset!r} "
+                              f"samples: {problem}")
         self.loss: Loss = build_loss(config)
         self.penalty = build_penalty(config)
         torch.manual_seed(config.seed)
@@ -98,10 +102,10 @@ class ModuleStep:
         self.rng = torch.Generator(device).manual_seed(config.seed)
         if data.x is not None:
             self.batches: TensorBatches | StreamBatches = TensorBatches(
-                data.x.to(device, memory_format=self.memory_format), config.batch_size, self.rng)
+                data.x.to(device, memory_format=self.memory_format), config.batch_samples, self.rng)
         else:
             assert data.stream is not None
-            self.batches = StreamBatches(data.stream, config.batch_size, config.seed, device)
+            self.batches = StreamBatches(data.stream, config.batch_samples, config.seed, device)
         self.statistics = Statistics(1, device)
         self.loss_state = LossState([self.loss], device, next(self.D.parameters()).dtype)
 
@@ -138,7 +142,7 @@ class ModuleStep:
         self._g_update(fake, real, norms)
 
     def _noise(self) -> Tensor:
-        return torch.randn(self.config.batch_size, self.config.z_dim, device=self.device, generator=self.rng)
+        return torch.randn(self.config.batch_samples, self.config.z_dim, device=self.device, generator=self.rng)
 
     def _penalty(self, real: Tensor, fake: Tensor) -> Tensor | None:
         """The loss's own penalty, then the configured one: their noise drawn in that order."""

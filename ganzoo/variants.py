@@ -18,6 +18,7 @@ from ganzoo.config import TrainConfig, apply_overrides, from_dict
 from ganzoo.errors import GanzooError
 from ganzoo.losses import LOSSES, RECONSTRUCTION_ERRORS, Loss
 from ganzoo.models import ARCHITECTURES, Architecture
+from ganzoo.packing import Packed, packed_shape
 from ganzoo.penalties import NO_PENALTY, PENALTIES, Penalty
 from ganzoo.ranges import (
     Choice,
@@ -289,7 +290,10 @@ def build_networks(config: TrainConfig, sample_shape: tuple[int, ...], bounded: 
     """G and D as a run trains them: the architecture's, initialised and with BatchNorm set as the config
     says (ganzoo.weights), D spectrally normalised and G's noise mapped where it says so. Every path that makes a run's networks (single runs, populations, evaluation) calls this,
     after seeding, so that a seed gives the same initial weights everywhere."""
-    G, D = build_architecture(config).build(sample_shape, config.z_dim, bounded)
+    arch = build_architecture(config)
+    G, D = arch.build(sample_shape, config.z_dim, bounded)
+    if config.pack > 1:  # D is built for a pack, after G (a pack of 1 draws exactly what an unpacked run does)
+        D = Packed(arch.build(packed_shape(sample_shape, config.pack), config.z_dim, bounded)[1], config.pack)
     initialise = INITIALISATIONS.get(config.init)
     for net in (G, D):  # before spectral norm, whose vectors start from the weights
         initialise(net)
@@ -301,7 +305,7 @@ def build_networks(config: TrainConfig, sample_shape: tuple[int, ...], bounded: 
     return G, D
 
 
-_POSITIVE = ("steps", "batch_size", "z_dim", "n_critic", "log_every")
+_POSITIVE = ("steps", "batch_size", "z_dim", "n_critic", "log_every", "pack")
 _NON_NEGATIVE = ("sample_every", "checkpoint_every", "callback_every")
 
 

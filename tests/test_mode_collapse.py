@@ -13,6 +13,7 @@ from torch import nn
 from ganzoo import ARCHITECTURES
 from ganzoo.data import load_dataset
 from ganzoo.models import Maxout
+from ganzoo.packing import Packed
 
 
 def test_pacgan_networks_have_the_reference_shapes():
@@ -59,3 +60,47 @@ def test_the_pacgan_ring_is_the_references(split, n):
     assert data.std == 0.01 and data.x.shape == (n, 2) and data.kind == "points"
     spread = (data.x - data.centers[data.y]).std().item()
     assert abs(spread - 0.01) < 0.01 * 5 / math.sqrt(n)  # within 5 standard errors of the std's estimate
+
+
+def test_a_pack_is_its_samples_side_by_side():
+    # PacGAN's D input for m = 3: concatenate([x1, x2, x3], axis=1) (pacgan/bricks.py:63-67).
+    D = nn.Linear(6, 1)
+    packed = Packed(nn.Sequential(D, nn.Flatten(0)), 3)
+    x = torch.randn(6, 2)
+    by_hand = torch.stack([D(torch.cat([x[0], x[1], x[2]])), D(torch.cat([x[3], x[4], x[5]]))]).flatten()
+    assert torch.equal(packed(x), by_hand)
+    images = torch.randn(4, 1, 8, 8)  # images side by side on the channels
+    conv = nn.Conv2d(2, 1, 8)
+    assert torch.equal(Packed(nn.Sequential(conv, nn.Flatten(0)), 2)(images),
+                       conv(torch.cat([images[0::2], images[1::2]], 1)).flatten())
+
+
+def test_packing_one_is_the_plain_gan_bit_for_bit(tmp_path):
+    from ganzoo.trainer import Trainer
+    from ganzoo.variants import resolve_config
+
+    overrides = {"steps": 6, "batch_size": 16, "device": "cpu", "log_every": 3, "checkpoint_every": 6,
+                 "sample_every": 0}
+    plain = Trainer(resolve_config("nsgan", "ring8", overrides=overrides), tmp_path / "plain", quiet=True)
+    packed = Trainer(resolve_config("nsgan", "ring8", overrides={**overrides, "pack": 1}), tmp_path / "one", quiet=True)
+    plain.run()
+    packed.run()
+    assert not isinstance(packed.D, Packed)
+    for a, b in zip([*plain.G.state_dict().values(), *plain.D.state_dict().values()],
+                    [*packed.G.state_dict().values(), *packed.D.state_dict().values()]):
+        assert torch.equal(a, b)
+
+
+def test_a_packed_run_draws_pack_times_the_samples_and_D_judges_packs(tmp_path):
+    from ganzoo.trainer import Trainer
+    from ganzoo.variants import resolve_config
+
+    config = resolve_config("nsgan", "pacgan-ring", arch="pacgan", overrides={
+        "steps": 2, "batch_size": 8, "pack": 3, "z_dim": 2, "device": "cpu", "log_every": 1, "checkpoint_every": 2,
+        "sample_every": 0})
+    trainer = Trainer(config, tmp_path, quiet=True)
+    assert isinstance(trainer.D, Packed) and trainer.D.D[0].linear.in_features == 6  # 3 samples of 2 coordinates
+    assert trainer.body.plan().shape == (1, 24) and trainer.body._noise().shape == (24, 2)
+    assert trainer.run().status == "completed"
+    with pytest.raises(Exception, match="pack must be > 0"):
+        resolve_config("nsgan", "ring8", overrides={"pack": 0})

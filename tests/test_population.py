@@ -175,6 +175,14 @@ LUCIC_MEMBERS: dict[str, list[dict[str, object]]] = {
 }
 
 
+@pytest.mark.parametrize("variant", ["nsgan", "dcgan", "wgan-gp"])
+def test_packed_members_follow_their_single_runs(tmp_path: Path, variant: str, float64: None) -> None:
+    # PacGAN's packing (D on pairs of samples) in the stacked step: vmap over the packed D, and a member's
+    # draws of batch_size x pack samples, as its single run takes them.
+    configs = [dataclasses.replace(c, pack=2) for c in three_members(variant)]
+    assert_members_follow_their_single_runs(tmp_path, configs)
+
+
 @pytest.mark.parametrize("variant", sorted(LUCIC_MEMBERS))
 def test_the_lucic_protocols_settings_follow_their_single_runs(tmp_path: Path, variant: str, float64: None) -> None:
     configs = [resolve_config(variant, "digits", arch="infogan", overrides={
