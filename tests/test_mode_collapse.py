@@ -104,3 +104,17 @@ def test_a_packed_run_draws_pack_times_the_samples_and_D_judges_packs(tmp_path):
     assert trainer.run().status == "completed"
     with pytest.raises(Exception, match="pack must be > 0"):
         resolve_config("nsgan", "ring8", overrides={"pack": 0})
+
+
+@pytest.mark.parametrize("variant, pack", [("pacgan-gan", 1), ("pacgan2", 2), ("pacgan3", 3), ("pacgan4", 4)])
+def test_the_pacgan_variants_take_the_references_settings(variant, pack):
+    # config.py:15 (batch 100), 23-24 (Adam 1e-4, beta1 0.8; Blocks' beta2 0.999), 33-36 (z ~ N(0, I_2));
+    # bricks.py:69-72 (softplus(-D(x)) + softplus(D(G(z))), G's softplus(-D(G(z))): the non-saturating loss).
+    from ganzoo.variants import resolve_config
+
+    config = resolve_config(variant, "pacgan-ring")
+    assert (config.loss, config.arch, config.pack, config.batch_size, config.z_dim, config.z_dist) == (
+        "ns", "pacgan", pack, 100, 2, "normal")
+    for adam in (config.g_adam, config.d_adam):
+        assert (adam.lr, adam.beta1, adam.beta2) == (1e-4, 0.8, 0.999)
+    assert config.n_critic == 1 and config.init == "default"  # the architecture's own: N(0, 0.02), as there
