@@ -84,12 +84,13 @@ def test_every_registered_variant_runs_through_a_sweep(tmp_path):
     from ganzoo.config import EvalSpec
     from ganzoo.variants import VARIANTS
 
-    config = SweepConfig(variants=tuple(VARIANTS), datasets=("digits",), n_trials=1, sampler="random", space="narrow",
-                         steps=4, batch_size=16, device="cpu", evaluation=EvalSpec(features="domain", n_samples=100),
+    # digits, and ring8 for the networks of points only (PacGAN's); each pair an architecture refuses is skipped
+    config = SweepConfig(variants=tuple(VARIANTS), datasets=("digits", "ring8"), n_trials=1, sampler="random", space="narrow",
+                         steps=4, batch_size=16, device="cpu", evaluation=EvalSpec(features="auto", n_samples=100),
                          variant_settings={v: {"arch.width": 8} for v in VARIANTS if VARIANTS.get(v).arch == "dcgan"})
     Sweep("zoo", config, tmp_path).run()
     frame = pd.read_csv(tmp_path / "zoo" / "trials.csv")
-    assert sorted(frame["variant"]) == sorted(VARIANTS)
+    assert set(frame["variant"]) == set(VARIANTS)
     assert (frame["state"] == "COMPLETE").all() and frame["fid_mean"].notna().all(), frame[["variant", "state"]]
     assert (frame["g_ema_decay"] == 0.0).all()
 
