@@ -88,7 +88,10 @@ def test_a_dead_workers_trial_is_run_again(store, tmp_path, spawn):
     n_trials = 2
     preset = tiny_preset(tmp_path, n_trials=n_trials, steps=200)
     doomed = spawn("doomed", sweep_command(preset, tmp_path / "machine-a", store))
-    wait_for(lambda: trained(tmp_path / "machine-a"), [doomed], "a trial is training")
+    # A seed's run has begun (its status.json), not only its trial's folder: on a loaded machine a kill
+    # between the two left nothing for the run folder check at the end to find.
+    runs = tmp_path / "machine-a" / STUDY / "runs" / PAIR
+    wait_for(lambda: list(runs.glob("trial-*/seed-*/status.json")), [doomed], "a trial is training")
     doomed.kill()
     (dead,) = [t for t in study_of(store).get_trials() if t.state == TrialState.RUNNING]
 
