@@ -262,14 +262,16 @@ register_variant("ragan", Variant(
 # non-saturating loss (pacgan/bricks.py:69-72), its networks (the pacgan architecture). One deviation:
 # PacGAN updates G and D at once, from one graph (ALI's ali_algorithm); ganzoo updates D, then G.
 _PACGAN = {"adam.lr": 1e-4, "adam.beta1": 0.8, "adam.beta2": 0.999, "z_dim": 2, "batch_size": 100}
+# PacGAN's table rows are single configurations: the narrow space fixes them (the wide one searches).
+_PACGAN_FIXED: Space = {"adam.lr": Choice((1e-4,)), "adam.beta1": Choice((0.8,)), "n_critic": Choice((1,))}
 register_variant("pacgan-gan", Variant(
     "ns", "pacgan", "Lin et al. 2018: their GAN baseline on the 2D mixtures (PacGAN's G and maxout D, unpacked)",
-    defaults={**_PACGAN},
+    defaults={**_PACGAN}, narrow_space=_PACGAN_FIXED,
 ))
 for _m in (2, 3, 4):
     register_variant(f"pacgan{_m}", Variant(
         "ns", "pacgan", f"Lin et al. 2018: PacGAN{_m} on the 2D mixtures, D judging packs of {_m} samples",
-        defaults={**_PACGAN, "pack": _m},
+        defaults={**_PACGAN, "pack": _m}, narrow_space=_PACGAN_FIXED,
     ))
 
 

@@ -118,3 +118,28 @@ def test_the_pacgan_variants_take_the_references_settings(variant, pack):
     for adam in (config.g_adam, config.d_adam):
         assert (adam.lr, adam.beta1, adam.beta2) == (1e-4, 0.8, 0.999)
     assert config.n_critic == 1 and config.init == "default"  # the architecture's own: N(0, 0.02), as there
+
+
+@pytest.mark.parametrize("preset, seeds, epochs, device", [("pacgan-2d", 10, 400, "cuda"), ("pacgan-2d-quick", 2, 0.25, "cpu")])
+def test_the_pacgan_presets_run_the_papers_table(tmp_path, preset, seeds, epochs, device):
+    # config.py: 10 runs a row (44-49), batch 100 (15), 400 epochs (25) of 100,000 points (30: 1,000 updates
+    # an epoch), 2,500 samples scored (32); the rows GAN and PacGAN2..4 on the ring and the grid.
+    from ganzoo.sweep.config import load_preset
+    from ganzoo.sweep.study import Sweep
+
+    config = load_preset(preset)
+    assert config.variants == ("pacgan-gan", "pacgan2", "pacgan3", "pacgan4")
+    assert config.datasets == ("pacgan-ring", "grid25") and config.device == device
+    assert (config.n_trials, config.seeds, config.epochs, config.budget, config.batch_size) == (1, seeds, epochs,
+                                                                                          "g_updates", 100)
+    assert config.updates(100_000) == epochs * 1_000
+    assert (config.evaluation.features, config.evaluation.n_samples, config.evaluation.mode_rule) == (
+        "points", 2500, "one-sample")
+    sweep = Sweep(preset, config, tmp_path)
+    for pair in sweep.pairs:  # each row its single configuration: the narrow space fixes it
+        space = config.search_space(pair)
+        assert {key: dim.values for key, dim in space.items()} == {
+            "adam.lr": (1e-4,), "adam.beta1": (0.8,), "n_critic": (1,)}
+        run = config.run_config(pair)
+        assert (run.arch, run.z_dim, run.batch_size, run.pack) == ("pacgan", 2, 100, {
+            "pacgan-gan": 1, "pacgan2": 2, "pacgan3": 3, "pacgan4": 4}[pair.variant])
