@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +113,7 @@ class StepRunner:
         stream.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(stream):
             if self._eager_steps == WARMUP - 1:
-                syncs = cuda_syncs(lambda: self.body.body(plan, norms=True))
+                syncs = cuda_syncs(lambda: self.body.body(plan, norms=True), self.device)
             else:
                 self.body.body(plan, norms=True)
                 syncs = []
@@ -158,17 +158,26 @@ class StepRunner:
 SYNC_WARNING = "called a synchronizing CUDA operation"  # what sync debug mode's "warn" says (c10/cuda)
 
 
-def cuda_syncs(step: Callable[[], None]) -> list[str]:
-    """Run ``step`` under CUDA's sync debug mode ("warn"; the previous mode restored after) and return
-    where each synchronizing operation was called from (``file:line``)."""
+@contextlib.contextmanager
+def sync_debug_mode(device: torch.device, mode: str) -> Iterator[None]:
+    """torch.cuda.set_sync_debug_mode for the block (CUDA only; nothing on a CPU), restored after."""
+    if device.type != "cuda":
+        yield
+        return
     previous = torch.cuda.get_sync_debug_mode()
-    with warnings.catch_warnings(record=True) as caught:
+    torch.cuda.set_sync_debug_mode(mode)
+    try:
+        yield
+    finally:
+        torch.cuda.set_sync_debug_mode(previous)
+
+
+def cuda_syncs(step: Callable[[], None], device: torch.device) -> list[str]:
+    """Run ``step`` under CUDA's sync debug mode at "warn" and return where each synchronizing
+    operation was called from (``file:line``)."""
+    with warnings.catch_warnings(record=True) as caught, sync_debug_mode(device, "warn"):
         warnings.simplefilter("always")
-        torch.cuda.set_sync_debug_mode("warn")
-        try:
-            step()
-        finally:
-            torch.cuda.set_sync_debug_mode(previous)
+        step()
     return [f"{Path(w.filename).name}:{w.lineno}" for w in caught if SYNC_WARNING in str(w.message)]
 
 

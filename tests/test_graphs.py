@@ -158,7 +158,7 @@ def test_a_failed_capture_leaves_the_run_as_the_eager_run(tmp_path: Path, regist
 
     registered(LOSSES, "syncing-ns", Syncing)
     registered(VARIANTS, "syncing", Variant("syncing-ns", "mlp"))
-    monkeypatch.setattr("ganzoo.graphs.cuda_syncs", lambda step: step() or [])
+    monkeypatch.setattr("ganzoo.graphs.cuda_syncs", lambda step, device: step() or [])
     runs = {graph: Trainer(config("syncing", "cuda", steps=40, **{"fast.cuda_graph": graph}), tmp_path / graph,
                            quiet=True) for graph in ("auto", "off")}
     for trainer in runs.values():

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from ganzoo import rundir
 from ganzoo.config import TrainConfig
 from ganzoo.errors import GanzooError, one_line
+from ganzoo.graphs import sync_debug_mode
 from ganzoo.plugins import describe_exception
 from ganzoo.selfcheck.context import Context, Outcome, run_execution, run_precision
 
@@ -123,20 +124,6 @@ def _registered(entries: Sequence[tuple[Any, str, Any]]) -> Iterator[None]:
     finally:
         for registry, name in reversed(done):
             registry.unregister(name)
-
-
-@contextlib.contextmanager
-def sync_debug_mode(device: torch.device, mode: str) -> Iterator[None]:
-    """torch.cuda.set_sync_debug_mode for the block (CUDA only; nothing on a CPU), restored after."""
-    if device.type != "cuda":
-        yield
-        return
-    previous = torch.cuda.get_sync_debug_mode()
-    torch.cuda.set_sync_debug_mode(mode)
-    try:
-        yield
-    finally:
-        torch.cuda.set_sync_debug_mode(previous)
 
 
 def _trained(config: TrainConfig, run_dir: Path) -> Any:
