@@ -70,33 +70,78 @@ def init_dcgan_(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+# The MLP's activations by name. LeakyReLU's 0.2 is DCGAN's slope (Radford et al. 2016).
+MLP_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": lambda: nn.LeakyReLU(0.2),
+    "tanh": nn.Tanh,
+}
+
+
 @register_architecture("mlp")
 @dataclasses.dataclass(frozen=True)
 class MLP(Architecture):
-    """Fully connected G and D (Goodfellow et al. 2014); works on points and flattened images."""
+    """Fully connected G and D (Goodfellow et al. 2014); works on points and flattened images.
+    G: ``g_depth`` hidden layers of ``g_hidden`` units, each followed by ``g_activation``, then a
+    linear output (tanh for bounded data). D: ``d_depth`` hidden layers of ``d_hidden`` units with
+    ``d_activation``, then a linear logit. G's and D's width and depth default to the shared
+    ``hidden`` and ``depth`` (None: the shared value). Activations: relu, leaky_relu (slope 0.2), tanh.
+
+    Two mode-collapse papers' 2D networks as settings: VEEGAN's (akashgit/VEEGAN@97f07b7
+    VEEGAN_2D_RING.ipynb, whose D also sees z) are hidden=128, d_depth=1, d_activation=relu with
+    init=xavier; Unrolled GAN's demo's (poolio/unrolled_gan) hidden=128, g_activation=tanh,
+    d_activation=tanh with init=orthogonal."""
 
     hidden: int = 256
     depth: int = 2
+    g_hidden: int | None = None
+    g_depth: int | None = None
+    d_hidden: int | None = None
+    d_depth: int | None = None
+    g_activation: str = "relu"
+    d_activation: str = "leaky_relu"
+
+    def sizes(self) -> tuple[int, int, int, int]:
+        """(g_hidden, g_depth, d_hidden, d_depth), each unset one the shared ``hidden`` or ``depth``."""
+        return (self.hidden if self.g_hidden is None else self.g_hidden,
+                self.depth if self.g_depth is None else self.g_depth,
+                self.hidden if self.d_hidden is None else self.d_hidden,
+                self.depth if self.d_depth is None else self.d_depth)
 
     def validate(self) -> str | None:
-        return None if self.hidden >= 1 and self.depth >= 1 else "mlp needs hidden >= 1 and depth >= 1"
+        sizes = {"hidden": self.hidden, "depth": self.depth, "g_hidden": self.g_hidden, "g_depth": self.g_depth,
+                 "d_hidden": self.d_hidden, "d_depth": self.d_depth}
+        if small := [f"{name}={value}" for name, value in sizes.items() if value is not None and value < 1]:
+            return f"mlp needs hidden, depth, g_hidden, g_depth, d_hidden and d_depth >= 1, got {', '.join(small)}"
+        for name in ("g_activation", "d_activation"):
+            if (value := getattr(self, name)) not in MLP_ACTIVATIONS:
+                return f"mlp {name} must be one of {', '.join(MLP_ACTIVATIONS)}, got {value!r}"
+        return None
 
     def build(
         self, sample_shape: tuple[int, ...], z_dim: int, bounded: bool
     ) -> tuple[nn.Module, nn.Module]:
         size = math.prod(sample_shape)
+        g_hidden, g_depth, d_hidden, d_depth = self.sizes()
+        g_act, d_act = MLP_ACTIVATIONS[self.g_activation], MLP_ACTIVATIONS[self.d_activation]
         g: list[nn.Module] = []
         d: list[nn.Module] = [nn.Flatten()]
         g_in, d_in = z_dim, size
-        for _ in range(self.depth):
-            g += [nn.Linear(g_in, self.hidden), nn.ReLU()]
-            d += [nn.Linear(d_in, self.hidden), nn.LeakyReLU(0.2)]
-            g_in = d_in = self.hidden
-        g.append(nn.Linear(self.hidden, size))
+        # G's and D's layers are made alternately, layer by layer, as before the two were separate:
+        # each Linear draws its initial weights from the global RNG in that order, so a seed still
+        # gives the networks it gave.
+        for layer in range(max(g_depth, d_depth)):
+            if layer < g_depth:
+                g += [nn.Linear(g_in, g_hidden), g_act()]
+                g_in = g_hidden
+            if layer < d_depth:
+                d += [nn.Linear(d_in, d_hidden), d_act()]
+                d_in = d_hidden
+        g.append(nn.Linear(g_hidden, size))
         if bounded:
             g.append(nn.Tanh())
         g.append(Reshape(*sample_shape))
-        d += [nn.Linear(self.hidden, 1), nn.Flatten(0)]
+        d += [nn.Linear(d_hidden, 1), nn.Flatten(0)]
         return nn.Sequential(*g), nn.Sequential(*d)
 
 

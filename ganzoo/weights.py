@@ -3,7 +3,8 @@ applied to whatever an architecture builds (``variants.build_networks``), so tha
 them for every network alike (Lucic et al. 2018 pin all three to compare_gan's).
 
 - ``init``: a registered initialisation, run on G and D after the architecture built them (and
-  after the seed: it draws from the global RNG). ``default`` keeps the architecture's own.
+  after the seed: it draws from the global RNG). ``default`` keeps the architecture's own;
+  ``compare_gan``, ``xavier`` and ``orthogonal`` are those of the papers' reference code.
 - ``batchnorm_eps`` / ``batchnorm_momentum``: set on every BatchNorm of G and D. torch's momentum
   is the weight of the new batch, so TensorFlow's ``decay=0.999`` is momentum 0.001.
 - ``z_dist``: the distribution G's input is drawn from. Every path that draws noise (training,
@@ -62,6 +63,49 @@ def compare_gan_init(module: nn.Module) -> None:
                 continue
             if getattr(m, "bias", None) is not None:
                 nn.init.zeros_(m.bias)
+
+
+def _initialise(module: nn.Module, weight: Callable[[Tensor], object]) -> None:
+    """``weight`` on every linear and (transposed) convolution weight, biases 0, normalisation scales 1
+    and shifts 0: every parameter an initialisation covers is set, whatever the architecture drew."""
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd)):
+                weight(m.weight)
+            elif isinstance(m, (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)):
+                if getattr(m, "weight", None) is not None:
+                    nn.init.ones_(m.weight)
+            else:
+                continue
+            if getattr(m, "bias", None) is not None:
+                nn.init.zeros_(m.bias)
+
+
+# TensorFlow's glorot_uniform: U(-a, a) with a = sqrt(6 / (fan_in + fan_out)), torch's xavier_uniform_
+# at gain 1. It is the default weights_initializer of slim.fully_connected and slim.conv2d (xavier_initializer(),
+# biases zeros_initializer()), which VEEGAN's 2D networks keep (akashgit/VEEGAN@97f07b7 VEEGAN_2D_RING.ipynb,
+# generative_network and data_network). For a transposed convolution TF and torch swap fan_in and fan_out;
+# the bound depends only on their sum.
+@register_initialisation("xavier")
+def xavier_init(module: nn.Module) -> None:
+    """Glorot & Bengio 2010, uniform (TF's glorot_uniform, slim's default): linear and convolution weights
+    U(-a, a), a = sqrt(6 / (fan_in + fan_out)), biases 0, normalisation scales 1 and shifts 0."""
+    _initialise(module, nn.init.xavier_uniform_)
+
+
+# Unrolled GAN's demo (poolio/unrolled_gan@67e2c7a, "Unrolled GAN demo.ipynb", the cell that builds the
+# networks): slim.arg_scope([slim.fully_connected], weights_initializer=tf.orthogonal_initializer(gain=1.4)),
+# biases slim's zeros. Both make the smaller side of the weight matrix orthonormal, times the gain. The demo has
+# no convolutions; here they get the same rule on their weights flattened to (out, in * kernel), as torch's
+# orthogonal_ (and TF's orthogonal_initializer, up to the order of the flattening) does.
+ORTHOGONAL_GAIN = 1.4
+
+
+@register_initialisation("orthogonal")
+def orthogonal_init(module: nn.Module) -> None:
+    """Saxe et al. 2014, as Unrolled GAN's demo (Metz et al. 2017): linear and convolution weights orthogonal
+    times 1.4, biases 0, normalisation scales 1 and shifts 0."""
+    _initialise(module, lambda weight: nn.init.orthogonal_(weight, ORTHOGONAL_GAIN))
 
 
 def set_batchnorm(module: nn.Module, eps: float | None, momentum: float | None) -> None:

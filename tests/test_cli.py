@@ -45,7 +45,8 @@ def one_line_error(stderr: str) -> str:
         (["train", "--variant", "nsgan", "--dataset", "ring8", "--set", "loss.nope=1"],
          "unknown setting 'loss.nope': loss 'ns' takes no settings"),
         (["train", "--variant", "nsgan", "--dataset", "ring8", "--set", "arch.width=32"],
-         "unknown setting 'arch.width': architecture 'mlp' takes arch.depth, arch.hidden"),
+         "unknown setting 'arch.width': architecture 'mlp' takes arch.d_activation, arch.d_depth, "
+         "arch.d_hidden, arch.depth, arch.g_activation, arch.g_depth, arch.g_hidden, arch.hidden"),
         (["train", "--variant", "nsgan", "--dataset", "ring8", "--set", "adam.lrr=0.1"],
          "unknown setting 'adam.lrr'; known: adam.beta1, adam.beta2, adam.lr"),
         (["train", "--variant", "nsgan", "--dataset", "ring8", "--penalty", "r1"],

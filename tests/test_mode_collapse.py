@@ -1,10 +1,13 @@
 """The mode-collapse papers' pieces, pinned to their reference code: PacGAN's 2D networks and ring
-(fjxmlzn/PacGAN@190853e, synthetic_data_experiments/2DRing_GAN&PacGAN/), and the mode metrics'
-known answers (tests/test_behaviour.py has the coverage count's)."""
+(fjxmlzn/PacGAN@190853e, synthetic_data_experiments/2DRing_GAN&PacGAN/), VEEGAN's and Unrolled GAN's
+2D networks as the mlp's settings and the xavier and orthogonal initialisations
+(akashgit/VEEGAN@97f07b7 VEEGAN_2D_RING.ipynb, poolio/unrolled_gan@67e2c7a "Unrolled GAN demo.ipynb"),
+and the mode metrics' known answers (tests/test_behaviour.py has the coverage count's)."""
 
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -12,8 +15,9 @@ from torch import nn
 
 from ganzoo import ARCHITECTURES
 from ganzoo.data import load_dataset
-from ganzoo.models import Maxout
+from ganzoo.models import MLP, Maxout, Reshape
 from ganzoo.packing import Packed
+from ganzoo.weights import INITIALISATIONS, orthogonal_init, xavier_init
 
 
 def test_pacgan_networks_have_the_reference_shapes():
@@ -143,3 +147,150 @@ def test_the_pacgan_presets_run_the_papers_table(tmp_path, preset, seeds, epochs
         run = config.run_config(pair)
         assert (run.arch, run.z_dim, run.batch_size, run.pack) == ("pacgan", 2, 100, {
             "pacgan-gan": 1, "pacgan2": 2, "pacgan3": 3, "pacgan4": 4}[pair.variant])
+
+
+# ---- VEEGAN's and Unrolled GAN's 2D networks: the mlp's settings and the xavier and orthogonal inits ---------
+
+def old_mlp(sample_shape: tuple[int, ...], z_dim: int, bounded: bool, hidden: int, depth: int) -> tuple[nn.Module, nn.Module]:
+    """The mlp as it was built before G and D took their own settings, copied here as it was."""
+    size = math.prod(sample_shape)
+    g: list[nn.Module] = []
+    d: list[nn.Module] = [nn.Flatten()]
+    g_in, d_in = z_dim, size
+    for _ in range(depth):
+        g += [nn.Linear(g_in, hidden), nn.ReLU()]
+        d += [nn.Linear(d_in, hidden), nn.LeakyReLU(0.2)]
+        g_in = d_in = hidden
+    g.append(nn.Linear(hidden, size))
+    if bounded:
+        g.append(nn.Tanh())
+    g.append(Reshape(*sample_shape))
+    d += [nn.Linear(hidden, 1), nn.Flatten(0)]
+    return nn.Sequential(*g), nn.Sequential(*d)
+
+
+@pytest.mark.parametrize("shape, bounded", [((2,), False), ((1, 8, 8), True)])
+@pytest.mark.parametrize("settings", [{}, {"hidden": 32, "depth": 3}, {"hidden": 16, "depth": 1}])
+def test_the_mlps_shared_settings_build_the_networks_they_always_did(shape, bounded, settings):
+    torch.manual_seed(3)
+    G_old, D_old = old_mlp(shape, 5, bounded, **{"hidden": 256, "depth": 2, **settings})
+    torch.manual_seed(3)
+    G, D = MLP(**settings).build(shape, 5, bounded)
+    z = torch.randn(4, 5)
+    for old, new in ((G_old, G), (D_old, D)):
+        assert [type(m) for m in new] == [type(m) for m in old]
+        assert [m.negative_slope for m in new if isinstance(m, nn.LeakyReLU)] == [0.2] * sum(
+            isinstance(m, nn.LeakyReLU) for m in old)
+        assert list(new.state_dict()) == list(old.state_dict())
+        assert all(torch.equal(a, b) for a, b in zip(new.state_dict().values(), old.state_dict().values()))
+    assert torch.equal(G(z), G_old(z)) and torch.equal(D(G(z)), D_old(G_old(z)))
+
+
+def linears(net: nn.Module) -> list[tuple[int, int]]:
+    return [(m.in_features, m.out_features) for m in net.modules() if isinstance(m, nn.Linear)]
+
+
+def activations(net: nn.Module) -> list[type[nn.Module]]:
+    return [type(m) for m in net if isinstance(m, (nn.ReLU, nn.LeakyReLU, nn.Tanh))]
+
+
+@pytest.mark.parametrize("settings, z_dim, g_layers, g_act, d_layers, d_act", [
+    # VEEGAN_2D_RING.ipynb generative_network: two fully_connected(128, relu), a linear output;
+    # data_network: one fully_connected(128, relu), a linear logit.
+    ({"hidden": 128, "d_depth": 1, "d_activation": "relu"}, 2,
+     [(2, 128), (128, 128), (128, 2)], [nn.ReLU] * 2, [(2, 128), (128, 1)], [nn.ReLU]),
+    # Unrolled GAN demo.ipynb generator and discriminator: slim.stack of [128] * 2 fully_connected with tanh, linear
+    # outputs; z_dim 256.
+    ({"hidden": 128, "g_activation": "tanh", "d_activation": "tanh"}, 256,
+     [(256, 128), (128, 128), (128, 2)], [nn.Tanh] * 2, [(2, 128), (128, 128), (128, 1)], [nn.Tanh] * 2),
+    # each of G's and D's own settings overrides the shared one, the others keep it
+    ({"hidden": 8, "depth": 2, "g_hidden": 16, "g_depth": 3, "d_hidden": 4, "d_activation": "relu"}, 3,
+     [(3, 16), (16, 16), (16, 16), (16, 2)], [nn.ReLU] * 3, [(2, 4), (4, 4), (4, 1)], [nn.ReLU] * 2),
+    ({"depth": 1, "d_hidden": 6, "d_depth": 4, "g_activation": "leaky_relu"}, 3,
+     [(3, 256), (256, 2)], [nn.LeakyReLU], [(2, 6), (6, 6), (6, 6), (6, 6), (6, 1)], [nn.LeakyReLU] * 4),
+])
+def test_the_mlps_g_and_d_take_their_own_width_depth_and_activation(settings, z_dim, g_layers, g_act, d_layers, d_act):
+    G, D = MLP(**settings).build((2,), z_dim, False)
+    assert (linears(G), activations(G), linears(D), activations(D)) == (g_layers, g_act, d_layers, d_act)
+    assert all(m.negative_slope == 0.2 for m in [*G, *D] if isinstance(m, nn.LeakyReLU))
+    assert not isinstance(G[-2], nn.Tanh)  # unbounded points: a linear output, whatever the hidden activation
+    assert D(G(torch.randn(7, z_dim))).shape == (7,)
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"hidden": 0}, "mlp needs hidden, depth, g_hidden, g_depth, d_hidden and d_depth >= 1, got hidden=0"),
+    ({"g_depth": 0, "d_hidden": -1}, "d_depth >= 1, got g_depth=0, d_hidden=-1"),
+    ({"g_activation": "sigmoid"}, "mlp g_activation must be one of relu, leaky_relu, tanh, got 'sigmoid'"),
+    ({"d_activation": "ReLU"}, "mlp d_activation must be one of relu, leaky_relu, tanh, got 'ReLU'"),
+])
+def test_the_mlp_refuses_sizes_below_1_and_unknown_activations(settings, message):
+    from ganzoo import GanzooError
+    from ganzoo.variants import resolve_config
+
+    assert message in MLP(**settings).validate()
+    with pytest.raises(GanzooError, match=re.escape(message)):
+        resolve_config("nsgan", "ring8", overrides={f"arch.{k}": v for k, v in settings.items()})
+    smallest = MLP(g_hidden=1, g_depth=1, d_hidden=1, d_depth=1, g_activation="tanh", d_activation="relu")
+    assert smallest.validate() is None
+
+
+def test_xavier_is_glorot_uniform_with_zero_biases_and_unit_norms():
+    # slim.fully_connected's and slim.conv2d's defaults (xavier_initializer(): uniform in +-sqrt(6 / (fan_in +
+    # fan_out)); zeros_initializer() biases), which VEEGAN_2D_RING.ipynb keeps.
+    torch.manual_seed(0)
+    G, D = MLP(hidden=128, d_depth=1, d_activation="relu").build((2,), 2, False)
+    G_conv, D_conv = ARCHITECTURES.get("dcgan")(width=8).build((1, 8, 8), 4, True)  # DCGAN draws BN scales N(1, 0.02)
+    for net in (G, D, G_conv, D_conv):
+        INITIALISATIONS.get("xavier")(net)
+    weighted = [m for net in (G, D, G_conv, D_conv) for m in net.modules() if isinstance(m, (nn.Linear, nn.Conv2d,
+                                                                                                nn.ConvTranspose2d))]
+    assert sum(isinstance(m, nn.Linear) for m in weighted) == 5 and len(weighted) == 9  # 4 convolutions
+    for m in weighted:
+        receptive = m.weight[0, 0].numel()  # 1 for a Linear, kernel height x width for a convolution
+        bound = math.sqrt(6 / ((m.weight.shape[0] + m.weight.shape[1]) * receptive))
+        assert m.weight.abs().max() <= bound
+        assert m.weight.abs().max() > 0.9 * bound or m.weight.numel() < 100  # filled out to the bound, not N(0, s)
+        assert m.bias is None or torch.equal(m.bias, torch.zeros_like(m.bias))
+    hidden = G[2].weight  # 128 x 128 draws of U(-a, a): std a / sqrt 3 within 3% (standard error 0.6%)
+    assert abs(hidden.std().item() / (math.sqrt(6 / 256) / math.sqrt(3)) - 1) < 0.03
+    norms = [m for net in (G_conv, D_conv) for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert norms and all(torch.equal(m.weight, torch.ones_like(m.weight)) for m in norms)
+    assert all(torch.equal(m.bias, torch.zeros_like(m.bias)) for m in norms)
+
+
+def test_orthogonal_gives_orthonormal_weights_times_1_4_and_zero_biases():
+    # Unrolled GAN demo.ipynb: tf.orthogonal_initializer(gain=1.4) on every fully_connected, zero biases (slim's).
+    torch.manual_seed(0)
+    G, D = MLP(hidden=128, g_activation="tanh", d_activation="tanh").build((2,), 256, False)
+    for net in (G, D):
+        INITIALISATIONS.get("orthogonal")(net)
+    for m in (m for net in (G, D) for m in net.modules() if isinstance(m, nn.Linear)):
+        w = m.weight.double()
+        short, long = sorted(w.shape)
+        product = w @ w.T if w.shape[0] == short else w.T @ w  # the shorter side is orthonormal, times the gain
+        # float32 weights, each rounded by up to 2**-24 of itself: an entry of the product, a sum of ``long``
+        # terms, moves by at most about long * 2**-24 * 1.4**2 (measured: ~5% of it)
+        tolerance = 4 * long * 2**-24 * 1.4**2
+        assert (product - 1.4**2 * torch.eye(short, dtype=torch.float64)).abs().max() < tolerance, m
+        assert torch.equal(m.bias, torch.zeros_like(m.bias))
+    assert linears(G)[0] == (256, 128)  # a wide layer: 128 orthonormal rows of 256
+
+
+def test_xavier_and_orthogonal_are_registered_and_a_config_runs_them():
+    from ganzoo.cli import main
+    from ganzoo.variants import build_networks, resolve_config
+
+    assert {"xavier", "orthogonal"} <= set(INITIALISATIONS)
+    for init, fill in (("xavier", xavier_init), ("orthogonal", orthogonal_init)):
+        config = resolve_config("nsgan", "ring8", overrides={"init": init, "arch.hidden": 16, "arch.d_depth": 1})
+        torch.manual_seed(0)
+        G, D = build_networks(config, (2,), False)
+        torch.manual_seed(0)
+        G_ref, D_ref = MLP(hidden=16, d_depth=1).build((2,), config.z_dim, False)
+        fill(G_ref)
+        fill(D_ref)
+        for a, b in zip([*G.state_dict().values(), *D.state_dict().values()],
+                        [*G_ref.state_dict().values(), *D_ref.state_dict().values()]):
+            assert torch.equal(a, b)
+    assert main(["train", "--variant", "nsgan", "--dataset", "ring8", "--set", "init=orthogonal", "--set",
+                 "arch.g_activation=tanh", "--set", "arch.d_hidden=64", "--dry-run"]) == 0

@@ -160,8 +160,8 @@ REFUSED = [
      "cannot register variant 'test-refused': its defaults are not valid settings: unknown setting 'adam.lrr'; "
      "known: adam.beta1, adam.beta2, adam.lr"),
     ("variant", VARIANTS, Variant("ns", "mlp", defaults={"arch.widht": 32}),
-     "its defaults are not valid settings: unknown setting 'arch.widht': architecture 'mlp' takes arch.depth, "
-     "arch.hidden"),
+     "its defaults are not valid settings: unknown setting 'arch.widht': architecture 'mlp' takes arch.d_activation, "
+     "arch.d_depth, arch.d_hidden, arch.depth, arch.g_activation, arch.g_depth, arch.g_hidden, arch.hidden"),
     ("variant", VARIANTS, Variant("ns", "dcgan", defaults={"arch.d_norm": "group"}),
      "its defaults are not valid settings: dcgan d_norm must be one of batch, layer, none, got 'group'"),
     ("variant", VARIANTS, Variant("ns", "mlp", search_space={"loss.gp_weight": Uniform(1.0, 10.0)}),
