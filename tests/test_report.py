@@ -495,3 +495,128 @@ def test_the_bench_table_names_its_dataset_batch_size_and_device_even_from_an_ol
     assert table["images/s"].tolist() == ["25,540", "7,445"]
     old.assign(dataset="digits").to_csv(bench / "throughput.csv", index=False)
     assert _bench_table(results)["dataset"].tolist() == ["digits", "digits"]
+
+
+# ---- the mode-coverage table: mean ± standard error over the best trial's runs -----------------------
+
+def _mixture_study(folder: Path, runs: dict[tuple[str, int], list[dict | None]], fids: dict[tuple[str, int], float],
+                   dataset: str = "pacgan-ring") -> Path:
+    """A study folder as a sweep leaves it: trials.csv and, per trial, a run folder per seed whose
+    metrics.jsonl holds the seed's final evaluation (``None``: a run with no high-quality sample)."""
+    from ganzoo import rundir
+
+    rows = []
+    for (variant, number), seeds in runs.items():
+        dirs = []
+        for seed, m in enumerate(seeds):
+            run_dir = folder / "runs" / f"{variant}@{dataset}" / f"trial-{number:04d}" / f"seed-{seed}"
+            run_dir.mkdir(parents=True)
+            rundir.write_json(run_dir / rundir.CONFIG, {"seed": seed})
+            rundir.write_json(run_dir / rundir.STATUS, {"status": "completed", "step": 10, "steps": 10})
+            rundir.append_jsonl(run_dir / rundir.METRICS, {"step": 5, "fid": 9.0, "extractor": "points", "n_samples": 2500,
+                                                           "reference": "r", "modes_covered": 0, "n_modes": 8})
+            rundir.append_jsonl(run_dir / rundir.METRICS, {"step": 10, "fid": 1.0, "extractor": "points",
+                                                           "n_samples": 2500, "reference": "r", "n_modes": 8, **m})
+            # a later `ganzoo evaluate` with another sample count: not what the trial recorded
+            rundir.append_jsonl(run_dir / rundir.METRICS, {"step": 10, "fid": 2.0, "extractor": "points",
+                                                           "n_samples": 100, "reference": "r", "n_modes": 8,
+                                                           "modes_covered": 1, "high_quality_share": 0.01})
+            dirs.append(str(run_dir))
+        kls = [m["mode_reverse_kl"] for m in seeds if m["mode_reverse_kl"] is not None]
+        rows.append({"variant": variant, "dataset": dataset, "phase": "search", "number": number, "state": "COMPLETE",
+                     "status": "complete", "value": fids[variant, number], "fid_mean": fids[variant, number],
+                     "fid_per_seed": json.dumps([fids[variant, number]] * len(seeds)), "run_dirs": json.dumps(dirs),
+                     "extractor": "points", "n_samples": 2500, "reference": "r",
+                     "modes_covered": np.mean([m["modes_covered"] for m in seeds]),
+                     "high_quality_share": np.mean([m["high_quality_share"] for m in seeds]),
+                     "mode_reverse_kl": np.mean(kls) if kls else math.nan})
+    pd.DataFrame(rows).to_csv(folder / "trials.csv", index=False)
+    return folder
+
+
+def _run(modes: int, share: float, kl: float | None) -> dict:
+    return {"modes_covered": modes, "high_quality_share": share, "mode_reverse_kl": kl}
+
+
+MIXTURE_RUNS = {
+    ("pacgan2", 0): [_run(8, 0.90, 0.10), _run(6, 0.80, 0.30), _run(7, 0.70, 0.20)],
+    ("pacgan2", 1): [_run(1, 0.10, 2.00), _run(1, 0.10, 2.00), _run(1, 0.10, 2.00)],  # worse FID: not shown
+    ("pacgan-gan", 0): [_run(5, 0.5, 0.4)],  # one run: its values, no ±
+    ("pacgan3", 0): [_run(8, 0.95, 0.05), _run(0, 0.0, None)],  # no high-quality sample, no reverse KL
+}
+MIXTURE_FIDS = {("pacgan2", 0): 1.0, ("pacgan2", 1): 5.0, ("pacgan-gan", 0): 2.0, ("pacgan3", 0): 3.0}
+
+
+def test_the_mode_table_gives_mean_and_standard_error_over_the_best_trials_runs(tmp_path):
+    from ganzoo.report import coverage
+    from ganzoo.report.load import load, run_metrics
+
+    folder = _mixture_study(tmp_path / "mix", MIXTURE_RUNS, MIXTURE_FIDS)
+    results = load(str(folder))
+    runs = run_metrics(results, tables.best_trials(results.trials))
+    assert sorted(runs[runs["variant"] == "pacgan2"]["modes_covered"]) == [6, 7, 8], "the trial's final records"
+    assert set(runs[runs["variant"] == "pacgan2"]["seed"]) == {0, 1, 2}
+    table = coverage.mode_table(results.trials, runs).set_index("variant")
+    row = table.loc["pacgan2"]
+    assert row["trial"] == 0 and row["runs"] == 3, "the best trial (lowest mean FID), its three runs"
+    assert row["modes_covered"] == pytest.approx(7.0)
+    assert row["modes_covered_se"] == pytest.approx(np.std([8, 6, 7], ddof=1) / math.sqrt(3)) == pytest.approx(1 / math.sqrt(3))
+    assert row["high_quality_share_se"] == pytest.approx(0.1 / math.sqrt(3))
+    assert row["mode_reverse_kl"] == pytest.approx(0.2)
+
+    write_report(folder)
+    text = (folder / REPORT_MD).read_text()
+    section = text.split("## 4b. Mode and class coverage")[1].split("## 5.")[0]
+    assert "mean ± standard error over the runs" in section and "best complete trial" in section
+    assert "**Mode coverage, pacgan-ring (2,500 samples per run)**" in section
+    shown = _markdown_rows(section)
+    assert shown["pacgan2"] == ["0", "3", "7.00 ± 0.58", "80.0 ± 5.8", "0.200 ± 0.058"]
+    assert shown["pacgan-gan"] == ["0", "1", "5.00", "50.0", "0.400"], "a single run: its value, no ±"
+    assert shown["pacgan3"] == ["0", "2", "4.00 ± 4.00", "47.5 ± 47.5", "0.050 (1 of 2 runs)"]
+    assert "modes covered (of 8)" in section
+
+
+def _markdown_rows(section: str) -> dict[str, list[str]]:
+    """The cells of the markdown table in ``section``, by variant."""
+    lines = [line for line in section.splitlines() if line.startswith("|") and not line.startswith("|:")]
+    return {cells[0]: cells[1:] for cells in ([c.strip() for c in line.strip("|").split("|")] for line in lines[1:])}
+
+
+def test_the_mode_table_without_run_folders_shows_the_trial_means_and_no_standard_error(tmp_path):
+    folder = _mixture_study(tmp_path / "mix", MIXTURE_RUNS, MIXTURE_FIDS)
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    trials = pd.read_csv(folder / "trials.csv")
+    trials["run_dirs"] = trials["run_dirs"].str.replace(str(folder), "/nowhere", regex=False)
+    trials.to_csv(moved / "trials.csv", index=False)
+    write_report(moved)
+    shown = _markdown_rows((moved / REPORT_MD).read_text().split("## 4b.")[1].split("## 5.")[0])
+    assert shown["pacgan2"] == ["0", "3 (run folders not here: trial mean, no s.e.)", "7.00", "80.0", "0.200"]
+
+
+def test_an_image_study_has_no_mode_table(tmp_path):
+    from ganzoo.report import coverage
+
+    images = _trials({"a": [1.0, 2.0], "b": [3.0]}, dataset="digits", classes_covered=9.0)
+    assert not coverage.has_modes(images)
+    csv = tmp_path / "images" / "trials.csv"
+    csv.parent.mkdir()
+    images.assign(fid_per_seed=lambda f: f["fid_per_seed"].map(json.dumps),
+                  run_dirs=lambda f: f["run_dirs"].map(json.dumps)).to_csv(csv, index=False)
+    write_report(csv)
+    section = (csv.parent / REPORT_MD).read_text().split("## 4b.")[1].split("## 5.")[0]
+    assert "Mode coverage" not in section and "standard error" not in section and "|" not in section
+
+
+def test_the_runs_final_records_are_the_ones_the_trial_averaged(study):
+    """On a real sweep: the per-run values the mode table reads average to what trials.csv recorded."""
+    from ganzoo.report.load import load, run_metrics
+
+    results = load(str(study))
+    runs = run_metrics(results, results.trials)
+    assert runs["found"].all() and len(runs) == 12
+    for (variant, number), mine in runs.groupby(["variant", "number"]):
+        trial = results.trials[(results.trials["variant"] == variant) & (results.trials["number"] == number)].iloc[0]
+        for key in ("modes_covered", "high_quality_share"):
+            assert mine[key].mean() == pytest.approx(trial[key]), (variant, number, key)
+        assert set(mine["n_modes"]) == {8}

@@ -19,9 +19,9 @@ from typing import Any
 import pandas as pd
 
 from ganzoo import rundir
-from ganzoo.report import figures, tables
+from ganzoo.report import coverage, figures, tables
 from ganzoo.report import formatting as fmt
-from ganzoo.report.load import StudyResults, load
+from ganzoo.report.load import StudyResults, load, run_metrics
 from ganzoo.report.verdict import ALPHA, verdict
 
 REPORT_MD, REPORT_HTML, FIGURES, SUMMARY_CSV = "report.md", "report.html", "figures", "summary.csv"
@@ -149,14 +149,17 @@ def build_sections(results: StudyResults, out: Path) -> list[Section]:
         **_figure(out, "stability", figures.draw(lambda: figures.seed_spread(data, colors))),
         tables=tuple(stability),
     ))
+    mode_tables = _mode_tables(results, data, totals)
     sections.append(Section(
         "coverage", "4b. Mode and class coverage",
-        "Each point is one complete trial, its coverage the mean over its seeds. On 2D mixtures (ring8, grid25): "
-        "modes nearest to at least one high-quality sample (within 3 standard deviations of its centre), as "
-        "VEEGAN and PacGAN count them" + _mode_rule_note(trials) + ". On labelled images: classes the domain "
-        "classifier finds among the generated samples. The dashed line is the number the data has; a variant "
-        "below it drops modes (mode collapse).",
+        "Each point is one complete trial, its coverage the mean over its seeds. On 2D mixtures (ring8, grid25, "
+        "pacgan-ring): the modes nearest to at least one high-quality sample, a sample within 3 standard "
+        "deviations of its nearest mode's centre, as VEEGAN and PacGAN count them" + _mode_rule_note(trials)
+        + ". On labelled images: classes the domain classifier finds among the generated samples. The dashed "
+        "line is the number the data has; a variant below it drops modes (mode collapse)."
+        + (MODE_TABLE_CAPTION if mode_tables else ""),
         **_figure(out, "coverage", figures.draw(lambda: figures.coverage(data, colors, totals))),
+        tables=mode_tables,
     ))
     bench = _bench_table(results)
     sections.append(Section(
@@ -196,6 +199,31 @@ def build_sections(results: StudyResults, out: Path) -> list[Section]:
         **_figure(out, "samples", figures.draw(lambda: figures.samples(results, data))),
     ))
     return sections
+
+
+MODE_TABLE_CAPTION = (
+    " The tables below give, per variant, the measures of PacGAN's and VEEGAN's tables over the runs "
+    "(seeds) of its best complete trial (lowest mean FID; in the mode-collapse presets, pacgan-2d, veegan-2d "
+    "and their quick versions, a variant's only configuration): the modes covered, of the K the data has; the share of "
+    "generated samples that are high quality; and PacGAN's reverse KL, KL(p || u) in nats between the "
+    "distribution p of the high-quality samples over the modes and the uniform u over the K modes (0 when "
+    "every mode has its share, log K when one mode has all; undefined for a run with no high-quality sample, "
+    "which its mean then leaves out and its cell says so). Each is the mean ± standard error over the runs, "
+    "the sample standard deviation (ddof 1) over sqrt(n) for n runs, as PacGAN (10 runs) and VEEGAN (5) give "
+    "theirs; a single run shows its value alone.")
+
+
+def _mode_tables(results: StudyResults, data: list[tuple[tables.Group, pd.DataFrame]],
+                 totals: dict[str, int | None]) -> tuple[Table, ...]:
+    """A mode-coverage table per group scored on a mixture's modes; none for image data."""
+    out = []
+    for g, t in data:
+        if not coverage.has_modes(t):
+            continue
+        table = coverage.mode_table(t, run_metrics(results, tables.best_trials(t)))
+        out.append(Table(f"Mode coverage, {g.dataset} ({g.n_samples:,} samples per run)",
+                         coverage.mode_table_display(table, totals.get(g.dataset))))
+    return tuple(out)
 
 
 def _mode_rule_note(trials: pd.DataFrame) -> str:

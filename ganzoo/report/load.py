@@ -49,6 +49,42 @@ class StudyResults:
         return next((p for p in candidates if p.is_dir()), None)
 
 
+MODE_METRICS = ("modes_covered", "n_modes", "high_quality_share", "mode_reverse_kl")  # what a mixture run scores
+
+
+def run_metrics(results: StudyResults, trials: pd.DataFrame, keys: tuple[str, ...] = MODE_METRICS) -> pd.DataFrame:
+    """A row per run (seed) of ``trials``: its trial (variant, dataset, number), the seed, whether its
+    folder is here, and ``keys`` of its final evaluation as the trial recorded it: the last record of
+    its metrics.jsonl with the trial's extractor, sample count and reference (a later ``ganzoo evaluate``
+    with other settings appends its own). A run that did not complete (its status.json says so) has
+    NaNs, as the trial's means over seeds leave it out; so has a run whose folder is not here."""
+    rows = []
+    for _, trial in trials.iterrows():
+        scored = {k: trial.get(k) for k in ("extractor", "n_samples", "reference")}
+        for recorded in trial["run_dirs"]:
+            run_dir = results.run_dir(recorded)
+            row: dict[str, Any] = {"variant": trial["variant"], "dataset": trial["dataset"], "number": trial["number"],
+                                   "seed": _seed(run_dir), "found": run_dir is not None, **dict.fromkeys(keys)}
+            if run_dir is not None and _completed(run_dir):
+                final = [m for m in rundir.read_jsonl(run_dir / rundir.METRICS)
+                         if all(pd.isna(v) or m.get(k) == v for k, v in scored.items())]
+                if final:
+                    row.update({k: final[-1].get(k) for k in keys})
+            rows.append(row)
+    frame = pd.DataFrame(rows, columns=["variant", "dataset", "number", "seed", "found", *keys])
+    return frame.astype({k: float for k in keys})  # None (reverse KL without a high-quality sample) -> NaN
+
+
+def _completed(run_dir: Path) -> bool:
+    path = run_dir / rundir.STATUS
+    return not path.exists() or rundir.read_json(path).get("status") == "completed"
+
+
+def _seed(run_dir: Path | None) -> int | None:
+    path = None if run_dir is None else run_dir / rundir.CONFIG
+    return rundir.read_json(path).get("seed") if path is not None and path.exists() else None
+
+
 def load(source: str, study: str | None = None) -> StudyResults:
     """``source``: a study folder, a trials.csv, or a PostgreSQL URL (then ``study`` names the study)."""
     if source.startswith(("postgresql://", "postgresql+", "postgres://")):
