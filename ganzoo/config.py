@@ -162,6 +162,9 @@ class TrainConfig:
     # fake, concatenated along the first axis of a sample (the coordinates, or the channels); batch_size
     # counts packs, so a D update sees batch_size x pack samples of each. 1: D judges samples one by one.
     pack: int = 1
+    # Unrolled GAN (Metz et al. 2017): G's loss is taken at D after ``unroll`` look-ahead Adam updates of D
+    # on the step's batch, differentiated through them (ganzoo.unrolling). 0: at D as it is, the plain GAN.
+    unroll: int = 0
     d_weight_clip: float = 0.0  # D's parameters clipped to [-c, c] after each update (Arjovsky et al. 2017); 0: off
     # Samples and evaluations use an exponential moving average of G's weights with this decay
     # (Yazici et al. 2019); 0: G itself. It starts after g_ema_start G updates (until then it is G) and
@@ -170,7 +173,7 @@ class TrainConfig:
     g_ema_decay: float = 0.0
     g_ema_start: int = 0
     # How the networks start and what G's noise is (ganzoo.weights); Lucic et al. 2018 pin all of them.
-    init: str = "default"  # a registered initialisation: default (the architecture's own) or compare_gan
+    init: str = "default"  # a registered initialisation: default (the architecture's own), compare_gan, xavier, orthogonal
     batchnorm_eps: float | None = None  # every BatchNorm's eps (None: as built, torch's 1e-5)
     batchnorm_momentum: float | None = None  # every BatchNorm's momentum (None: torch's 0.1; TF decay 0.999 = 0.001)
     z_dist: str = "normal"  # G's noise: normal N(0, 1) or uniform U(-1, 1)

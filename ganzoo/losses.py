@@ -51,6 +51,10 @@ class Loss:
     takes_penalty: ClassVar[bool] = True
     # What D must output for this loss: LOGITS, or an autoencoder's RECONSTRUCTION_ERRORS (BEGAN).
     d_output: ClassVar[str] = LOGITS
+    # Whether G's objective is minus D's (a zero-sum game: the minimax loss, Wasserstein). An unrolled G
+    # (ganzoo.unrolling) then minimises minus D's whole objective at the look-ahead D, real-data term
+    # included, which depends on G through D's look-ahead: Metz et al. 2017's surrogate f_K.
+    zero_sum: ClassVar[bool] = False
 
     def discriminator_loss(self, real: Tensor, fake: Tensor) -> Tensor:
         raise NotImplementedError
@@ -129,6 +133,8 @@ def register_loss(name: str) -> Callable[[L], L]:
 class Minimax(Loss):
     """Goodfellow et al. 2014 as written: G minimises log(1 - D(G(z))), which saturates early on."""
 
+    zero_sum = True
+
     def discriminator_loss(self, real: Tensor, fake: Tensor) -> Tensor:
         return F.softplus(-real).mean() + F.softplus(fake).mean()
 
@@ -140,6 +146,8 @@ class Minimax(Loss):
 @dataclasses.dataclass(frozen=True)
 class NonSaturating(Minimax):
     """The paper's practical fix: G maximises log D(G(z)) instead."""
+
+    zero_sum = False
 
     def generator_loss(self, fake: Tensor) -> Tensor:
         return F.softplus(-fake).mean()
@@ -186,6 +194,8 @@ class Wasserstein(Loss):
     score. It estimates a Wasserstein distance only while D is kept Lipschitz: by weight clipping
     (``d_weight_clip``: the wgan variant), a gradient penalty (``penalty=gp``: wgan-gp) or spectral
     normalisation (``d_spectral_norm``)."""
+
+    zero_sum = True
 
     def discriminator_loss(self, real: Tensor, fake: Tensor) -> Tensor:
         return fake.mean() - real.mean()

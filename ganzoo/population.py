@@ -43,6 +43,7 @@ from ganzoo.errors import GanzooError, one_line
 from ganzoo.losses import LOGITS, at_least_float32, functional_input_gradient, scored
 from ganzoo.step import LossState, Statistics, critic_terms, generator_term, penalty_terms
 from ganzoo.trainer import load_training_data
+from ganzoo.unrolling import AdamState, d_objective, func_gradient, look_ahead, surrogate
 from ganzoo.outputs import probe_networks
 from ganzoo.variants import build_architecture, build_loss, build_networks, build_penalty, validate
 
@@ -243,15 +244,30 @@ class StackedStep:
             total, aux, following = critic_terms(this, critic, real, fake, penalty, state)
             return total, (aux, following)
 
+        unroll = self.configs[0].unroll
+
         def g_loss(g_params: dict[str, Tensor], g_buffers: dict[str, Tensor], d_params: dict[str, Tensor],
                    d_buffers: dict[str, Tensor], z: Tensor, real: Tensor, loss_params: dict[str, Tensor],
-                   state: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+                   state: dict[str, Tensor], adam: tuple[Any, ...]) -> tuple[Tensor, Tensor]:
             # G's forward repeats the last D step's (same weights, same z, batch statistics), with its
             # running statistics left alone: a single run updates them once per D step, not again here.
             frozen = {k: v.clone() for k, v in g_buffers.items()}
             fake = functional_call(G, (g_params, frozen), (z,))
-            value = generator_term(loss_type(**loss_params, **loss_constants), lambda x: functional_call(D, (d_params, d_buffers), (x,)),
-                                   fake, real, state)
+            this = loss_type(**loss_params, **loss_constants)
+
+            def critic_at(params: dict[str, Tensor], buffers: dict[str, Tensor]) -> Any:
+                return lambda x: functional_call(D, (params, buffers), (x,))
+
+            def own(critic: Any) -> Tensor:
+                return generator_term(this, critic, fake, real, state)
+
+            if unroll:  # as a single run's look-ahead (ganzoo.unrolling), from the member's Adam
+                ahead = {k: v.clone() for k, v in d_buffers.items()}
+                final = look_ahead(lambda p: d_objective(this, critic_at(p, ahead), real, fake), d_params,
+                                   AdamState(*adam), unroll, func_gradient)
+                value = surrogate(this, critic_at(final, ahead), real, fake, own)
+            else:
+                value = own(critic_at(d_params, d_buffers))
             return value, value.detach()
 
         self._generate = vmap(generate)
@@ -299,7 +315,7 @@ class StackedStep:
             if self.loss_state.values:
                 self.loss_state.advance(following, self.active & ~stats.nonfinite)
         grads, value = self._g_grad(self.g_params, self.g_buffers, self.d_params, self.d_buffers, z, real,
-                                    self.loss_params, self.loss_state.values)
+                                    self.loss_params, self.loss_state.values, self._d_adam_state())
         stats.generator(value)
         if norms:
             stats.norms[:, 1] = self._norm(grads)
@@ -310,6 +326,15 @@ class StackedStep:
                 self.ema_updates += active[:, None]
                 weight = ema_weight(self.ema_updates, self.ema_decay, self.ema_start) * active[:, None]
                 self.g_ema.add_((self.g_opt.flat - self.g_ema) * weight)  # as a single run's, formula and all
+
+    def _d_adam_state(self) -> tuple[Any, ...]:
+        """D's Adam as each member's look-ahead starts from it (ganzoo.unrolling.AdamState's fields, each
+        with the members first); nothing without unrolling."""
+        if not self.configs[0].unroll:
+            return ()
+        opt = self.d_opt
+        clip = self.clip if self.clip is not None else torch.full_like(opt.lr, math.inf)  # vmap takes no None
+        return (opt.views(opt.m), opt.views(opt.v), opt.t, opt.lr, opt.beta1, opt.beta2, clip)
 
     def generators(self) -> list[torch.Generator]:
         return self.rngs

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.func import functional_call
 
 from ganzoo import rundir
 from ganzoo.averaging import ema_weight, recompute_batchnorm
@@ -46,6 +47,7 @@ from ganzoo.losses import Loss, input_gradient
 from ganzoo.packing import packed_shape
 from ganzoo.outputs import probe_networks
 from ganzoo.step import LossState, Statistics, critic_terms, generator_term, penalty_terms
+from ganzoo.unrolling import AdamState, autograd_gradient, d_objective, look_ahead, surrogate
 from ganzoo.variants import build_architecture, build_loss, build_networks, build_penalty, validate
 
 THROUGHPUT = rundir.THROUGHPUT
@@ -122,6 +124,8 @@ class ModuleStep:
 
     def _compile_mode(self) -> str:
         mode = self.config.fast.compile
+        if mode == "auto" and self.config.unroll:
+            return "off"  # compiled modules give no second derivatives, which unrolling takes
         if mode == "auto":
             # The whole-step graph does what reduce-overhead's per-module graphs do, for the whole step.
             return "reduce-overhead" if self.device.type == "cuda" and self.config.fast.cuda_graph == "off" else "off"
@@ -178,9 +182,13 @@ class ModuleStep:
     def _g_update(self, fake: Tensor, real: Tensor, norms: bool) -> None:
         self.D.requires_grad_(False)  # G's update needs gradients through D, not for D's weights
         with autocast(self.config):
-            loss = generator_term(self.loss, self.D, fake, real, self.loss_state.member(0))
+            if self.config.unroll:
+                loss = self._unrolled_g_loss(fake, real)
+            else:
+                loss = generator_term(self.loss, self.D, fake, real, self.loss_state.member(0))
         self.g_opt.zero_grad(set_to_none=True)
-        loss.backward()
+        # Unrolled, the look-ahead's leaves (D's weights, detached) need no gradient of their own.
+        loss.backward(inputs=self._g_params if self.config.unroll else None)
         if norms:
             self.statistics.norms[0, 1] = grad_norm(self.G)
         self.g_opt.step()
@@ -194,6 +202,27 @@ class ModuleStep:
                 for ema, current in zip(self._ema_params, self._g_params):
                     ema.add_((current - ema) * weight)
         self.statistics.generator(loss.detach()[None])
+
+    def _unrolled_g_loss(self, fake: Tensor, real: Tensor) -> Tensor:
+        """G's loss at D after ``unroll`` look-ahead Adam updates from D's weights and moments as they are
+        (ganzoo.unrolling); D's own weights, moments and BatchNorm statistics are left untouched."""
+        cfg = self.config
+        named = list(self.D.named_parameters())
+        start = {name: p.detach().requires_grad_() for name, p in named}
+        buffers = {name: b.clone() for name, b in self.D.named_buffers()}
+        states = [self.d_opt.state[p] for _, p in named]
+        adam = AdamState({name: s["exp_avg"] for (name, _), s in zip(named, states)},
+                         {name: s["exp_avg_sq"] for (name, _), s in zip(named, states)},
+                         states[0]["step"], cfg.d_adam.lr, cfg.d_adam.beta1, cfg.d_adam.beta2,
+                         cfg.d_weight_clip or None)
+
+        def critic_at(params: dict[str, Tensor]) -> Any:
+            return lambda x: functional_call(self.D, (params, buffers), (x,))
+
+        final = look_ahead(lambda params: d_objective(self.loss, critic_at(params), real, fake), start, adam,
+                           cfg.unroll, autograd_gradient)
+        return surrogate(self.loss, critic_at(final), real, fake,
+                         lambda critic: generator_term(self.loss, critic, fake, real, self.loss_state.member(0)))
 
     def generators(self) -> list[torch.Generator]:
         return [self.rng]

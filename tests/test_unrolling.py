@@ -1,0 +1,191 @@
+"""Unrolled GAN (Metz et al. 2017; ganzoo.unrolling): a look-ahead against a hand computation, k = 0 as
+the plain GAN bit for bit, the look-ahead never applied to D, populations as single runs, and the
+settings it cannot take refused."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from ganzoo import resolve_config
+from ganzoo.errors import GanzooError
+from ganzoo.losses import Minimax, NonSaturating
+from ganzoo.trainer import Trainer
+from ganzoo.unrolling import AdamState, autograd_gradient, d_objective, look_ahead, surrogate
+
+# A D of one weight and one bias on 1-d points, a G of one weight: every quantity has a closed form.
+REAL, Z = (0.7, -1.3), (0.4, 1.1)
+W, B, A = 0.8, -0.3, 1.5
+M0, V0, STEP0 = {"w": 0.02, "b": -0.01}, {"w": 3e-4, "b": 1e-4}, 3  # D's Adam after 3 updates
+LR, BETA1, BETA2, EPS = 0.1, 0.5, 0.999, 1e-8
+
+
+def sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
+
+
+def softplus(x: float) -> float:
+    return math.log1p(math.exp(x))
+
+
+def d_loss(w: float, b: float, a: float) -> float:
+    """The minimax D loss, mean softplus(-D(x)) + mean softplus(D(G(z))), by hand."""
+    return (sum(softplus(-(w * x + b)) for x in REAL) / len(REAL)
+            + sum(softplus(w * a * z + b) for z in Z) / len(Z))
+
+
+def d_gradient(w: float, b: float, a: float) -> dict[str, float]:
+    real = [-sigmoid(-(w * x + b)) for x in REAL]
+    fake = [sigmoid(w * a * z + b) for z in Z]
+    n, k = len(REAL), len(Z)
+    return {"w": sum(r * x for r, x in zip(real, REAL)) / n + sum(f * a * z for f, z in zip(fake, Z)) / k,
+            "b": sum(real) / n + sum(fake) / k}
+
+
+def surrogate_by_hand(a: float) -> float:
+    """Minus D's loss after one Adam update of D from (M0, V0, STEP0), torch's Adam formula, by hand."""
+    g, t = d_gradient(W, B, a), STEP0 + 1
+    after = {}
+    for name, p in (("w", W), ("b", B)):
+        m = BETA1 * M0[name] + (1 - BETA1) * g[name]
+        v = BETA2 * V0[name] + (1 - BETA2) * g[name] ** 2
+        after[name] = p - LR / (1 - BETA1**t) * m / (math.sqrt(v) / math.sqrt(1 - BETA2**t) + EPS)
+    return -d_loss(after["w"], after["b"], a)
+
+
+def scalar_networks() -> tuple[nn.Module, nn.Module]:
+    G = nn.Linear(1, 1, bias=False).double()
+    D = nn.Sequential(nn.Linear(1, 1), nn.Flatten(0)).double()
+    with torch.no_grad():
+        G.weight.fill_(A)
+        D[0].weight.fill_(W)
+        D[0].bias.fill_(B)
+    return G, D
+
+
+def test_a_one_step_unroll_matches_the_hand_computed_one() -> None:
+    G, D = scalar_networks()
+    real = torch.tensor(REAL, dtype=torch.float64)[:, None]
+    fake = G(torch.tensor(Z, dtype=torch.float64)[:, None])
+    start = {name: p.detach().requires_grad_() for name, p in D.named_parameters()}
+    adam = AdamState({"0.weight": torch.full((1, 1), M0["w"], dtype=torch.float64), "0.bias": torch.full((1,), M0["b"], dtype=torch.float64)},
+                     {"0.weight": torch.full((1, 1), V0["w"], dtype=torch.float64), "0.bias": torch.full((1,), V0["b"], dtype=torch.float64)},
+                     torch.tensor(float(STEP0), dtype=torch.float64), LR, BETA1, BETA2, eps=EPS)
+
+    def critic(params):
+        return lambda x: torch.func.functional_call(D, params, (x,))
+
+    final = look_ahead(lambda p: d_objective(Minimax(), critic(p), real, fake), start, adam, 1, autograd_gradient)
+    value = surrogate(Minimax(), critic(final), real, fake, lambda c: pytest.fail("minimax is zero-sum"))
+    (grad,) = torch.autograd.grad(value, G.weight)
+
+    # The value: the same float64 operations in another order, a few ulps of its terms (each O(1)).
+    assert value.item() == pytest.approx(surrogate_by_hand(A), rel=0, abs=1e-14)
+    # G's gradient through D's update, against a central difference of the hand computation: its error is
+    # h^2 |f'''| / 6 (h = 1e-5, |f'''| < 1e2 for these O(1) logits and an update of <= lr = 0.1) plus
+    # rounding u |f| / h = 1e-11, both under 1e-8.
+    h = 1e-5
+    by_hand = (surrogate_by_hand(A + h) - surrogate_by_hand(A - h)) / (2 * h)
+    assert grad.item() == pytest.approx(by_hand, rel=0, abs=1e-8)
+    # ... and not G's gradient against D as it is, which the look-ahead moved by far more than that.
+    plain = -(d_loss(W, B, A + h) - d_loss(W, B, A - h)) / (2 * h)
+    assert abs(by_hand - plain) > 1e-3
+
+
+def run_config(variant: str, **overrides: object):
+    return resolve_config(variant, "ring8", overrides={
+        "steps": 6, "batch_size": 16, "device": "cpu", "log_every": 3, "sample_every": 0, "checkpoint_every": 0,
+        "fast.fused_adam": False, **overrides})
+
+
+def trained(config, path: Path) -> Trainer:
+    trainer = Trainer(config, path, quiet=True)
+    trainer.run()
+    return trainer
+
+
+def test_unroll_zero_is_the_plain_gan_bit_for_bit(tmp_path: Path) -> None:
+    """The unrolled-gan variant with k = 0 is the minimax GAN on its network, weight for weight."""
+    unrolled = run_config("unrolled-gan", unroll=0)
+    plain = dataclasses.replace(unrolled, variant="vanilla")  # the same loss, network, settings
+    assert plain.unroll == 0 and resolve_config("unrolled-gan", "ring8").unroll > 0
+    a, b = trained(unrolled, tmp_path / "a"), trained(plain, tmp_path / "b")
+    for x, y in zip([*a.G.state_dict().values(), *a.D.state_dict().values()],
+                    [*b.G.state_dict().values(), *b.D.state_dict().values()]):
+        assert torch.equal(x, y)
+    # and unrolling changes the run: the same seed with k = 1 ends elsewhere
+    c = trained(dataclasses.replace(unrolled, unroll=1), tmp_path / "c")
+    assert not all(torch.equal(x, y) for x, y in zip(a.G.state_dict().values(), c.G.state_dict().values()))
+
+
+@pytest.mark.parametrize("loss", ["vanilla", "nsgan"])
+def test_a_look_ahead_by_a_vanishing_step_gives_gs_plain_gradient(tmp_path: Path, loss: str, float64: None) -> None:
+    """With D's learning rate ~0, D after the look-ahead is D: G's gradient is its plain one (for the zero-sum
+    minimax loss too, whose real-data term then does not depend on G)."""
+    grads = []
+    for k in (0, 2):
+        config = run_config(loss, unroll=k, steps=1, log_every=1, **{"d_adam.lr": 1e-30})
+        trainer = Trainer(config, tmp_path / f"k{k}", quiet=True)
+        trainer.train_step()
+        grads.append(torch.cat([p.grad.flatten() for p in trainer.G.parameters()]))
+    # The same float64 products in another order (autograd through functional_call, Adam's ~1e-30 step):
+    # rounding of sums of <= 256 terms of the gradient's size, 256 * u64 = 3e-14 of its norm.
+    assert (grads[0] - grads[1]).norm() <= 1e-12 * grads[0].norm()
+    assert grads[0].norm() > 0
+
+
+def test_the_look_ahead_leaves_d_its_moments_and_statistics_as_they_were(tmp_path: Path) -> None:
+    config = run_config("dcgan", unroll=3, steps=1, batch_size=8, **{"arch.width": 8})
+    config = dataclasses.replace(config, dataset="digits")
+    trainer = Trainer(config, tmp_path, quiet=True)
+    trainer.train_step()  # D has Adam moments now
+    body = trainer.body
+    before = {k: v.clone() for k, v in trainer.D.state_dict().items()}  # weights and BatchNorm statistics
+    moments = [{k: v.clone() for k, v in body.d_opt.state[p].items()} for p in trainer.D.parameters()]
+    d_grads = [p.grad.clone() for p in trainer.D.parameters()]  # D's last update's, which G's must not touch
+    real = body.batches.gather(body.plan()[0])
+    fake = body.G(body._noise())
+    loss = body._unrolled_g_loss(fake, real)
+    loss.backward(inputs=list(trainer.G.parameters()))
+    assert all(torch.equal(v, trainer.D.state_dict()[k]) for k, v in before.items())
+    for p, saved in zip(trainer.D.parameters(), moments):
+        assert all(torch.equal(v, body.d_opt.state[p][k]) for k, v in saved.items())
+    assert all(torch.equal(p.grad, g) for p, g in zip(trainer.D.parameters(), d_grads))
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in trainer.G.parameters() if p.dim() > 1)
+
+
+def test_unrolled_members_follow_their_single_runs(tmp_path: Path, float64: None) -> None:
+    """A population's look-ahead (torch.func under vmap, StackedAdam's moments) is its single runs' (autograd,
+    torch's Adam), with D's weights clipped and members' learning rates apart."""
+    from test_population import assert_members_follow_their_single_runs
+
+    configs = [run_config("unrolled-gan", unroll=2, steps=8, seed=seed, d_weight_clip=clip,
+                          **{"d_adam.lr": lr, "adam.beta1": 0.5})
+               for seed, lr, clip in ((0, 1e-3, 0.0), (1, 2e-3, 0.0), (2, 1e-3, 0.05))]
+    configs = [dataclasses.replace(c, log_every=4) for c in configs]
+    assert_members_follow_their_single_runs(tmp_path, configs)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"unroll": -1}, "unroll must be >= 0"),
+    ({"penalty": "gp"}, "unroll takes no gradient penalty"),
+    ({"fast.compile": "default"}, "torch.compile gives no second derivatives"),
+])
+def test_what_unrolling_cannot_take_is_refused(change: dict, message: str) -> None:
+    with pytest.raises(GanzooError, match=message):
+        run_config("unrolled-gan", **change)
+
+
+@pytest.mark.parametrize("variant, message", [("wgan-gp", "no gradient penalty"), ("began", "state of its own")])
+def test_losses_with_their_own_penalty_or_state_are_refused(variant: str, message: str) -> None:
+    with pytest.raises(GanzooError, match=message):
+        resolve_config(variant, "digits", overrides={"unroll": 1})
+
+
+def test_g_minimises_minus_ds_objective_only_for_a_zero_sum_loss() -> None:
+    assert Minimax.zero_sum and not NonSaturating.zero_sum
