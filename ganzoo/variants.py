@@ -36,6 +36,7 @@ from ganzoo.ranges import (
 )
 from ganzoo.registry import Registry
 from ganzoo.spectral_norm import spectral_norm
+from ganzoo.unrolling import unroll_problem
 from ganzoo.weights import INITIALISATIONS, LATENTS, UniformLatent, set_batchnorm
 
 # compare_gan's ranges for a loss it does not define (ganzoo.ranges.generic): a variant that gives
@@ -153,6 +154,10 @@ def pairing_problem(config: TrainConfig) -> str | None:
     if build_penalty(config) is not None and not loss.takes_penalty:
         return (f"loss {config.loss!r} takes no penalty (it has one of its own, or D's outputs are not "
                 f"scores); set penalty=none, not {config.penalty!r}")
+    if config.unroll and (problem := unroll_problem(loss, build_penalty(config) is not None)) is not None:
+        return problem
+    if config.unroll and config.fast.compile in ("default", "reduce-overhead"):
+        return f"unroll takes no fast.compile={config.fast.compile}: torch.compile gives no second derivatives"
     if arch.d_output() != loss.d_output:
         wanted = str(loss.d_output == RECONSTRUCTION_ERRORS).lower()
         hint = f" (arch.d_autoencoder={wanted} gives {loss.d_output})" if hasattr(arch, "d_autoencoder") else ""
@@ -275,6 +280,46 @@ for _m in (2, 3, 4):
     ))
 
 
+# Unrolled GAN (Metz et al. 2017; ganzoo.unrolling) as poolio/unrolled_gan@67e2c7a "Unrolled GAN demo.ipynb"
+# (by Metz et al.'s co-author Poole) trains it on the 2D ring: G and D of 2 hidden layers of 128 tanh units,
+# orthogonal weights with gain 1.4 (generator/discriminator cells), Adam with beta1 0.5, D's lr 1e-4 and G's
+# 1e-3, batches of 512, noise N(0, I_256) and 5 unrolled steps (params cell), G minimising minus the minimax
+# loss at the unrolled D (g_train_op). Its data is pacgan-ring's (radius 1, std 0.01). The wide space
+# searches k; the narrow one fixes the demo's settings.
+_UNROLLED = {"arch.hidden": 128, "arch.depth": 2, "arch.g_activation": "tanh", "arch.d_activation": "tanh",
+             "init": "orthogonal", "g_adam.lr": 1e-3, "d_adam.lr": 1e-4, "adam.beta1": 0.5, "adam.beta2": 0.999,
+             "z_dim": 256, "batch_size": 512, "unroll": 5}
+register_variant("unrolled-gan", Variant(
+    "minimax", "mlp", "Metz et al. 2017: G's loss through 5 unrolled D updates (unroll), the authors' 2D demo's networks",
+    defaults=_UNROLLED,
+    search_space={**WIDE_SPACE, "unroll": Choice((1, 3, 5, 10), default=5)},
+    narrow_space={"adam.beta1": Choice((0.5,)), "n_critic": Choice((1,)), "unroll": Choice((5,))},
+))
+
+# VEEGAN's 2D protocol (Srivastava et al. 2017, Table 1), from the only 2D code it published,
+# akashgit/VEEGAN@97f07b7 VEEGAN_2D_RING.ipynb (VEEGAN on the grid): the network that maps noise to
+# points has 2 hidden layers of 128 ReLU units from 254 + 1 standard-normal inputs (cells 4, 10: z_dim 255)
+# and a linear output; D has 1 hidden layer of 128 ReLU units (cell 11); slim's initialisation, Glorot
+# uniform and biases 0 (init xavier); one Adam with lr 1e-3 and beta1 0.5 (cell 19); batches of 500 (cell 4).
+# Its GAN and Unrolled GAN rows have no code there: they take these networks and settings with D on x
+# alone (VEEGAN's D judges (z, x) pairs), the minimax game the paper writes (O_gan), and for Unrolled GAN
+# 5 unrolled steps ("as suggested in the authors' reference implementation", VEEGAN index.md).
+_VEEGAN = {"arch.hidden": 128, "arch.g_depth": 2, "arch.d_depth": 1, "arch.g_activation": "relu",
+           "arch.d_activation": "relu", "init": "xavier", "adam.lr": 1e-3, "adam.beta1": 0.5, "adam.beta2": 0.999,
+           "z_dim": 255, "batch_size": 500}
+_VEEGAN_FIXED: Space = {"adam.lr": Choice((1e-3,)), "adam.beta1": Choice((0.5,)), "n_critic": Choice((1,))}
+register_variant("veegan-gan", Variant(
+    "minimax", "mlp", "Srivastava et al. 2017: VEEGAN's GAN baseline on the 2D mixtures (its G, a one-layer D)",
+    defaults=_VEEGAN, narrow_space=_VEEGAN_FIXED,
+))
+register_variant("veegan-unrolled", Variant(
+    "minimax", "mlp", "Srivastava et al. 2017: VEEGAN's Unrolled GAN baseline (veegan-gan with 5 unrolled D steps)",
+    defaults={**_VEEGAN, "unroll": 5},
+    search_space={**WIDE_SPACE, "unroll": Choice((1, 3, 5, 10), default=5)},
+    narrow_space={**_VEEGAN_FIXED, "unroll": Choice((5,))},
+))
+
+
 def resolve_config(
     variant: str,
     dataset: str,
@@ -324,7 +369,7 @@ def build_networks(config: TrainConfig, sample_shape: tuple[int, ...], bounded: 
 
 
 _POSITIVE = ("steps", "batch_size", "z_dim", "n_critic", "log_every", "pack")
-_NON_NEGATIVE = ("sample_every", "checkpoint_every", "callback_every")
+_NON_NEGATIVE = ("sample_every", "checkpoint_every", "callback_every", "unroll")
 
 
 SEED_LIMIT = 2**32

@@ -294,3 +294,72 @@ def test_xavier_and_orthogonal_are_registered_and_a_config_runs_them():
             assert torch.equal(a, b)
     assert main(["train", "--variant", "nsgan", "--dataset", "ring8", "--set", "init=orthogonal", "--set",
                  "arch.g_activation=tanh", "--set", "arch.d_hidden=64", "--dry-run"]) == 0
+
+
+# ---- Unrolled GAN and VEEGAN's table: the variants and the presets, pinned to the reference code ---------
+
+def test_the_unrolled_gan_variant_takes_the_demos_settings():
+    # poolio/unrolled_gan@67e2c7a "Unrolled GAN demo.ipynb": params cell (batch 512, D lr 1e-4, G lr 1e-3,
+    # beta1 0.5, eps 1e-8, z_dim 256, unrolling_steps 5); generator/discriminator cells (2 x 128 tanh, linear
+    # out, orthogonal init gain 1.4); the model cell's loss (sigmoid cross-entropy, G minimising -unrolled_loss:
+    # the minimax game, which ganzoo's zero-sum minimax loss unrolls as minus D's objective).
+    from ganzoo.losses import LOSSES
+    from ganzoo.variants import VARIANTS, resolve_config
+
+    config = resolve_config("unrolled-gan", "pacgan-ring")
+    assert (config.loss, config.arch, config.unroll, config.batch_size, config.z_dim, config.init) == (
+        "minimax", "mlp", 5, 512, 256, "orthogonal")
+    assert LOSSES.get(config.loss).zero_sum
+    assert (config.g_adam.lr, config.d_adam.lr) == (1e-3, 1e-4)
+    assert all((a.beta1, a.beta2) == (0.5, 0.999) for a in (config.g_adam, config.d_adam))
+    assert MLP(**config.arch_params).sizes() == (128, 2, 128, 2)
+    assert (config.arch_params["g_activation"], config.arch_params["d_activation"]) == ("tanh", "tanh")
+    assert VARIANTS.get("unrolled-gan").search_space["unroll"].values == (1, 3, 5, 10)  # k is searched
+
+
+@pytest.mark.parametrize("variant, unroll", [("veegan-gan", 0), ("veegan-unrolled", 5)])
+def test_the_veegan_variants_take_the_references_settings(variant, unroll):
+    # akashgit/VEEGAN@97f07b7 VEEGAN_2D_RING.ipynb: cell 4 (batch 500, 254 noise inputs + 1 eps, 128 units),
+    # cell 10 (the noise-to-points network: 2 ReLU layers of 128, linear output), cell 11 (D: 1 ReLU layer of
+    # 128), cell 19 (Adam 1e-3, beta1 0.5; TF's beta2 0.999), slim's default init (Glorot uniform, biases 0);
+    # index.md: the unrolled GAN with five unrolling steps.
+    from ganzoo.variants import resolve_config
+
+    config = resolve_config(variant, "grid25")
+    assert (config.loss, config.arch, config.unroll, config.batch_size, config.z_dim, config.z_dist, config.init) == (
+        "minimax", "mlp", unroll, 500, 255, "normal", "xavier")
+    assert MLP(**config.arch_params).sizes() == (128, 2, 128, 1)
+    assert (config.arch_params["g_activation"], config.arch_params["d_activation"]) == ("relu", "relu")
+    for adam in (config.g_adam, config.d_adam):
+        assert (adam.lr, adam.beta1, adam.beta2) == (1e-3, 0.5, 0.999)
+    assert config.n_critic == 1
+
+
+@pytest.mark.parametrize("preset, seeds, steps, device", [("veegan-2d", 5, 100_000, "cuda"),
+                                                          ("veegan-2d-quick", 2, 150, "cpu")])
+def test_the_veegan_presets_run_the_papers_table(tmp_path, preset, seeds, steps, device):
+    # index.md: 2,500 samples from each model, numbers averaged over five runs, a sample high quality within
+    # three standard deviations of its nearest mode, a mode captured with one; cell 23: 100 epochs of 1,000
+    # iterations; cell 26: the threshold 0.15 = 3 x the grid's std 0.05 (cell 6).
+    from ganzoo.data import load_dataset
+    from ganzoo.sweep.config import load_preset
+    from ganzoo.sweep.study import Sweep
+
+    config = load_preset(preset)
+    assert config.variants == ("veegan-gan", "veegan-unrolled")
+    assert config.datasets == ("ring8", "grid25") and config.device == device
+    assert (config.n_trials, config.seeds, config.steps, config.epochs, config.budget, config.batch_size) == (
+        1, seeds, steps, None, "g_updates", 500)
+    assert (config.evaluation.features, config.evaluation.n_samples, config.evaluation.mode_rule) == (
+        "points", 2500, "one-sample")
+    grid = load_dataset("grid25", "train")
+    assert 3 * grid.std == pytest.approx(0.15)
+    sweep = Sweep(preset, config, tmp_path)
+    for pair in sweep.pairs:  # each row its single configuration: the narrow space fixes it
+        space = config.search_space(pair)
+        assert {key: dim.values for key, dim in space.items()} == {
+            "adam.lr": (1e-3,), "adam.beta1": (0.5,), "n_critic": (1,),
+            **({"unroll": (5,)} if pair.variant == "veegan-unrolled" else {})}
+        run = config.run_config(pair)
+        assert (run.arch, run.z_dim, run.batch_size, run.unroll) == (
+            "mlp", 255, 500, 5 if pair.variant == "veegan-unrolled" else 0)
