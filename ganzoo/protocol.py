@@ -372,3 +372,7 @@ def reference_table(context: Context) -> tuple[Reference, list[Row]] | None:
         return None
     reference = REFERENCES.get(name)
     return reference, table(reference, context)
+
+
+# PacGAN's and VEEGAN's tables register themselves (after everything they use here is defined).
+from ganzoo import protocol_mixtures  # noqa: E402,F401

@@ -263,7 +263,7 @@ register_variant("ragan", Variant(
 
 # PacGAN's 2D experiments (Lin et al. 2018), fjxmlzn/PacGAN@190853e synthetic_data_experiments/
 # 2DRing_GAN&PacGAN/ (the grid's the same): G's noise N(0, I_2) (config.py:33-36), batches of 100 packs
-# (config.py:15), Adam with lr 1e-4 and beta1 0.8, Blocks' beta2 0.999 (config.py:23-24), the
+# (config.py:25), Adam with lr 1e-4 and beta1 0.8, Blocks' beta2 0.999 (config.py:23-24), the
 # non-saturating loss (pacgan/bricks.py:69-72), its networks (the pacgan architecture). One deviation:
 # PacGAN updates G and D at once, from one graph (ALI's ali_algorithm); ganzoo updates D, then G.
 _PACGAN = {"adam.lr": 1e-4, "adam.beta1": 0.8, "adam.beta2": 0.999, "z_dim": 2, "batch_size": 100}

@@ -112,7 +112,7 @@ def test_a_packed_run_draws_pack_times_the_samples_and_D_judges_packs(tmp_path):
 
 @pytest.mark.parametrize("variant, pack", [("pacgan-gan", 1), ("pacgan2", 2), ("pacgan3", 3), ("pacgan4", 4)])
 def test_the_pacgan_variants_take_the_references_settings(variant, pack):
-    # config.py:15 (batch 100), 23-24 (Adam 1e-4, beta1 0.8; Blocks' beta2 0.999), 33-36 (z ~ N(0, I_2));
+    # config.py:25 (batch 100), 23-24 (Adam 1e-4, beta1 0.8; Blocks' beta2 0.999), 33-36 (z ~ N(0, I_2));
     # bricks.py:69-72 (softplus(-D(x)) + softplus(D(G(z))), G's softplus(-D(G(z))): the non-saturating loss).
     from ganzoo.variants import resolve_config
 
@@ -126,7 +126,7 @@ def test_the_pacgan_variants_take_the_references_settings(variant, pack):
 
 @pytest.mark.parametrize("preset, seeds, epochs, device", [("pacgan-2d", 10, 400, "cuda"), ("pacgan-2d-quick", 2, 0.25, "cpu")])
 def test_the_pacgan_presets_run_the_papers_table(tmp_path, preset, seeds, epochs, device):
-    # config.py: 10 runs a row (44-49), batch 100 (15), 400 epochs (25) of 100,000 points (30: 1,000 updates
+    # config.py: 10 runs a row (44-49), batch 100 (25), 400 epochs (15) of 100,000 points (30: 1,000 updates
     # an epoch), 2,500 samples scored (32); the rows GAN and PacGAN2..4 on the ring and the grid.
     from ganzoo.sweep.config import load_preset
     from ganzoo.sweep.study import Sweep
@@ -363,3 +363,42 @@ def test_the_veegan_presets_run_the_papers_table(tmp_path, preset, seeds, steps,
         run = config.run_config(pair)
         assert (run.arch, run.z_dim, run.batch_size, run.unroll) == (
             "mlp", 255, 500, 5 if pair.variant == "veegan-unrolled" else 0)
+
+
+# ---- the protocol tables (ganzoo.protocol_mixtures): every difference named ---------------------------
+
+def protocol_rows(preset, tmp_path):
+    from ganzoo import protocol
+    from ganzoo.sweep.config import load_preset
+    from ganzoo.sweep.study import Sweep
+
+    sweep = Sweep(preset, load_preset(preset), tmp_path)
+    context = protocol.Context(sweep.settings(), {p.name: sweep.pair_record(p) for p in sweep.pairs})
+    return protocol.reference_table(context)
+
+
+@pytest.mark.parametrize("preset, reference, quick", [("pacgan-2d", "PACGAN2018", "pacgan-2d-quick"),
+                                                      ("veegan-2d", "VEEGAN2017", "veegan-2d-quick")])
+def test_the_mode_collapse_protocol_tables_name_every_difference(tmp_path, preset, reference, quick):
+    from ganzoo import protocol, protocol_mixtures
+
+    found, rows = protocol_rows(preset, tmp_path / "full")
+    assert found is getattr(protocol_mixtures, reference)
+    assert not [r for r in rows if r.status.startswith(protocol.DIFFERS)], rows
+    deviations = [r for r in rows if r.status.startswith(protocol.ON_PURPOSE)]
+    assert {r.choice for r in deviations} >= {"update order"}
+    assert all(len(r.status) > len(protocol.ON_PURPOSE) + 10 for r in deviations)  # each says why
+    # The quick preset differs where a CPU's scale makes it differ, and nowhere else.
+    _, rows = protocol_rows(quick, tmp_path / "quick")
+    assert {r.choice for r in rows if r.status.startswith(protocol.DIFFERS)} == {"budget", "runs"}
+
+
+@pytest.mark.parametrize("preset", ["pacgan-2d", "veegan-2d"])
+def test_the_readme_carries_the_mode_collapse_tables_as_the_code_makes_them(tmp_path, preset):
+    from pathlib import Path
+
+    from ganzoo import protocol
+
+    reference, rows = protocol_rows(preset, tmp_path)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert protocol.markdown(reference, rows) in readme
