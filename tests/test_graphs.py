@@ -75,7 +75,9 @@ CAPTURED = [("nsgan", {}), ("dcgan", {}), ("wgan-gp", {}), ("wgan", {"d_weight_c
             ("nsgan", {"g_ema_decay": 0.9, "g_ema_start": 5}),
             ("dcgan", {"init": "compare_gan", "batchnorm_eps": 1e-3, "batchnorm_momentum": 1e-3, "z_dist": "uniform"}),
             ("dragan", {"penalty.on": "probabilities", "penalty.slope_eps": 1e-4, "penalty.gradient_scale": 2.0}),
-            ("lsgan", {"loss.on": "probabilities"})]
+            ("lsgan", {"loss.on": "probabilities"}),
+            # Unrolled GAN: D's look-ahead (second derivatives, D's Adam moments and step count read in the graph)
+            ("unrolled-gan", {"unroll": 2, "z_dim": 16}), ("nsgan", {"unroll": 1, "d_weight_clip": 0.5})]
 
 
 @pytest.mark.gpu
@@ -98,11 +100,12 @@ def test_the_captured_step_trains_the_eager_run(tmp_path: Path, variant: str, se
         assert (runs["auto"].body.loss_state.values[name] - value).abs().max().item() < TRAJECTORY_TOLERANCE
 
 
-# a penalty per member; BEGAN's k per member with G's moving average; spectral norm's vectors per member
+# a penalty per member; BEGAN's k per member with G's moving average; spectral norm's vectors per member;
+# each member's look-ahead from its own Adam moments
 @pytest.mark.gpu
 @cuda
 @pytest.mark.parametrize("variant, extra", [("wgan-gp", {}), ("began", {"g_ema_decay": 0.9, "loss.gamma": 1.0}),
-                                            ("hinge", {"d_spectral_norm": True})])
+                                            ("hinge", {"d_spectral_norm": True}), ("unrolled-gan", {"unroll": 2})])
 def test_a_captured_population_trains_its_eager_members(tmp_path: Path, variant: str, extra: dict, float64: None) -> None:
     def members(graph: str):
         return [member(variant, s, lr, 0.5, device="cuda", **{"fast.cuda_graph": graph, **extra})
