@@ -46,32 +46,13 @@ def architecture_default(module: nn.Module) -> None:
 COMPARE_GAN_STD = 0.02
 
 
-@register_initialisation("compare_gan")
-def compare_gan_init(module: nn.Module) -> None:
-    """compare_gan v1's (Lucic et al. 2018): linear and transposed-convolution weights N(0, 0.02),
-    convolution weights N(0, 0.02) truncated at 2 std, biases 0, normalisation scales 1 and shifts 0."""
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-                nn.init.trunc_normal_(m.weight, 0.0, COMPARE_GAN_STD, -2 * COMPARE_GAN_STD, 2 * COMPARE_GAN_STD)
-            elif isinstance(m, (nn.Linear, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
-                nn.init.normal_(m.weight, 0.0, COMPARE_GAN_STD)
-            elif isinstance(m, (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)):
-                if getattr(m, "weight", None) is not None:
-                    nn.init.ones_(m.weight)
-            else:
-                continue
-            if getattr(m, "bias", None) is not None:
-                nn.init.zeros_(m.bias)
-
-
-def _initialise(module: nn.Module, weight: Callable[[Tensor], object]) -> None:
-    """``weight`` on every linear and (transposed) convolution weight, biases 0, normalisation scales 1
+def _initialise(module: nn.Module, weight: Callable[[nn.Module], object]) -> None:
+    """``weight(m)`` on every linear and (transposed) convolution ``m``, biases 0, normalisation scales 1
     and shifts 0: every parameter an initialisation covers is set, whatever the architecture drew."""
     with torch.no_grad():
         for m in module.modules():
             if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd)):
-                weight(m.weight)
+                weight(m)
             elif isinstance(m, (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)):
                 if getattr(m, "weight", None) is not None:
                     nn.init.ones_(m.weight)
@@ -79,6 +60,19 @@ def _initialise(module: nn.Module, weight: Callable[[Tensor], object]) -> None:
                 continue
             if getattr(m, "bias", None) is not None:
                 nn.init.zeros_(m.bias)
+
+
+@register_initialisation("compare_gan")
+def compare_gan_init(module: nn.Module) -> None:
+    """compare_gan v1's (Lucic et al. 2018): linear and transposed-convolution weights N(0, 0.02),
+    convolution weights N(0, 0.02) truncated at 2 std, biases 0, normalisation scales 1 and shifts 0."""
+    def weight(m: nn.Module) -> None:
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+            nn.init.trunc_normal_(m.weight, 0.0, COMPARE_GAN_STD, -2 * COMPARE_GAN_STD, 2 * COMPARE_GAN_STD)
+        else:
+            nn.init.normal_(m.weight, 0.0, COMPARE_GAN_STD)
+
+    _initialise(module, weight)
 
 
 # TensorFlow's glorot_uniform: U(-a, a) with a = sqrt(6 / (fan_in + fan_out)), torch's xavier_uniform_
@@ -90,7 +84,7 @@ def _initialise(module: nn.Module, weight: Callable[[Tensor], object]) -> None:
 def xavier_init(module: nn.Module) -> None:
     """Glorot & Bengio 2010, uniform (TF's glorot_uniform, slim's default): linear and convolution weights
     U(-a, a), a = sqrt(6 / (fan_in + fan_out)), biases 0, normalisation scales 1 and shifts 0."""
-    _initialise(module, nn.init.xavier_uniform_)
+    _initialise(module, lambda m: nn.init.xavier_uniform_(m.weight))
 
 
 # Unrolled GAN's demo (poolio/unrolled_gan@67e2c7a, "Unrolled GAN demo.ipynb", the cell that builds the
@@ -105,7 +99,7 @@ ORTHOGONAL_GAIN = 1.4
 def orthogonal_init(module: nn.Module) -> None:
     """Saxe et al. 2014, as Unrolled GAN's demo (Metz et al. 2017): linear and convolution weights orthogonal
     times 1.4, biases 0, normalisation scales 1 and shifts 0."""
-    _initialise(module, lambda weight: nn.init.orthogonal_(weight, ORTHOGONAL_GAIN))
+    _initialise(module, lambda m: nn.init.orthogonal_(m.weight, ORTHOGONAL_GAIN))
 
 
 def set_batchnorm(module: nn.Module, eps: float | None, momentum: float | None) -> None:
