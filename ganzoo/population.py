@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -197,6 +197,8 @@ class StackedStep:
         # one (a member with decay 0 gets lerp weight 1, which is G's own weights exactly).
         self.clip = per_member([x.d_weight_clip or math.inf for x in configs])[:, None] if any(
             x.d_weight_clip > 0 for x in configs) else None
+        # The look-ahead clips as D's update does, and unclipped members at infinity (vmap takes no None).
+        self._look_ahead_clip = self.clip if self.clip is not None else per_member([math.inf] * len(configs))[:, None]
         self.g_ema = self.g_opt.flat.clone() if any(x.g_ema_decay > 0 for x in configs) else None
         self.ema_decay = per_member([x.g_ema_decay for x in configs])[:, None]
         self.ema_start = per_member([x.g_ema_start for x in configs])[:, None]
@@ -248,26 +250,24 @@ class StackedStep:
 
         def g_loss(g_params: dict[str, Tensor], g_buffers: dict[str, Tensor], d_params: dict[str, Tensor],
                    d_buffers: dict[str, Tensor], z: Tensor, real: Tensor, loss_params: dict[str, Tensor],
-                   state: dict[str, Tensor], adam: tuple[Any, ...]) -> tuple[Tensor, Tensor]:
+                   state: dict[str, Tensor], ahead: dict[str, Any]) -> tuple[Tensor, Tensor]:
             # G's forward repeats the last D step's (same weights, same z, batch statistics), with its
             # running statistics left alone: a single run updates them once per D step, not again here.
             frozen = {k: v.clone() for k, v in g_buffers.items()}
             fake = functional_call(G, (g_params, frozen), (z,))
             this = loss_type(**loss_params, **loss_constants)
 
-            def critic_at(params: dict[str, Tensor], buffers: dict[str, Tensor]) -> Any:
+            def critic_at(params: dict[str, Tensor], buffers: dict[str, Tensor]) -> Callable[[Tensor], Tensor]:
                 return lambda x: functional_call(D, (params, buffers), (x,))
 
-            def own(critic: Any) -> Tensor:
-                return generator_term(this, critic, fake, real, state)
-
-            if unroll:  # as a single run's look-ahead (ganzoo.unrolling), from the member's Adam
-                ahead = {k: v.clone() for k, v in d_buffers.items()}
-                final = look_ahead(lambda p: d_objective(this, critic_at(p, ahead), real, fake), d_params,
-                                   AdamState(*adam), unroll, func_gradient)
-                value = surrogate(this, critic_at(final, ahead), real, fake, own)
+            if unroll:  # as a single run's look-ahead (ganzoo.unrolling), from where D's last update started
+                copies = {k: v.clone() for k, v in d_buffers.items()}
+                adam = AdamState(**{k: v for k, v in ahead.items() if k != "params"})
+                final = look_ahead(lambda p: d_objective(this, critic_at(p, copies), real, fake), ahead["params"],
+                                   adam, unroll, func_gradient)
+                value = surrogate(this, critic_at(final, copies), real, fake)
             else:
-                value = own(critic_at(d_params, d_buffers))
+                value = generator_term(this, critic_at(d_params, d_buffers), fake, real, state)
             return value, value.detach()
 
         self._generate = vmap(generate)
@@ -309,13 +309,15 @@ class StackedStep:
             if norms:
                 stats.norms[:, 0] += self._norm(grads) / n_critic
             with torch.no_grad():
+                if i == n_critic - 1:  # the look-ahead starts where this update starts
+                    ahead = self._d_before_update() if self.configs[0].unroll else {}
                 self.d_opt.step(grads, self.active & ~stats.nonfinite)
                 if self.clip is not None:
                     self.d_opt.flat.clamp_(-self.clip, self.clip)
             if self.loss_state.values:
                 self.loss_state.advance(following, self.active & ~stats.nonfinite)
         grads, value = self._g_grad(self.g_params, self.g_buffers, self.d_params, self.d_buffers, z, real,
-                                    self.loss_params, self.loss_state.values, self._d_adam_state())
+                                    self.loss_params, self.loss_state.values, ahead)
         stats.generator(value)
         if norms:
             stats.norms[:, 1] = self._norm(grads)
@@ -327,14 +329,13 @@ class StackedStep:
                 weight = ema_weight(self.ema_updates, self.ema_decay, self.ema_start) * active[:, None]
                 self.g_ema.add_((self.g_opt.flat - self.g_ema) * weight)  # as a single run's, formula and all
 
-    def _d_adam_state(self) -> tuple[Any, ...]:
-        """D's Adam as each member's look-ahead starts from it (ganzoo.unrolling.AdamState's fields, each
-        with the members first); nothing without unrolling."""
-        if not self.configs[0].unroll:
-            return ()
+    def _d_before_update(self) -> dict[str, Any]:
+        """Each member's D weights and Adam as its last critic update starts from them (members first): where
+        its look-ahead starts (ganzoo.unrolling.AdamState's fields and ``params``)."""
         opt = self.d_opt
-        clip = self.clip if self.clip is not None else torch.full_like(opt.lr, math.inf)  # vmap takes no None
-        return (opt.views(opt.m), opt.views(opt.v), opt.t, opt.lr, opt.beta1, opt.beta2, clip)
+        return {"params": opt.views(opt.flat.clone()), "exp_avg": opt.views(opt.m.clone()),
+                "exp_avg_sq": opt.views(opt.v.clone()), "step": opt.t.clone(), "lr": opt.lr, "beta1": opt.beta1,
+                "beta2": opt.beta2, "clip": self._look_ahead_clip}
 
     def generators(self) -> list[torch.Generator]:
         return self.rngs

@@ -108,7 +108,7 @@ def register_reference(name: str, reference: Reference) -> Reference:
 
 # ---- values read from a context ------------------------------------------------------------------
 
-def _budget(c: Context) -> str:
+def budget_text(c: Context) -> str:
     s = c.settings
     unit = "D" if s.get("budget") == "d_updates" else "G"
     updates = sorted({r["budget"]["updates"] for r in c.records.values()})
@@ -202,7 +202,7 @@ LUCIC2018 = register_reference("lucic2018", Reference(
         Choice("budget", "15,625 D updates: 20 epochs of 50,000 images at batch 64 (the Fashion-MNIST split it reads "
                "has 60,000), G updated every disc_iters (generate_tasks_lib.py:141-145 TuneParams; gans/"
                "abstract_gan.py:198-215 run_single_train_step)",
-               _budget, "15,625 D updates (20 epochs of 50,000 images at batch 64)"),
+               budget_text, "15,625 D updates (20 epochs of 50,000 images at batch 64)"),
         Choice("G's first update", "G also updated after the first D update: 3,126 G updates at disc_iters 5 "
                "(gans/abstract_gan.py:207: `if (counter - 1) % self.disc_iters == 0 or g_loss is None`)",
                lambda c: "G after every n_critic D updates: 3,125 at n_critic 5", None,
@@ -318,7 +318,7 @@ KURACH2019 = register_reference("kurach2019", Reference(
                lambda c: "the Lucic et al. losses' defaults (lsgan: lr 2e-4) and the hinge variant's own", None,
                "the variants' spaces are Lucic et al.'s; only the LS loss's learning rate differs"),
         Choice("budget", "100,000 to 200,000 D updates at batch 64 (generate_tasks_lib.py, e.g. BestModelSNDCGan)",
-               _budget, None, "20 epochs of Fashion-MNIST: a grid a GPU finishes in hours"),
+               budget_text, None, "20 epochs of Fashion-MNIST: a grid a GPU finishes in hours"),
         Choice("evaluation", "FID, 10,000 samples (eval_gan_lib.py)", _evaluation,
                "FID by inception features, 10,000 samples against all of the test split"),
     ]))
@@ -326,7 +326,7 @@ KURACH2019 = register_reference("kurach2019", Reference(
 
 # ---- what every sweep states -------------------------------------------------------------------------
 
-def _num(value: Any) -> str:
+def number_text(value: Any) -> str:
     """A setting's value as written by hand: 0.00005, not 5e-05."""
     if isinstance(value, float):
         import numpy as np
@@ -338,22 +338,22 @@ def _num(value: Any) -> str:
 def _range(dim: Mapping[str, Any]) -> str:
     kind = dim["kind"]
     if kind == "Choice":
-        shown = ", ".join(_num(v) for v in dim["values"])
+        shown = ", ".join(number_text(v) for v in dim["values"])
         text = f"{{{shown}}}" if len(dim["values"]) > 1 else f"fixed {shown}"
     elif dim["low"] == dim["high"]:
-        text = f"fixed {_num(float(dim['low']))}"
+        text = f"fixed {number_text(float(dim['low']))}"
     else:
-        text = f"{'log-uniform' if kind == 'LogUniform' else 'uniform'} [{_num(float(dim['low']))}, {_num(float(dim['high']))}]"
+        text = f"{'log-uniform' if kind == 'LogUniform' else 'uniform'} [{number_text(float(dim['low']))}, {number_text(float(dim['high']))}]"
     default = dim.get("default")
-    shown_default = default is not None and text != f"fixed {_num(default)}"
-    return text + (f", default {_num(default)}" if shown_default else "")
+    shown_default = default is not None and text != f"fixed {number_text(default)}"
+    return text + (f", default {number_text(default)}" if shown_default else "")
 
 
 def summary(context: Context) -> list[str]:
     """The protocol lines every sweep's dry run and report carry: budget, search, scoring, evaluation,
     repeat, and each pair's ranges."""
     s = context.settings
-    lines = [f"Budget: {_budget(context)}, the same for every trial "
+    lines = [f"Budget: {budget_text(context)}, the same for every trial "
              + ("whatever its n_critic (G updated after every n_critic D updates)." if s.get("budget") == "d_updates"
                 else "in G updates (a step is n_critic D updates and one G update)."),
              f"Search: {_search(context)}.", f"Scoring: {_scoring(context)}.", f"Evaluation: {_evaluation(context)}."]

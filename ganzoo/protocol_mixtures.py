@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ganzoo.protocol import Choice, Context, Reference, _budget, _num, register_reference
+from ganzoo.protocol import Choice, Context, Reference, budget_text, number_text, register_reference
 
 
 def _noise(run: Mapping[str, Any]) -> str:
@@ -22,7 +22,7 @@ def _noise(run: Mapping[str, Any]) -> str:
 
 def _adam(run: Mapping[str, Any]) -> str:
     def one(adam: Mapping[str, Any]) -> str:
-        return f"Adam lr {_num(adam['lr'])}, beta1 {_num(adam['beta1'])}, beta2 {_num(adam['beta2'])}"
+        return f"Adam lr {number_text(adam['lr'])}, beta1 {number_text(adam['beta1'])}, beta2 {number_text(adam['beta2'])}"
 
     g, d = one(run["g_adam"]), one(run["d_adam"])
     return g if g == d else f"G {g}; D {d}"
@@ -32,7 +32,7 @@ def _network(run: Mapping[str, Any]) -> str:
     """The architecture, with the mlp's G and D spelled out (its unset sizes the shared ones)."""
     p = run["arch_params"]
     if run["arch"] != "mlp":
-        return run["arch"] + "".join(f" {k}={_num(v)}" for k, v in sorted(p.items()))
+        return run["arch"] + "".join(f" {k}={number_text(v)}" for k, v in sorted(p.items()))
     hidden, depth = p.get("hidden", 256), p.get("depth", 2)
     g = f"G {p.get('g_depth', depth)} x {p.get('g_hidden', hidden)} {p.get('g_activation', 'relu')}"
     d = f"D {p.get('d_depth', depth)} x {p.get('d_hidden', hidden)} {p.get('d_activation', 'leaky_relu')}"
@@ -80,7 +80,7 @@ PACGAN2018 = register_reference("pacgan2018", Reference(
                lambda c: c.values(_adam), "Adam lr 0.0001, beta1 0.8, beta2 0.999"),
         Choice("batch", "100 packs (config.py:25)", lambda c: str(c.settings["batch_size"]), "100"),
         Choice("budget", "400 epochs of 100,000 points at batch 100: 1,000 iterations an epoch (config.py:15, 30)",
-               _budget, "400,000 G updates (400 epochs of 100,000 images at batch 100)"),
+               budget_text, "400,000 G updates (400 epochs of 100,000 images at batch 100)"),
         Choice("update order", "G and D updated at once from one graph (ALI's ali_algorithm, pacgan_task.py)",
                lambda c: "D, then G", None, ALTERNATING),
         Choice("data", "the ring: 8 modes, radius 1, std 0.01 (config.py:6-7); the 5x5 grid, spacing 2, std 0.05 "
@@ -114,15 +114,21 @@ VEEGAN2017 = register_reference("veegan2017", Reference(
                "z ~ N(0, 1) of 255 dimensions"),
         Choice("optimiser", "one Adam, lr 1e-3, beta1 0.5, TensorFlow's beta2 0.999 (cell 19)",
                lambda c: c.values(_adam), "Adam lr 0.001, beta1 0.5, beta2 0.999"),
+        Choice("Adam's bias correction", "one AdamOptimizer minimises both losses (cells 19-20): TensorFlow 1 keeps "
+               "its beta powers per optimiser, and both train ops advance them, two steps an iteration",
+               lambda c: "each network's Adam counts its own steps", None,
+               "torch's Adam per network; the two differ only while 0.999^t is far from 0, the first few thousand "
+               "of 100,000 iterations"),
         Choice("batch", "500 (cell 4)", lambda c: str(c.settings["batch_size"]), "500"),
-        Choice("budget", "100 epochs of 1,000 iterations (cell 23)", _budget, "100,000 G updates at batch 500"),
+        Choice("budget", "100 epochs of 1,000 iterations (cell 23)", budget_text, "100,000 G updates at batch 500"),
         Choice("update order", "G and D updated in one session run (cell 23)", lambda c: "D, then G", None, ALTERNATING),
-        Choice("unrolling", "5 steps (index.md), as Unrolled GAN's demo replays D's Adam on the step's batch "
-               "(poolio/unrolled_gan)", lambda c: c.values(lambda r: str(r["unroll"]), lambda r: r.get("unroll", 0) > 0),
+        Choice("unrolling", "5 steps (index.md), as Unrolled GAN's demo replays D's Adam on the step's batch from "
+               "before D's update, the first unrolled update being D's own (poolio/unrolled_gan@67e2c7a)", lambda c: c.values(lambda r: str(r["unroll"]), lambda r: r.get("unroll", 0) > 0),
                "5"),
         Choice("data", "the ring of 8 (index.md; its notebook samples the 5x5 grid: spacing 2, std 0.05, cell 6)",
                _datasets, "grid25, ring8",
-               "the ring is Unrolled GAN's (radius 2, std 0.02): the repository has no ring code"),
+               "the ring is ring8 (radius 2, std 0.02, Metz et al.'s paper's): the repository has no ring code and "
+               "the paper page no geometry"),
         Choice("runs", "five (index.md)", lambda c: str(c.settings["seeds"]), "5"),
         Choice("scoring", "2,500 samples (cell 24); a mode covered by one high-quality sample within 3 std (cell 26, "
                "index.md)", _scored, SCORED),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +168,8 @@ class ModuleStep:
         total.backward()
         if norms:
             self.statistics.norms[0, 0] += grad_norm(self.D) / self.config.n_critic
+        if keep and self.config.unroll:
+            self._ahead_from = self._d_before_update()
         self.d_opt.step()
         if self.config.d_weight_clip > 0:
             with torch.no_grad():
@@ -203,26 +205,39 @@ class ModuleStep:
                     ema.add_((current - ema) * weight)
         self.statistics.generator(loss.detach()[None])
 
-    def _unrolled_g_loss(self, fake: Tensor, real: Tensor) -> Tensor:
-        """G's loss at D after ``unroll`` look-ahead Adam updates from D's weights and moments as they are
-        (ganzoo.unrolling); D's own weights, moments and BatchNorm statistics are left untouched."""
+    def _d_before_update(self) -> tuple[dict[str, Tensor], AdamState]:
+        """D's weights and Adam as the last critic update starts from them: where the look-ahead starts, so
+        that its first update is that one (ganzoo.unrolling). Before D's first update Adam has no state yet."""
         cfg = self.config
         named = list(self.D.named_parameters())
-        start = {name: p.detach().requires_grad_() for name, p in named}
+        states = [self.d_opt.state.get(p, {}) for _, p in named]
+
+        def moment(key: str) -> dict[str, Tensor]:
+            return {name: s[key].clone() if key in s else torch.zeros_like(p) for (name, p), s in zip(named, states)}
+
+        step = states[0]["step"].clone() if "step" in states[0] else torch.zeros((), device=named[0][1].device)
+        adam = AdamState(moment("exp_avg"), moment("exp_avg_sq"), step, cfg.d_adam.lr, cfg.d_adam.beta1,
+                         cfg.d_adam.beta2, cfg.d_weight_clip or None)
+        return {name: p.detach().clone() for name, p in named}, adam
+
+    def _look_ahead(self, fake: Tensor, real: Tensor) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """D's parameters after ``unroll`` updates from where its last update started, differentiable in G's
+        ``fake``, and the buffers D's look-ahead forwards ran with (copies: D's own are left alone)."""
+        weights, adam = self._ahead_from
+        start = {name: w.requires_grad_() for name, w in weights.items()}
         buffers = {name: b.clone() for name, b in self.D.named_buffers()}
-        states = [self.d_opt.state[p] for _, p in named]
-        adam = AdamState({name: s["exp_avg"] for (name, _), s in zip(named, states)},
-                         {name: s["exp_avg_sq"] for (name, _), s in zip(named, states)},
-                         states[0]["step"], cfg.d_adam.lr, cfg.d_adam.beta1, cfg.d_adam.beta2,
-                         cfg.d_weight_clip or None)
+        final = look_ahead(lambda params: d_objective(self.loss, self._critic_at(params, buffers), real, fake),
+                           start, adam, self.config.unroll, autograd_gradient)
+        return final, buffers
 
-        def critic_at(params: dict[str, Tensor]) -> Any:
-            return lambda x: functional_call(self.D, (params, buffers), (x,))
+    def _critic_at(self, params: dict[str, Tensor], buffers: dict[str, Tensor]) -> Callable[[Tensor], Tensor]:
+        return lambda x: functional_call(self.D, (params, buffers), (x,))
 
-        final = look_ahead(lambda params: d_objective(self.loss, critic_at(params), real, fake), start, adam,
-                           cfg.unroll, autograd_gradient)
-        return surrogate(self.loss, critic_at(final), real, fake,
-                         lambda critic: generator_term(self.loss, critic, fake, real, self.loss_state.member(0)))
+    def _unrolled_g_loss(self, fake: Tensor, real: Tensor) -> Tensor:
+        """G's loss at D after ``unroll`` look-ahead Adam updates (ganzoo.unrolling); D's own weights, moments
+        and BatchNorm statistics are left untouched."""
+        final, buffers = self._look_ahead(fake, real)
+        return surrogate(self.loss, self._critic_at(final, buffers), real, fake)
 
     def generators(self) -> list[torch.Generator]:
         return [self.rng]

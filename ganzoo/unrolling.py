@@ -1,13 +1,16 @@
 """Unrolled GAN (Metz et al. 2017): G's loss taken through ``unroll`` look-ahead updates of D.
 
 G minimises f_K(theta_G) = f(theta_G, theta_D^K(theta_G)), where theta_D^K is D after K updates of its
-own optimiser on the step's batch, started from D's weights and Adam moments as they are, and the
-gradient flows through those updates (second derivatives), so that G feels how D would answer it. The
-look-ahead is never applied: D's real update is the ordinary one. As poolio/unrolled_gan's "Unrolled GAN
-demo.ipynb" (by Metz et al.'s co-author Ben Poole), the reference the VEEGAN paper ran: its update dict
-is keras' Adam step of D, replayed ``unrolling_steps`` times on the same minibatch (data and noise are
-fixed tensors of one graph), and G minimises minus D's loss at the result. Here the look-ahead replays
-torch's Adam formula (that of ``StackedAdam`` and ``torch.optim.Adam``), with D's clipping where set.
+own optimiser on the step's batch, and the gradient flows through those updates (second derivatives), so
+that G feels how D would answer it. As poolio/unrolled_gan@67e2c7a "Unrolled GAN demo.ipynb" (by Metz et
+al.'s co-author Poole; VEEGAN's paper takes 5 steps "as suggested in the authors' reference
+implementation"): its update dict is keras' Adam step of D, replayed ``unrolling_steps`` times on the same
+minibatch (data and noise are fixed tensors of one graph) from D's weights and Adam state before this
+iteration's update, which runs in the same session call, so the first unrolled update is D's real one;
+G minimises minus D's loss at the result. Here the look-ahead starts where D's last critic update of the
+step started (its weights, moments and step count, kept by the step body before that update), so its
+first update is that one, and it replays torch's Adam formula (``StackedAdam``'s and
+``torch.optim.Adam``'s) with D's clipping where set. The look-ahead is never applied to D.
 
 For a zero-sum loss (``Loss.zero_sum``: minimax, Wasserstein) G's surrogate is minus D's objective at
 theta_D^K, its real-data term included (it depends on G through theta_D^K); for any other loss it is
@@ -25,7 +28,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ganzoo.losses import Loss, at_least_float32
+from ganzoo.losses import Loss, at_least_float32, named_inputs
+from ganzoo.outputs import check_loss_value
 
 Params = dict[str, Tensor]
 Objective = Callable[[Params], Tensor]
@@ -93,13 +97,16 @@ def look_ahead(objective: Objective, params: Params, adam: AdamState, steps: int
     return params
 
 
-def surrogate(loss: Loss, critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor,
-              generator_term: Callable[[Callable[[Tensor], Tensor]], Tensor]) -> Tensor:
-    """G's objective at the look-ahead D (``critic``): minus D's objective for a zero-sum loss, else
-    ``generator_term(critic)``, G's own loss there."""
+def surrogate(loss: Loss, critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
+    """G's objective at the look-ahead D (``critic``): minus D's objective for a zero-sum loss, else G's own
+    loss there, D's logits on ``real`` included where it names them (the look-ahead D depends on G, so
+    unlike a plain step's these carry G's gradient)."""
     if loss.zero_sum:
         return -d_objective(loss, critic, real, fake)
-    return generator_term(critic)
+    extra = {"real": at_least_float32(critic(real))} if "real" in named_inputs(type(loss), "generator_loss") else {}
+    value = loss.generator_loss(at_least_float32(critic(fake)), **extra)
+    check_loss_value(value, loss, "generator_loss")
+    return value
 
 
 def d_objective(loss: Loss, critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:

@@ -284,8 +284,10 @@ for _m in (2, 3, 4):
 # (by Metz et al.'s co-author Poole) trains it on the 2D ring: G and D of 2 hidden layers of 128 tanh units,
 # orthogonal weights with gain 1.4 (generator/discriminator cells), Adam with beta1 0.5, D's lr 1e-4 and G's
 # 1e-3, batches of 512, noise N(0, I_256) and 5 unrolled steps (params cell), G minimising minus the minimax
-# loss at the unrolled D (g_train_op). Its data is pacgan-ring's (radius 1, std 0.01). The wide space
-# searches k; the narrow one fixes the demo's settings.
+# loss at the unrolled D (g_train_op). Its data is a ring of radius 1, std 0.01 (pacgan-ring's scale), though
+# its np.linspace(0, 2 pi, 8) repeats the first centre: 7 distinct modes. The wide space searches k and
+# compare_gan's generic ranges, whose one adam.lr sets G's and D's alike (the demo's are 10x apart); the
+# narrow one fixes the demo's settings.
 _UNROLLED = {"arch.hidden": 128, "arch.depth": 2, "arch.g_activation": "tanh", "arch.d_activation": "tanh",
              "init": "orthogonal", "g_adam.lr": 1e-3, "d_adam.lr": 1e-4, "adam.beta1": 0.5, "adam.beta2": 0.999,
              "z_dim": 256, "batch_size": 512, "unroll": 5}

@@ -1,9 +1,10 @@
-"""Unrolled GAN (Metz et al. 2017; ganzoo.unrolling): a look-ahead against a hand computation, k = 0 as
-the plain GAN bit for bit, the look-ahead never applied to D, populations as single runs, and the
-settings it cannot take refused."""
+"""Unrolled GAN (Metz et al. 2017; ganzoo.unrolling): look-aheads against a hand computation and finite
+differences, the trainer's look-ahead against torch's Adam, k = 0 as the plain GAN bit for bit, the
+look-ahead never applied to D, populations as single runs, and the settings it cannot take refused."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from pathlib import Path
@@ -12,9 +13,10 @@ import pytest
 import torch
 from torch import nn
 
+import ganzoo.trainer
 from ganzoo import resolve_config
 from ganzoo.errors import GanzooError
-from ganzoo.losses import Minimax, NonSaturating
+from ganzoo.losses import Minimax, NonSaturating, Relativistic, RelativisticAverage
 from ganzoo.trainer import Trainer
 from ganzoo.unrolling import AdamState, autograd_gradient, d_objective, look_ahead, surrogate
 
@@ -23,6 +25,9 @@ REAL, Z = (0.7, -1.3), (0.4, 1.1)
 W, B, A = 0.8, -0.3, 1.5
 M0, V0, STEP0 = {"w": 0.02, "b": -0.01}, {"w": 3e-4, "b": 1e-4}, 3  # D's Adam after 3 updates
 LR, BETA1, BETA2, EPS = 0.1, 0.5, 0.999, 1e-8
+# Central differences of step H: error h^2 |f'''| / 6 (|f'''| < 1e2 for these O(1) logits and updates of
+# <= lr = 0.1 each) plus rounding u64 |f| / h = 1e-11, both under DIFFERENCE_TOLERANCE.
+H, DIFFERENCE_TOLERANCE = 1e-5, 1e-8
 
 
 def sigmoid(x: float) -> float:
@@ -47,54 +52,68 @@ def d_gradient(w: float, b: float, a: float) -> dict[str, float]:
             "b": sum(real) / n + sum(fake) / k}
 
 
-def surrogate_by_hand(a: float) -> float:
-    """Minus D's loss after one Adam update of D from (M0, V0, STEP0), torch's Adam formula, by hand."""
-    g, t = d_gradient(W, B, a), STEP0 + 1
-    after = {}
-    for name, p in (("w", W), ("b", B)):
-        m = BETA1 * M0[name] + (1 - BETA1) * g[name]
-        v = BETA2 * V0[name] + (1 - BETA2) * g[name] ** 2
-        after[name] = p - LR / (1 - BETA1**t) * m / (math.sqrt(v) / math.sqrt(1 - BETA2**t) + EPS)
-    return -d_loss(after["w"], after["b"], a)
+def surrogate_by_hand(a: float, k: int) -> float:
+    """Minus D's loss after k Adam updates of D from (M0, V0, STEP0) on the same batch, torch's Adam
+    formula, by hand."""
+    p, m, v = {"w": W, "b": B}, dict(M0), dict(V0)
+    for j in range(1, k + 1):
+        g, t = d_gradient(p["w"], p["b"], a), STEP0 + j
+        for name in p:
+            m[name] = BETA1 * m[name] + (1 - BETA1) * g[name]
+            v[name] = BETA2 * v[name] + (1 - BETA2) * g[name] ** 2
+            p[name] -= LR / (1 - BETA1**t) * m[name] / (math.sqrt(v[name]) / math.sqrt(1 - BETA2**t) + EPS)
+    return -d_loss(p["w"], p["b"], a)
 
 
-def scalar_networks() -> tuple[nn.Module, nn.Module]:
+def scalar_look_ahead(loss, k: int, a: float = A) -> tuple[torch.Tensor, torch.Tensor]:
+    """ganzoo's look-ahead on the scalar networks with G's weight a: that weight, and G's surrogate at D
+    after k updates."""
     G = nn.Linear(1, 1, bias=False).double()
     D = nn.Sequential(nn.Linear(1, 1), nn.Flatten(0)).double()
     with torch.no_grad():
-        G.weight.fill_(A)
+        G.weight.fill_(a)
         D[0].weight.fill_(W)
         D[0].bias.fill_(B)
-    return G, D
-
-
-def test_a_one_step_unroll_matches_the_hand_computed_one() -> None:
-    G, D = scalar_networks()
     real = torch.tensor(REAL, dtype=torch.float64)[:, None]
     fake = G(torch.tensor(Z, dtype=torch.float64)[:, None])
     start = {name: p.detach().requires_grad_() for name, p in D.named_parameters()}
-    adam = AdamState({"0.weight": torch.full((1, 1), M0["w"], dtype=torch.float64), "0.bias": torch.full((1,), M0["b"], dtype=torch.float64)},
-                     {"0.weight": torch.full((1, 1), V0["w"], dtype=torch.float64), "0.bias": torch.full((1,), V0["b"], dtype=torch.float64)},
+
+    def full(value: float, shape: tuple[int, ...]) -> torch.Tensor:
+        return torch.full(shape, value, dtype=torch.float64)
+
+    adam = AdamState({"0.weight": full(M0["w"], (1, 1)), "0.bias": full(M0["b"], (1,))},
+                     {"0.weight": full(V0["w"], (1, 1)), "0.bias": full(V0["b"], (1,))},
                      torch.tensor(float(STEP0), dtype=torch.float64), LR, BETA1, BETA2, eps=EPS)
 
     def critic(params):
         return lambda x: torch.func.functional_call(D, params, (x,))
 
-    final = look_ahead(lambda p: d_objective(Minimax(), critic(p), real, fake), start, adam, 1, autograd_gradient)
-    value = surrogate(Minimax(), critic(final), real, fake, lambda c: pytest.fail("minimax is zero-sum"))
-    (grad,) = torch.autograd.grad(value, G.weight)
+    final = look_ahead(lambda p: d_objective(loss, critic(p), real, fake), start, adam, k, autograd_gradient)
+    return G.weight, surrogate(loss, critic(final), real, fake)
 
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_an_unroll_matches_the_hand_computed_one(k: int) -> None:
+    weight, value = scalar_look_ahead(Minimax(), k)
+    (grad,) = torch.autograd.grad(value, weight)
     # The value: the same float64 operations in another order, a few ulps of its terms (each O(1)).
-    assert value.item() == pytest.approx(surrogate_by_hand(A), rel=0, abs=1e-14)
-    # G's gradient through D's update, against a central difference of the hand computation: its error is
-    # h^2 |f'''| / 6 (h = 1e-5, |f'''| < 1e2 for these O(1) logits and an update of <= lr = 0.1) plus
-    # rounding u |f| / h = 1e-11, both under 1e-8.
-    h = 1e-5
-    by_hand = (surrogate_by_hand(A + h) - surrogate_by_hand(A - h)) / (2 * h)
-    assert grad.item() == pytest.approx(by_hand, rel=0, abs=1e-8)
+    assert value.item() == pytest.approx(surrogate_by_hand(A, k), rel=0, abs=1e-14)
+    # G's gradient through D's updates, against a central difference of the hand computation.
+    by_hand = (surrogate_by_hand(A + H, k) - surrogate_by_hand(A - H, k)) / (2 * H)
+    assert grad.item() == pytest.approx(by_hand, rel=0, abs=DIFFERENCE_TOLERANCE)
     # ... and not G's gradient against D as it is, which the look-ahead moved by far more than that.
-    plain = -(d_loss(W, B, A + h) - d_loss(W, B, A - h)) / (2 * h)
+    plain = -(d_loss(W, B, A + H) - d_loss(W, B, A - H)) / (2 * H)
     assert abs(by_hand - plain) > 1e-3
+
+
+@pytest.mark.parametrize("loss", [NonSaturating(), Relativistic(), RelativisticAverage()], ids=lambda x: type(x).__name__)
+def test_gs_unrolled_gradient_takes_every_path_through_the_look_ahead(loss) -> None:
+    """A non-zero-sum loss's surrogate is its G loss at the look-ahead D, D's logits on real data included:
+    they depend on G through D's updates, so a path dropped (a detach) shows against a finite difference."""
+    weight, value = scalar_look_ahead(loss, 2)
+    (grad,) = torch.autograd.grad(value, weight)
+    difference = (scalar_look_ahead(loss, 2, A + H)[1].item() - scalar_look_ahead(loss, 2, A - H)[1].item()) / (2 * H)
+    assert grad.item() == pytest.approx(difference, rel=0, abs=DIFFERENCE_TOLERANCE)
 
 
 def run_config(variant: str, **overrides: object):
@@ -109,12 +128,51 @@ def trained(config, path: Path) -> Trainer:
     return trainer
 
 
-def test_unroll_zero_is_the_plain_gan_bit_for_bit(tmp_path: Path) -> None:
-    """The unrolled-gan variant with k = 0 is the minimax GAN on its network, weight for weight."""
+def test_the_trainers_look_ahead_starts_at_ds_last_update_and_goes_on_as_torchs_adam(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, float64: None) -> None:
+    """The look-ahead starts where D's last update started (weights, moments, step count), so its first
+    update is D's own (as poolio/unrolled_gan's demo, whose unrolled updates begin with the real one) and
+    the next ones are torch's Adam going on from there on the same batch."""
+    k = 3
+    seen = {}
+
+    def recorded(objective, params, adam, steps, gradient):
+        seen.update(objective=objective, start={n: p.detach().clone() for n, p in params.items()})
+        seen["ahead"] = [look_ahead(objective, params, adam, j, gradient) for j in range(1, steps + 1)]
+        return seen["ahead"][-1]
+
+    monkeypatch.setattr(ganzoo.trainer, "look_ahead", recorded)
+    trainer = Trainer(run_config("unrolled-gan", unroll=k, steps=1, **{"arch.hidden": 8}), tmp_path, quiet=True)
+    D_before = copy.deepcopy(trainer.D)  # before the first update Adam has no state: moments 0, step 0
+    trainer.train_step()
+    # float64: the look-ahead's update and torch's single-tensor Adam are the same operations in another
+    # order, a few ulps of each weight (<= 1 here).
+    assert all(torch.equal(seen["start"][n], p) for n, p in D_before.named_parameters())
+    after = dict(trainer.D.named_parameters())
+    assert all(torch.allclose(seen["ahead"][0][n], after[n], rtol=0, atol=1e-14) for n in after)
+    # From D's updated weights and Adam, torch's Adam on the same objective k - 1 more times.
+    params = {n: p.detach().clone().requires_grad_() for n, p in after.items()}
+    adam = torch.optim.Adam(list(params.values()), lr=1e-4, betas=(0.5, 0.999), foreach=False)
+    adam.load_state_dict(trainer.d_opt.state_dict())
+    for _ in range(k - 1):
+        grads = torch.autograd.grad(seen["objective"](params), list(params.values()), retain_graph=True)
+        for p, g in zip(params.values(), grads):
+            p.grad = g
+        adam.step()
+    assert trainer.config.d_adam.lr == 1e-4 and trainer.config.d_adam.beta1 == 0.5
+    assert all(torch.allclose(seen["ahead"][-1][n], p, rtol=0, atol=1e-14) for n, p in params.items())
+    assert not all(torch.equal(seen["ahead"][-1][n], after[n]) for n in after)  # it did move on
+
+
+def test_unroll_zero_is_the_plain_gan_bit_for_bit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The unrolled-gan variant with k = 0 never looks ahead: it is the minimax GAN on its network."""
     unrolled = run_config("unrolled-gan", unroll=0)
     plain = dataclasses.replace(unrolled, variant="vanilla")  # the same loss, network, settings
     assert plain.unroll == 0 and resolve_config("unrolled-gan", "ring8").unroll > 0
-    a, b = trained(unrolled, tmp_path / "a"), trained(plain, tmp_path / "b")
+    with monkeypatch.context() as m:
+        m.setattr(ganzoo.trainer, "look_ahead", lambda *a, **k: pytest.fail("k = 0 looked ahead"))
+        a = trained(unrolled, tmp_path / "a")
+    b = trained(plain, tmp_path / "b")
     for x, y in zip([*a.G.state_dict().values(), *a.D.state_dict().values()],
                     [*b.G.state_dict().values(), *b.D.state_dict().values()]):
         assert torch.equal(x, y)
@@ -133,7 +191,7 @@ def test_a_look_ahead_by_a_vanishing_step_gives_gs_plain_gradient(tmp_path: Path
         trainer = Trainer(config, tmp_path / f"k{k}", quiet=True)
         trainer.train_step()
         grads.append(torch.cat([p.grad.flatten() for p in trainer.G.parameters()]))
-    # The same float64 products in another order (autograd through functional_call, Adam's ~1e-30 step):
+    # The same float64 products in another order (autograd through functional_call, Adam's ~1e-30 steps):
     # rounding of sums of <= 256 terms of the gradient's size, 256 * u64 = 3e-14 of its norm.
     assert (grads[0] - grads[1]).norm() <= 1e-12 * grads[0].norm()
     assert grads[0].norm() > 0
@@ -143,7 +201,7 @@ def test_the_look_ahead_leaves_d_its_moments_and_statistics_as_they_were(tmp_pat
     config = run_config("dcgan", unroll=3, steps=1, batch_size=8, **{"arch.width": 8})
     config = dataclasses.replace(config, dataset="digits")
     trainer = Trainer(config, tmp_path, quiet=True)
-    trainer.train_step()  # D has Adam moments now
+    trainer.train_step()  # D has Adam moments now, and the body where its last update started
     body = trainer.body
     before = {k: v.clone() for k, v in trainer.D.state_dict().items()}  # weights and BatchNorm statistics
     moments = [{k: v.clone() for k, v in body.d_opt.state[p].items()} for p in trainer.D.parameters()]
