@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ganzoo.protocol import Choice, Context, Reference, budget_text, number_text, register_reference
+from ganzoo.protocol_base import Choice, Context, Reference, budget_text, number_text, register_reference
 
 
 def _noise(run: Mapping[str, Any]) -> str:
