@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-STANDING_BATCHES = 16  # forwards of batch_size noise vectors whose batch statistics are averaged
+STANDING_BATCHES = 16  # forwards of batch_samples noise vectors whose batch statistics are averaged
 STANDING_SEED_OFFSET = 2  # their noise is seeded by the run's seed + this (fixed_noise's is seed + 1)
 
 
@@ -34,9 +34,10 @@ def ema_weight(updates: Tensor, decay: Tensor | float, start: Tensor | int) -> T
 
 def recompute_batchnorm(G: nn.Module, config: Any, device: torch.device) -> None:
     """G's BatchNorm running statistics as the plain mean of its batch statistics over STANDING_BATCHES
-    train-mode forwards of ``config.batch_size`` fixed noise vectors (seeded by the run's seed +
-    STANDING_SEED_OFFSET); G's mode and momenta are restored."""
-    z_dim, batch_size, seed = config.z_dim, config.batch_size, config.seed + STANDING_SEED_OFFSET
+    train-mode forwards of ``config.batch_samples`` fixed noise vectors (seeded by the run's seed +
+    STANDING_SEED_OFFSET), the batch G trains on (batch_size packs of ``pack``); G's mode and momenta
+    are restored."""
+    z_dim, batch, seed = config.z_dim, config.batch_samples, config.seed + STANDING_SEED_OFFSET
     norms = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
     if not norms:
         return
@@ -50,7 +51,7 @@ def recompute_batchnorm(G: nn.Module, config: Any, device: torch.device) -> None
         G.train()
         with torch.no_grad(), torch.autocast(device.type, enabled=False):
             for _ in range(STANDING_BATCHES):
-                G(torch.randn(batch_size, z_dim, device=device, dtype=dtype, generator=generator))
+                G(torch.randn(batch, z_dim, device=device, dtype=dtype, generator=generator))
     finally:
         for m, momentum in zip(norms, momenta):
             m.momentum = momentum

@@ -65,12 +65,14 @@ def test_gs_moving_average_is_the_weighted_mean_of_gs_iterates_since_its_start(t
     assert state.G is not trainer.G and any(not torch.equal(a, b) for a, b in zip(state.G.parameters(), trainer.G.parameters()))
 
 
-def test_the_averaged_gs_batchnorm_statistics_are_its_own(tmp_path: Path, float64: None) -> None:
+@pytest.mark.parametrize("pack", [1, 2])
+def test_the_averaged_gs_batchnorm_statistics_are_its_own(tmp_path: Path, float64: None, pack: int) -> None:
     """The averaged G is evaluated with BatchNorm statistics of its own forwards: the plain mean of the
-    batch statistics over STANDING_BATCHES train-mode batches of fixed noise, not G's running ones."""
+    batch statistics over STANDING_BATCHES train-mode batches of fixed noise, not G's running ones. A
+    batch is the one G trains on: batch_size packs of ``pack`` samples."""
     from ganzoo.averaging import STANDING_BATCHES, STANDING_SEED_OFFSET
 
-    config = tiny("dcgan", g_ema_decay=0.7)
+    config = tiny("dcgan", g_ema_decay=0.7, pack=pack)
     dc = Trainer(config, tmp_path / "dc", quiet=True)
     for _ in range(3):
         dc.train_step()
@@ -82,7 +84,7 @@ def test_the_averaged_gs_batchnorm_statistics_are_its_own(tmp_path: Path, float6
     G.train()
     with torch.no_grad():
         for _ in range(STANDING_BATCHES):
-            G(torch.randn(config.batch_size, config.z_dim, generator=generator))
+            G(torch.randn(config.batch_size * pack, config.z_dim, generator=generator))
     G.eval()
     handle.remove()
     means = torch.stack([x.mean((0, 2, 3)) for x in captured[:STANDING_BATCHES]])
