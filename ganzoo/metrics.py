@@ -120,13 +120,15 @@ class EvalCallback:
         return self._reference
 
     def prepare(self, config: Any) -> None:
-        """Before training (the engine calls it): a reference split that cannot be loaded is named now,
-        not at the first evaluation, after the training it would have scored."""
+        """Before training (the engine calls it): a reference split that cannot be loaded, or an
+        extractor that does not apply to it, is named now, not at the first evaluation, after the
+        training it would have scored."""
         try:
-            self.reference(config)
+            reference = self.reference(config)
         except GanzooError as e:
             raise GanzooError(f"evaluation compares G's samples with {config.dataset}'s {self.spec.split} split, "
                               f"which cannot be loaded: {e}") from None
+        resolve_extractor(self.spec.features, config.dataset, reference)
 
     @staticmethod
     def evaluate_together(pairs: Sequence[tuple[EvalCallback, Any]]) -> None:

@@ -182,6 +182,16 @@ def test_eval_bad_input(tmp_path, capsys, args, message):
     assert message in capsys.readouterr().err
 
 
+def test_train_refuses_an_extractor_that_does_not_apply_before_training(tmp_path, capsys):
+    """``--features`` that does not apply to the data is refused before the first step: no run directory,
+    not an error at the first evaluation after the training it would have scored."""
+    assert tiny_run(tmp_path / "run", "--eval-every", "20", "--features", "domain") == 2
+    err = capsys.readouterr().err
+    assert "--features domain applies to labelled images, and ring8 is 2D points: use points" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
 def test_eval_of_a_missing_run_is_one_line(tmp_path, capsys):
     assert main(["eval", str(tmp_path / "nothing")]) == 2
     assert "config.json not found" in capsys.readouterr().err

@@ -182,6 +182,8 @@ def test_existing_study_with_other_settings_is_refused_untouched(tmp_path):
     ('variants = ["nsgan"]\ndatasets = ["ring8"]\nsampler = "bayes"\n', "sampler must be one of"),
     ('variants = ["nsgan"]\ndatasets = ["ring8"]\nn_trails = 3\n', "unknown preset key(s) n_trails"),
     ('variants = ["nsgan"\n', "not valid TOML"),
+    ('variants = ["nsgan"]\ndatasets = ["ring8"]\n[evaluation]\nfeatures = "domain"\n',
+     "evaluation.features: --features domain applies to labelled images, and ring8 is 2D points: use points"),
 ])
 def test_bad_preset_is_one_line_exit_2(tmp_path, text, message):
     (tmp_path / "bad.toml").write_text(text)

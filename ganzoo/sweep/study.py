@@ -90,6 +90,7 @@ class Sweep:
 
     def _pairs(self) -> tuple[list[Pair], list[str]]:
         from ganzoo.data import load_dataset
+        from ganzoo.features import resolve_extractor
         from ganzoo.variants import build_architecture
 
         pairs, skipped = [], []
@@ -98,7 +99,7 @@ class Sweep:
                 data = load_dataset(dataset, "train", download=False)
                 split = self.config.evaluation.split  # every trial is scored against it: checked once, now
                 try:
-                    load_dataset(dataset, split, download=False)
+                    reference = load_dataset(dataset, split, download=False)
                 except GanzooError as e:
                     raise GanzooError(f"{dataset}: trials are scored against its {split} split, which cannot be "
                                       f"loaded: {e}") from None
@@ -107,6 +108,10 @@ class Sweep:
                     skipped.append(f"{dataset}: not available here ({e})")
                     continue
                 raise
+            try:  # the evaluation's extractor must apply to it: refused now, not by every trial after training
+                resolve_extractor(self.config.evaluation.features, dataset, reference)
+            except GanzooError as e:
+                raise GanzooError(f"evaluation.features: {e}") from None
             self.n_train[dataset] = len(data)
             for variant in self.config.variants:
                 for condition in self.config.conditions or [None]:
