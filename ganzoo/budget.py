@@ -11,7 +11,9 @@ counts either unit:
 
 An epoch is ``epoch_size`` images (None: the training split's size); ``epochs`` of a budget are that
 many images at ``batch_size`` per update, floored as compare_gan floors ``20 * epoch // BATCH_SIZE``.
-Under ``d_updates``, epochs are epochs of real images seen by D.
+Under ``d_updates``, epochs are epochs of real images seen by D. ``batch_size`` counts packs
+(ganzoo.packing): with ``pack`` m an epoch's updates draw m x ``epoch_size`` samples, as PacGAN keeps
+its iterations per epoch (1,000 of 100 packs) for every m.
 """
 
 from __future__ import annotations

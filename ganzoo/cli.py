@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "whatever n_critic")
     length.add_argument("--epochs", type=float, metavar="E",
                         help="train E epochs of the training split seen by D instead of --steps "
-                        "(E x images // batch size D updates)")
+                        "(E x images // batch size D updates; batch size counts packs, as PacGAN's epochs do)")
     t.add_argument("--eval-every", type=int, metavar="K", help="evaluate every K steps and at the end (metrics.jsonl)")
     t.add_argument("--tensorboard", nargs="?", const="", metavar="DIR",
                    help="also write TensorBoard event files (statistics, metrics, samples) to DIR "
