@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganzoo.bench import BenchSpec
+from ganzoo.checks.bench import BenchSpec
 
 # Where the data matters (the full protocol's figures are Fashion-MNIST's) and it is absent, a
 # benchmark is skipped with this reason, never downloaded: a GPU machine may have no network.
@@ -23,8 +23,8 @@ NO_FASHION_MNIST = "Fashion-MNIST is not installed here: apt-get install dataset
 @functools.cache
 def offline_problem(dataset: str) -> str | None:
     """Why ``dataset`` cannot be loaded here without a download (None: it can)."""
+    from ganzoo.core.errors import GanzooError
     from ganzoo.data import load_dataset
-    from ganzoo.errors import GanzooError
 
     try:
         load_dataset(dataset, "train", download=False)
@@ -80,7 +80,7 @@ def fashion_mnist() -> str:
 def inception_weights() -> Path:
     """ganzoo's converted Inception weights where they are already prepared; skipped otherwise (no
     ``pip download`` from a benchmark)."""
-    from ganzoo.inception import NOT_PREPARED, cached_inception_weights
+    from ganzoo.evaluate.inception import NOT_PREPARED, cached_inception_weights
 
     weights = cached_inception_weights()
     if weights is None:

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from ganzoo.bench import extraction
+from ganzoo.checks.bench import extraction
 from ganzoo.sweep import Sweep, load_preset
 
 INCEPTION_TARGET_CUDA = 8000.0
@@ -39,7 +39,7 @@ def test_extraction_precisions_keep_the_fid(benchmark, request, bench_mode, on_c
     the FID's relative difference. The default (auto) must stay within FID_BOUND. Full mode: Inception,
     10k samples, batches of 250 and 1000 (skipped without Fashion-MNIST or Inception's weights); quick
     mode: the domain extractor on digits (Inception compiles for minutes on a CPU)."""
-    from ganzoo.extraction import CUDA_AUTO, FID_BOUND
+    from ganzoo.evaluate.extraction import CUDA_AUTO, FID_BOUND
 
     if bench_mode == "full":
         features, n, batches = "inception", 10_000, (250, 1000)

@@ -10,7 +10,7 @@ slice Inception's weights): where they are not, it is skipped with the reason (c
 
 from __future__ import annotations
 
-from ganzoo.bench import population
+from ganzoo.checks.bench import population
 
 TARGET_CUDA = 15.0
 
@@ -35,7 +35,7 @@ def test_population_member_steps_per_second_by_width(benchmark, request, bench_m
     """Member-steps/s of populations of P members (1: a single run) and the fashion-mnist protocol's
     training hours at the fastest. Full (H100-class GPU): infogan on fashion-mnist, P in 1, 8, 32,
     64, 128, target 5,000 member-steps/s; quick: nsgan's MLP on digits, recorded."""
-    from ganzoo.bench import population_widths, protocol_hours
+    from ganzoo.checks.bench import population_widths, protocol_hours
 
     if bench_mode == "full":
         dataset = request.getfixturevalue("fashion_mnist")
@@ -59,7 +59,7 @@ def test_one_population_against_separate_processes(benchmark, request, bench_mod
     """The engine's population against what a user would do instead, N plain ``ganzoo train``
     processes on the one device, in aggregate member-steps/s. Full (H100-class GPU): infogan on
     fashion-mnist, N = 8 processes against a population of 64, target 9x; quick: recorded."""
-    from ganzoo.bench import population_widths, separate_processes
+    from ganzoo.checks.bench import population_widths, separate_processes
 
     if bench_mode == "full":
         dataset = request.getfixturevalue("fashion_mnist")
@@ -84,7 +84,7 @@ def test_sweep_population_auto_against_one_trial_at_a_time(benchmark, request, b
     """Trials/hour of ``ganzoo sweep --population auto`` against one trial at a time on a slice of the
     fashion-mnist preset, evaluation included (full: 32 trials of 500 steps, Inception on 10k samples
     per trial); quick (CPU): the smoke preset's nsgan on ring8, where auto trains one at a time."""
-    from ganzoo.bench import sweep_slice
+    from ganzoo.checks.bench import sweep_slice
 
     if bench_mode == "full":
         request.getfixturevalue("fashion_mnist")  # skipped, with the reason, where it is not installed

@@ -16,10 +16,10 @@ import pytest
 import torch
 
 from ganzoo import resolve_config
-from ganzoo.config import EvalSpec
-from ganzoo.metrics import evaluate_run
-from ganzoo.rundir import read_json
-from ganzoo.trainer import Trainer
+from ganzoo.core.config import EvalSpec
+from ganzoo.core.rundir import read_json
+from ganzoo.evaluate.metrics import evaluate_run
+from ganzoo.training.trainer import Trainer
 
 PRECISIONS = {"float32": {"fast.tf32": "off"}, "tf32": {"fast.tf32": "on"}, "bf16-autocast": {"bf16": True}}
 SEEDS = range(6)

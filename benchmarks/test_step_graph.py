@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ganzoo.bench import graph_vs_eager
+from ganzoo.checks.bench import graph_vs_eager
 
 TARGET_CUDA = {"nsgan": 10.0, "dcgan": 3.0}
 

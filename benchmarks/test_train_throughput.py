@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganzoo.bench import TutorialLoop, measure, timed_config
+from ganzoo.checks.bench import TutorialLoop, measure, timed_config
+from ganzoo.core.device import resolve_device
 from ganzoo.data import load_dataset
-from ganzoo.device import resolve_device
-from ganzoo.trainer import Trainer
+from ganzoo.training.trainer import Trainer
 
 VARIANTS = ("vanilla", "nsgan", "dcgan")
 TARGET_CUDA = {"vanilla": 10.0, "nsgan": 10.0, "dcgan": 3.0}

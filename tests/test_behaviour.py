@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ganzoo import Trainer, resolve_config
-from ganzoo.modes import mode_coverage
+from ganzoo.evaluate.modes import mode_coverage
 
 
 def test_nsgan_covers_ring8(tmp_path, float64):

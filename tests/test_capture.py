@@ -1,6 +1,6 @@
 """Capture safety and the graph runner's failure paths, shown on a CPU.
 
-- ``ganzoo.capture.host_syncs`` names the operators that would sync a CUDA stream with the host.
+- ``ganzoo.training.capture.host_syncs`` names the operators that would sync a CUDA stream with the host.
 - ``StepRunner``'s CUDA paths run here against a stand-in for ``torch.cuda`` that behaves as torch
   2.11's does where it matters: a failed capture raises from ``capture_end`` inside the graph
   context's ``__exit__``, before the registered generators leave capture mode and before the capture
@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import torch
 
-from ganzoo import graphs
-from ganzoo.batches import TensorBatches
-from ganzoo.capture import host_syncs
-from ganzoo.variants import resolve_config
+from ganzoo.data.batches import TensorBatches
+from ganzoo.training import graphs
+from ganzoo.training.capture import host_syncs
+from ganzoo.zoo.variants import resolve_config
 
 
 @pytest.mark.parametrize("name, step, op", [

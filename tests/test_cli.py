@@ -10,10 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_contract import (
+    RAISING_PLUGIN,  # a loss whose G loss raises at run time, not at registration
+)
 
-from ganzoo import VARIANTS, contract
+from ganzoo import VARIANTS
+from ganzoo.checks import contract
 from ganzoo.cli import main
-from test_contract import RAISING_PLUGIN  # a loss whose G loss raises at run time, not at registration
 
 TINY = ["--steps", "4", "--batch-size", "16", "--log-every", "2", "--sample-every", "4",
         "--checkpoint-every", "2", "--device", "cpu", "--no-progress"]
@@ -125,7 +128,7 @@ def test_train_writes_a_run_and_refuses_to_overwrite_it(tmp_path, capsys):
 def test_a_run_folder_is_reused_only_where_nothing_would_be_lost(tmp_path, capsys, monkeypatch):
     """Interrupted before any checkpoint (Ctrl-C twice, inside the first step): the message says so and the
     same command starts again; a run that may still be training, or a folder that holds no run, is refused."""
-    from ganzoo.trainer import Trainer
+    from ganzoo.training.trainer import Trainer
 
     out = tmp_path / "run"
     command = ["train", "--variant", "nsgan", "--dataset", "ring8", "--out", str(out), *TINY]
@@ -186,7 +189,7 @@ def test_dry_run_prints_config_and_writes_nothing(tmp_path, capsys):
 
 
 def test_installed_plugin_entry_point(tmp_path):
-    """A package that declares a `ganzoo.plugins` entry point is loaded by every command."""
+    """A package that declares a `ganzoo.core.plugins` entry point is loaded by every command."""
     (tmp_path / "zoo_extra.py").write_text(
         "from ganzoo import Variant, register_variant\n"
         "register_variant('ns-dcgan-via-entry-point', Variant(loss='ns', arch='dcgan'))\n"
@@ -194,7 +197,7 @@ def test_installed_plugin_entry_point(tmp_path):
     dist = tmp_path / "zoo_extra-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: zoo-extra\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[ganzoo.plugins]\nzoo_extra = zoo_extra\n")
+    (dist / "entry_points.txt").write_text("[ganzoo.core.plugins]\nzoo_extra = zoo_extra\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
     result = run_cli("list", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -237,8 +240,8 @@ def test_version_and_presets_and_defaults_in_help(capsys):
 def test_the_set_examples_work_where_they_say(capsys):
     """Each --set example of the README and of train --help resolves on every variant, or on the
     variant or architecture it names ("arch.width=32 on dcgan")."""
-    from ganzoo.cli import _key_value
-    from ganzoo.variants import resolve_config
+    from ganzoo.cli.parser import key_value
+    from ganzoo.zoo.variants import resolve_config
 
     readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
     flags = re.search(r"`--set KEY=VALUE` for any setting by dotted key \((.*?)\); `--device", readme).group(1)
@@ -254,7 +257,7 @@ def test_the_set_examples_work_where_they_say(capsys):
             variants = [where] if where in VARIANTS else on
             assert variants, f"{example} on {where}: no such variant or architecture"
             for variant in variants:
-                resolve_config(variant, "digits", overrides=dict([_key_value(example)]))
+                resolve_config(variant, "digits", overrides=dict([key_value(example)]))
 
 
 def test_every_option_of_eval_says_what_it_does(capsys):

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from ganzoo import GanzooError, TrainConfig, resolve_config
-from ganzoo.config import apply_overrides
+from ganzoo.core.config import apply_overrides
 
 
 def test_json_round_trip_is_exact():

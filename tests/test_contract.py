@@ -1,5 +1,5 @@
 """Checks every registered entry gets for free: a new variant, loss, architecture or dataset is
-covered by registering it. The checks live in ganzoo.contract, which ``ganzoo check PLUGIN`` runs too."""
+covered by registering it. The checks live in ganzoo.checks.contract, which ``ganzoo check PLUGIN`` runs too."""
 
 from __future__ import annotations
 
@@ -7,9 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from ganzoo import ARCHITECTURES, DATASETS, LOSSES, PENALTIES, VARIANTS, GanzooError, contract
-from ganzoo.features import EXTRACTORS
-from ganzoo.weights import INITIALISATIONS
+from ganzoo import (
+    ARCHITECTURES,
+    DATASETS,
+    LOSSES,
+    PENALTIES,
+    VARIANTS,
+    GanzooError,
+)
+from ganzoo.checks import contract
+from ganzoo.evaluate.features import EXTRACTORS
+from ganzoo.zoo.initialisation import INITIALISATIONS
 
 CASES = contract.variant_cases()
 
@@ -151,7 +159,7 @@ import torch.nn.functional as F
 
 from ganzoo import (Data, Loss, Penalty, Variant, register_architecture, register_dataset, register_loss,
                     register_penalty, register_variant)
-from ganzoo.models import MLP
+from ganzoo.zoo.architectures import MLP
 
 
 @register_loss("test-plugin-hinge")
@@ -360,7 +368,7 @@ def test_check_plugin_reports_a_refused_registration_as_one_line_at_the_plugin_l
 
 
 def test_check_plugin_refuses_a_plugin_already_loaded(plugin):
-    from ganzoo.plugins import load_plugin
+    from ganzoo.core.plugins import load_plugin
 
     path = plugin(GOOD_PLUGIN)
     load_plugin(str(path))

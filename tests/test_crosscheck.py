@@ -13,14 +13,19 @@ import numpy as np
 import pytest
 import torch
 
-from ganzoo.config import EvalSpec
+from ganzoo.core.config import EvalSpec
 from ganzoo.data import load_dataset
-from ganzoo.extraction import Extractor, batched
-from ganzoo.features import INCEPTION, fourier_features, points_bandwidth, to_uint8_rgb
-from ganzoo.manifold import density_coverage, metric_values
-from ganzoo.metrics import evaluate
-from ganzoo.samples import generate
-from ganzoo.variants import build_architecture, resolve_config
+from ganzoo.evaluate.extraction import Extractor, batched
+from ganzoo.evaluate.features import (
+    INCEPTION,
+    fourier_features,
+    points_bandwidth,
+    to_uint8_rgb,
+)
+from ganzoo.evaluate.manifold import density_coverage, metric_values
+from ganzoo.evaluate.metrics import evaluate
+from ganzoo.zoo.samples import generate
+from ganzoo.zoo.variants import build_architecture, resolve_config
 
 
 def numpy_frechet(a: np.ndarray, b: np.ndarray) -> float:
@@ -65,7 +70,7 @@ def test_inception_fid_agrees_with_torchmetrics(tmp_path) -> None:
     carries ~1e-12 of absolute error in float64, far below 1e-4 of an FID of order 10-100."""
     from torchmetrics.image.fid import FrechetInceptionDistance
 
-    from ganzoo.inception import prepare_inception_weights
+    from ganzoo.evaluate.inception import prepare_inception_weights
 
     weights = prepare_inception_weights()
     real, fake = images(200, 0, 0.0), images(200, 1, 0.3)
@@ -89,7 +94,7 @@ def test_domain_fid_is_the_float64_frechet_distance_of_its_features() -> None:
     G, _ = build_architecture(config).build(data.sample_shape, config.z_dim, data.bounded)
     spec = EvalSpec(features="domain", n_samples=400, metrics=("fid",), batch_size=200)
     result = evaluate(G, config.z_dim, "digits", data, spec, torch.device("cpu"))
-    from ganzoo.domain import DOMAIN_EXTRACTOR, ensure_domain_classifier
+    from ganzoo.evaluate.domain import DOMAIN_EXTRACTOR, ensure_domain_classifier
 
     info = ensure_domain_classifier("digits", device=torch.device("cpu"))
     extractor = Extractor(DOMAIN_EXTRACTOR, ["features"], torch.device("cpu"), "float32", info.path)
@@ -159,7 +164,7 @@ def test_image_metrics_include_density_and_coverage_with_precision_and_recall() 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_the_default_cuda_extraction_keeps_strict_float32s_fid(inception_weights) -> None:
-    from ganzoo.extraction import CUDA_AUTO, FID_BOUND
+    from ganzoo.evaluate.extraction import CUDA_AUTO, FID_BOUND
 
     weights, cuda = inception_weights, torch.device("cuda")  # the cached weights, or skipped: no download here
     real, fake = images(1000, 0, 0.0), images(1000, 1, 0.3)

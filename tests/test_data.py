@@ -11,8 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-import ganzoo.data as data_module
-from ganzoo.cache import file_sha256
+import ganzoo.data.folders as folders_module
+from ganzoo.core.cache import file_sha256
+from ganzoo.core.errors import GanzooError
 from ganzoo.data import (
     DATA_ROOT_ENV,
     DATASETS,
@@ -26,7 +27,6 @@ from ganzoo.data import (
     read_idx,
     ring_centers,
 )
-from ganzoo.errors import GanzooError
 
 
 @pytest.fixture
@@ -376,7 +376,7 @@ def test_folder_records_one_manifest_entry(
 ) -> None:
     _write_images(tmp_path)
     if streamed:
-        monkeypatch.setattr(data_module, "max_in_memory_bytes", 0)
+        monkeypatch.setattr(folders_module, "max_in_memory_bytes", 0)
     record = data_record(load_dataset(f"folder:{tmp_path}", resolution=8))
     count, size, sha = _folder_manifest_sha(tmp_path)
     assert record["kind"] == "folder" and record["samples"] == 3
@@ -388,7 +388,7 @@ def test_folder_records_one_manifest_entry(
 
 def test_folder_streams_when_too_large(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _write_images(tmp_path)
-    monkeypatch.setattr(data_module, "max_in_memory_bytes", 0)
+    monkeypatch.setattr(folders_module, "max_in_memory_bytes", 0)
     data = load_dataset(f"folder:{tmp_path}", resolution=8)
     assert data.x is None and data.stream is not None and len(data) == 3
     item = data.stream[2]

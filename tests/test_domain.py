@@ -12,9 +12,11 @@ from torch import Tensor
 from torch_fidelity.metric_fid import KEY_METRIC_FID
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
-import ganzoo.domain as domain
+import ganzoo.evaluate.domain as domain
+from ganzoo.core.errors import GanzooError
+from ganzoo.core.rundir import read_json
 from ganzoo.data import Data, fashion_mnist_dir, load_dataset
-from ganzoo.domain import (
+from ganzoo.evaluate.domain import (
     DOMAIN_EXTRACTOR,
     DomainClassifier,
     DomainInfo,
@@ -24,8 +26,6 @@ from ganzoo.domain import (
     predict_classes,
     train_domain_classifier,
 )
-from ganzoo.errors import GanzooError
-from ganzoo.rundir import read_json
 
 
 def to_uint8_rgb(x: Tensor) -> Tensor:

@@ -12,15 +12,15 @@ from wsgiref.util import setup_testing_defaults
 
 import pytest
 import torch
+from presets import tiny_preset
 
 from ganzoo import TrainConfig, load_generator
 from ganzoo.cli import main
-from ganzoo.rundir import load_checkpoint, read_json, read_jsonl
+from ganzoo.core.rundir import load_checkpoint, read_json, read_jsonl
 from ganzoo.sweep import Sweep, load_preset
 from ganzoo.sweep.files import OBJECTIVE
 from ganzoo.sweep.storage import storage_kind
-from ganzoo.variants import build_networks
-from presets import tiny_preset
+from ganzoo.zoo.variants import build_networks
 
 TINY = ["--batch-size", "32", "--device", "cpu", "--no-progress"]
 
@@ -75,8 +75,8 @@ def test_a_sweep_writes_one_log_directory_with_a_run_per_trial_and_seed(tmp_path
 def test_tensorboard_is_an_output_not_a_setting_of_the_study(tmp_path):
     import dataclasses
 
-    from ganzoo.errors import GanzooError
-    from ganzoo.config import to_dict
+    from ganzoo.core.config import to_dict
+    from ganzoo.core.errors import GanzooError
     from ganzoo.sweep.config import settings_difference
 
     config = load_preset(str(tiny_preset(tmp_path, n_trials=1, steps=10)))

@@ -15,7 +15,7 @@ from torch._dynamo.utils import counters
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
-from ganzoo.extraction import Extractor, batched
+from ganzoo.evaluate.extraction import Extractor, batched
 
 TINY = "ganzoo-test-tiny"
 U32 = 2.0**-24  # float32 unit roundoff

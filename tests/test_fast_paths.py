@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_population import TRAJECTORY_TOLERANCE
 
 from ganzoo import resolve_config
-from ganzoo.bench import BenchSpec, TutorialLoop, measure
+from ganzoo.checks.bench import BenchSpec, TutorialLoop, measure
+from ganzoo.core.errors import GanzooError
 from ganzoo.data import load_dataset
-from ganzoo.errors import GanzooError
-from ganzoo.trainer import Trainer
-from test_population import TRAJECTORY_TOLERANCE
+from ganzoo.training.trainer import Trainer
 
 STEPS = 20  # within the 30 steps TRAJECTORY_TOLERANCE is derived for
 
@@ -81,7 +81,7 @@ def test_auto_paths_resolve_by_device(tmp_path):
 
 def test_bad_fast_path_setting_is_refused():
     with pytest.raises(GanzooError, match="fast.compile must be one of"):
-        from ganzoo.variants import validate
+        from ganzoo.zoo.variants import validate
 
         validate(resolve_config("nsgan", "digits", overrides={"fast.compile": "max"}))
     with pytest.raises(GanzooError, match="unknown"):
@@ -140,9 +140,9 @@ def test_compiled_feature_extraction_keeps_the_fid():
     within 1e-3 relative of the eager extractor's for the same samples."""
     import dataclasses
 
-    from ganzoo.config import EvalSpec
-    from ganzoo.metrics import evaluate
-    from ganzoo.variants import build_architecture
+    from ganzoo.core.config import EvalSpec
+    from ganzoo.evaluate.metrics import evaluate
+    from ganzoo.zoo.variants import build_architecture
 
     data = load_dataset("digits", "test")
     config = resolve_config("dcgan", "digits", overrides={"arch.width": 8})
@@ -163,9 +163,9 @@ def test_compiled_feature_extraction_keeps_the_fid():
 
 
 def test_cuda_extraction_precisions_are_refused_off_cuda():
-    from ganzoo.config import EvalSpec
-    from ganzoo.metrics import evaluate
-    from ganzoo.variants import build_architecture
+    from ganzoo.core.config import EvalSpec
+    from ganzoo.evaluate.metrics import evaluate
+    from ganzoo.zoo.variants import build_architecture
 
     data = load_dataset("digits", "test")
     config = resolve_config("dcgan", "digits", overrides={"arch.width": 8})

@@ -9,10 +9,11 @@ import dataclasses
 import pytest
 import torch
 
-from ganzoo import GanzooError, contract
-from ganzoo.config import EvalSpec
+from ganzoo import GanzooError
+from ganzoo.checks import contract
+from ganzoo.core.config import EvalSpec
 from ganzoo.data import load_dataset
-from ganzoo.features import (
+from ganzoo.evaluate.features import (
     EXTRACTORS,
     IMAGES,
     LABELLED_IMAGES,
@@ -22,8 +23,8 @@ from ganzoo.features import (
     register_extractor,
     resolve_extractor,
 )
-from ganzoo.metrics import evaluate
-from ganzoo.models import MLP
+from ganzoo.evaluate.metrics import evaluate
+from ganzoo.zoo.architectures import MLP
 
 
 def test_auto_takes_the_first_registered_extractor_that_applies():
@@ -57,8 +58,8 @@ class RawPixels(FeatureExtractor):
     applies_to = IMAGES
 
     def evaluate(self, Gs, z_dim, dataset, reference, spec, device, root):
-        from ganzoo.manifold import metric_values
-        from ganzoo.samples import generate
+        from ganzoo.evaluate.manifold import metric_values
+        from ganzoo.zoo.samples import generate
 
         real = {"pixels": reference.x.flatten(1).double()}
         return [{"extractor": "raw-pixels", "extractor_precision": "float64",
@@ -82,7 +83,7 @@ def test_a_plugin_extractor_is_offered_evaluated_and_checked_once_registered(reg
 @pytest.mark.parametrize("cls, message", [
     (type("NoEvaluate", (FeatureExtractor,), {}), "must define evaluate"),
     (type("Nowhere", (RawPixels,), {"applies_to": "graphs"}), "applies_to must be one of"),
-    (object, "must be a subclass of ganzoo.features.FeatureExtractor"),
+    (object, "must be a subclass of ganzoo.evaluate.features.FeatureExtractor"),
 ])
 def test_registration_refuses_what_cannot_be_an_extractor(cls, message):
     with pytest.raises(GanzooError, match=message):

@@ -1,4 +1,4 @@
-"""The whole step as one CUDA graph (ganzoo.graphs): the same run as the eager step, a fallback that
+"""The whole step as one CUDA graph (ganzoo.training.graphs): the same run as the eager step, a fallback that
 says why, and the one engine both single runs and populations run through.
 
 The CUDA tests compare in float64 (the conftest fixture), as test_population.py does, with its
@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_population import TRAJECTORY_TOLERANCE, max_difference, member
 
 from ganzoo import VARIANTS, resolve_config
-from ganzoo.engine import Engine
-from ganzoo.errors import GanzooError
-from ganzoo.population import PopulationTrainer
-from ganzoo.rundir import read_json
-from ganzoo.trainer import Trainer
-from test_population import TRAJECTORY_TOLERANCE, max_difference, member
+from ganzoo.core.errors import GanzooError
+from ganzoo.core.rundir import read_json
+from ganzoo.training.engine import Engine
+from ganzoo.training.population import PopulationTrainer
+from ganzoo.training.trainer import Trainer
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -124,8 +124,8 @@ def test_a_captured_population_trains_its_eager_members(tmp_path: Path, variant:
 @pytest.mark.gpu
 @cuda
 def test_a_loss_that_syncs_falls_back_to_eager_and_says_so(tmp_path: Path, registered) -> None:
-    from ganzoo.losses import LOSSES, NonSaturating
-    from ganzoo.variants import VARIANTS, Variant
+    from ganzoo.zoo.losses import LOSSES, NonSaturating
+    from ganzoo.zoo.variants import VARIANTS, Variant
 
     @dataclasses.dataclass(frozen=True)
     class Syncing(NonSaturating):
@@ -151,8 +151,8 @@ def test_a_failed_capture_leaves_the_run_as_the_eager_run(tmp_path: Path, regist
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     # The sync check off, so that capture itself fails (torch 2.11: capture_end raises before the
     # generators leave capture mode, and the next draw raised): the run must go on as the eager run.
-    from ganzoo.losses import LOSSES, NonSaturating
-    from ganzoo.variants import VARIANTS, Variant
+    from ganzoo.zoo.losses import LOSSES, NonSaturating
+    from ganzoo.zoo.variants import VARIANTS, Variant
 
     @dataclasses.dataclass(frozen=True)
     class Syncing(NonSaturating):
@@ -161,7 +161,7 @@ def test_a_failed_capture_leaves_the_run_as_the_eager_run(tmp_path: Path, regist
 
     registered(LOSSES, "syncing-ns", Syncing)
     registered(VARIANTS, "syncing", Variant("syncing-ns", "mlp"))
-    monkeypatch.setattr("ganzoo.graphs.cuda_syncs", lambda step, device: step() or [])
+    monkeypatch.setattr("ganzoo.training.graphs.cuda_syncs", lambda step, device: step() or [])
     runs = {graph: Trainer(config("syncing", "cuda", steps=40, **{"fast.cuda_graph": graph}), tmp_path / graph,
                            quiet=True) for graph in ("auto", "off")}
     for trainer in runs.values():

@@ -17,11 +17,13 @@ from pathlib import Path
 import pytest
 import torch
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
+from torch_fidelity.interpolate_compat_tensorflow import (
+    interpolate_bilinear_2d_like_tensorflow1x,
+)
 
-from ganzoo.cache import cache_dir
-from ganzoo.errors import GanzooError
-from ganzoo.inception import (
+from ganzoo.core.cache import cache_dir
+from ganzoo.core.errors import GanzooError
+from ganzoo.evaluate.inception import (
     TORCHSCRIPT_MEMBER,
     WEIGHTS_NAME,
     WHEEL_REQUIREMENT,

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from ganzoo.losses import (
+from ganzoo.zoo.losses import (
     BEGAN,
     LOSSES,
     Hinge,
@@ -20,7 +20,12 @@ from ganzoo.losses import (
     input_gradient,
     named_inputs,
 )
-from ganzoo.penalties import PENALTIES, DRAGANPenalty, GradientPenalty, WassersteinGP
+from ganzoo.zoo.penalties import (
+    PENALTIES,
+    DRAGANPenalty,
+    GradientPenalty,
+    WassersteinGP,
+)
 
 LOGITS = torch.linspace(-6, 6, 25, dtype=torch.float64)
 
@@ -30,7 +35,7 @@ def state_of(loss: Loss, dtype: torch.dtype = torch.float64) -> dict[str, torch.
 
 
 def d_value(loss: Loss, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """D's loss, given what it names, as ganzoo.step passes it."""
+    """D's loss, given what it names, as ganzoo.training.step passes it."""
     extra = {"state": state_of(loss, real.dtype)} if "state" in named_inputs(type(loss), "discriminator_loss") else {}
     return loss.discriminator_loss(real, fake, **extra)
 

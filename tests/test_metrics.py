@@ -12,12 +12,12 @@ from torch import nn
 
 from ganzoo import resolve_config
 from ganzoo.cli import main
-from ganzoo.config import EvalSpec
+from ganzoo.core.config import EvalSpec
+from ganzoo.core.rundir import append_jsonl, read_jsonl, write_json
 from ganzoo.data import load_dataset
-from ganzoo.metrics import evaluate
-from ganzoo.samples import generate
-from ganzoo.rundir import append_jsonl, read_jsonl, write_json
-from ganzoo.stability import fid_curve, run_stability, seed_summary
+from ganzoo.evaluate.metrics import evaluate
+from ganzoo.evaluate.stability import fid_curve, run_stability, seed_summary
+from ganzoo.zoo.samples import generate
 
 CPU = torch.device("cpu")
 
@@ -70,7 +70,10 @@ class BlobSampler(nn.Module):
 
 
 def test_points_fid_tells_a_ring_from_a_blob_with_the_same_moments(ring_test):
-    from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+    from torch_fidelity.metric_fid import (
+        fid_features_to_statistics,
+        fid_statistics_to_metric,
+    )
 
     cov = torch.cov(ring_test.x.double().T).float()
     spec = EvalSpec(features="points", n_samples=10_000, metrics=("fid",))
@@ -243,7 +246,7 @@ def test_domain_fid_through_torch_fidelity(digits_test, tmp_path_factory, monkey
 def test_inception_fid_reports_no_inception_score_without_a_classifier_head(digits_test):
     """The offline weights (prepared by the test_inception fixture or `ganzoo fid-weights`) carry no
     classifier: the Inception Score is None with a reason, never 0."""
-    from ganzoo.inception import prepare_inception_weights
+    from ganzoo.evaluate.inception import prepare_inception_weights
 
     prepare_inception_weights()
     spec = EvalSpec(features="inception", n_samples=8, n_reference=8, metrics=("fid", "isc"), batch_size=8)

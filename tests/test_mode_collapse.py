@@ -15,9 +15,9 @@ from torch import nn
 
 from ganzoo import ARCHITECTURES
 from ganzoo.data import load_dataset
-from ganzoo.models import MLP, Maxout, Reshape
-from ganzoo.packing import Packed
-from ganzoo.weights import INITIALISATIONS, orthogonal_init, xavier_init
+from ganzoo.zoo.architectures import MLP, Maxout, Reshape
+from ganzoo.zoo.initialisation import INITIALISATIONS, orthogonal_init, xavier_init
+from ganzoo.zoo.packing import Packed
 
 
 def test_pacgan_networks_have_the_reference_shapes():
@@ -80,8 +80,8 @@ def test_a_pack_is_its_samples_side_by_side():
 
 
 def test_packing_one_is_the_plain_gan_bit_for_bit(tmp_path):
-    from ganzoo.trainer import Trainer
-    from ganzoo.variants import resolve_config
+    from ganzoo.training.trainer import Trainer
+    from ganzoo.zoo.variants import resolve_config
 
     overrides = {"steps": 6, "batch_size": 16, "device": "cpu", "log_every": 3, "checkpoint_every": 6,
                  "sample_every": 0}
@@ -96,8 +96,8 @@ def test_packing_one_is_the_plain_gan_bit_for_bit(tmp_path):
 
 
 def test_a_packed_run_draws_pack_times_the_samples_and_D_judges_packs(tmp_path):
-    from ganzoo.trainer import Trainer
-    from ganzoo.variants import resolve_config
+    from ganzoo.training.trainer import Trainer
+    from ganzoo.zoo.variants import resolve_config
 
     config = resolve_config("nsgan", "pacgan-ring", arch="pacgan", overrides={
         "steps": 2, "batch_size": 8, "pack": 3, "z_dim": 2, "device": "cpu", "log_every": 1, "checkpoint_every": 2,
@@ -114,7 +114,7 @@ def test_a_packed_run_draws_pack_times_the_samples_and_D_judges_packs(tmp_path):
 def test_the_pacgan_variants_take_the_references_settings(variant, pack):
     # config.py:25 (batch 100), 23-24 (Adam 1e-4, beta1 0.8; Blocks' beta2 0.999), 33-36 (z ~ N(0, I_2));
     # bricks.py:69-72 (softplus(-D(x)) + softplus(D(G(z))), G's softplus(-D(G(z))): the non-saturating loss).
-    from ganzoo.variants import resolve_config
+    from ganzoo.zoo.variants import resolve_config
 
     config = resolve_config(variant, "pacgan-ring")
     assert (config.loss, config.arch, config.pack, config.batch_size, config.z_dim, config.z_dist) == (
@@ -225,7 +225,7 @@ def test_the_mlps_g_and_d_take_their_own_width_depth_and_activation(settings, z_
 ])
 def test_the_mlp_refuses_sizes_below_1_and_unknown_activations(settings, message):
     from ganzoo import GanzooError
-    from ganzoo.variants import resolve_config
+    from ganzoo.zoo.variants import resolve_config
 
     assert message in MLP(**settings).validate()
     with pytest.raises(GanzooError, match=re.escape(message)):
@@ -278,7 +278,7 @@ def test_orthogonal_gives_orthonormal_weights_times_1_4_and_zero_biases():
 
 def test_xavier_and_orthogonal_are_registered_and_a_config_runs_them():
     from ganzoo.cli import main
-    from ganzoo.variants import build_networks, resolve_config
+    from ganzoo.zoo.variants import build_networks, resolve_config
 
     assert {"xavier", "orthogonal"} <= set(INITIALISATIONS)
     for init, fill in (("xavier", xavier_init), ("orthogonal", orthogonal_init)):
@@ -303,8 +303,8 @@ def test_the_unrolled_gan_variant_takes_the_demos_settings():
     # beta1 0.5, eps 1e-8, z_dim 256, unrolling_steps 5); generator/discriminator cells (2 x 128 tanh, linear
     # out, orthogonal init gain 1.4); the model cell's loss (sigmoid cross-entropy, G minimising -unrolled_loss:
     # the minimax game, which ganzoo's zero-sum minimax loss unrolls as minus D's objective).
-    from ganzoo.losses import LOSSES
-    from ganzoo.variants import VARIANTS, resolve_config
+    from ganzoo.zoo.losses import LOSSES
+    from ganzoo.zoo.variants import VARIANTS, resolve_config
 
     config = resolve_config("unrolled-gan", "pacgan-ring")
     assert (config.loss, config.arch, config.unroll, config.batch_size, config.z_dim, config.init) == (
@@ -323,7 +323,7 @@ def test_the_veegan_variants_take_the_references_settings(variant, unroll):
     # cell 10 (the noise-to-points network: 2 ReLU layers of 128, linear output), cell 11 (D: 1 ReLU layer of
     # 128), cell 19 (Adam 1e-3, beta1 0.5; TF's beta2 0.999), slim's default init (Glorot uniform, biases 0);
     # index.md: the unrolled GAN with five unrolling steps.
-    from ganzoo.variants import resolve_config
+    from ganzoo.zoo.variants import resolve_config
 
     config = resolve_config(variant, "grid25")
     assert (config.loss, config.arch, config.unroll, config.batch_size, config.z_dim, config.z_dist, config.init) == (
@@ -365,40 +365,40 @@ def test_the_veegan_presets_run_the_papers_table(tmp_path, preset, seeds, steps,
             "mlp", 255, 500, 5 if pair.variant == "veegan-unrolled" else 0)
 
 
-# ---- the protocol tables (ganzoo.protocol_mixtures): every difference named ---------------------------
+# ---- the protocol tables (ganzoo.protocols.mixtures): every difference named ---------------------------
 
 def protocol_rows(preset, tmp_path):
-    from ganzoo import protocol
+    from ganzoo import protocols
     from ganzoo.sweep.config import load_preset
     from ganzoo.sweep.study import Sweep
 
     sweep = Sweep(preset, load_preset(preset), tmp_path)
-    context = protocol.Context(sweep.settings(), {p.name: sweep.pair_record(p) for p in sweep.pairs})
-    return protocol.reference_table(context)
+    context = protocols.Context(sweep.settings(), {p.name: sweep.pair_record(p) for p in sweep.pairs})
+    return protocols.reference_table(context)
 
 
 @pytest.mark.parametrize("preset, reference, quick", [("pacgan-2d", "PACGAN2018", "pacgan-2d-quick"),
                                                       ("veegan-2d", "VEEGAN2017", "veegan-2d-quick")])
 def test_the_mode_collapse_protocol_tables_name_every_difference(tmp_path, preset, reference, quick):
-    from ganzoo import protocol, protocol_mixtures
+    from ganzoo import protocols
+    from ganzoo.protocols import mixtures as protocol_mixtures
 
     found, rows = protocol_rows(preset, tmp_path / "full")
     assert found is getattr(protocol_mixtures, reference)
-    assert not [r for r in rows if r.status.startswith(protocol.DIFFERS)], rows
-    deviations = [r for r in rows if r.status.startswith(protocol.ON_PURPOSE)]
+    assert not [r for r in rows if r.status.startswith(protocols.DIFFERS)], rows
+    deviations = [r for r in rows if r.status.startswith(protocols.ON_PURPOSE)]
     assert {r.choice for r in deviations} >= {"update order"}
-    assert all(len(r.status) > len(protocol.ON_PURPOSE) + 10 for r in deviations)  # each says why
+    assert all(len(r.status) > len(protocols.ON_PURPOSE) + 10 for r in deviations)  # each says why
     # The quick preset differs where a CPU's scale makes it differ, and nowhere else.
     _, rows = protocol_rows(quick, tmp_path / "quick")
-    assert {r.choice for r in rows if r.status.startswith(protocol.DIFFERS)} == {"budget", "runs"}
+    assert {r.choice for r in rows if r.status.startswith(protocols.DIFFERS)} == {"budget", "runs"}
 
 
 @pytest.mark.parametrize("preset", ["pacgan-2d", "veegan-2d"])
 def test_the_readme_carries_the_mode_collapse_tables_as_the_code_makes_them(tmp_path, preset):
     from pathlib import Path
 
-    from ganzoo import protocol
-
+    from ganzoo import protocols
     reference, rows = protocol_rows(preset, tmp_path)
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    assert protocol.markdown(reference, rows) in readme
+    assert protocols.markdown(reference, rows) in readme

@@ -24,10 +24,10 @@ import pytest
 import torch
 
 from ganzoo import VARIANTS, resolve_config
-from ganzoo.errors import GanzooError
-from ganzoo.population import PopulationTrainer, check_population
-from ganzoo.rundir import load_checkpoint, read_json, read_jsonl
-from ganzoo.trainer import Trainer
+from ganzoo.core.errors import GanzooError
+from ganzoo.core.rundir import load_checkpoint, read_json, read_jsonl
+from ganzoo.training.population import PopulationTrainer, check_population
+from ganzoo.training.trainer import Trainer
 
 STEPS = 30
 U32 = 2.0**-24  # float32 unit roundoff (float64: u64 = 2**-53 = 1.1e-16)
@@ -266,7 +266,7 @@ def test_members_that_cannot_share_a_step_are_refused(change: dict, message: str
 
 def test_a_member_stopped_by_its_callback_is_stopped_alone(tmp_path: Path, float64: None) -> None:
     """Pruning is per member: a callback that stops member 1 at step 10 leaves member 0 on course."""
-    from ganzoo.trainer import StopTraining
+    from ganzoo.training.trainer import StopTraining
 
     configs = [member("nsgan", s, 2e-4, 0.5, callback_every=10) for s in (0, 1)]
     calls: list[tuple[int, int]] = []
@@ -294,8 +294,8 @@ def test_members_are_evaluated_in_one_pass_as_each_would_be_alone(tmp_path: Path
     metrics evaluate() gives it alone. The samples are the same; only the extraction's batches differ
     (2 x 100 images instead of 100), which in float32 moves a feature by rounding at most, and the FID
     by <= ~1e-4 relative (the bound derived in test_fast_paths' compiled-extraction test)."""
-    from ganzoo.config import EvalSpec
-    from ganzoo.metrics import EvalCallback, evaluate, load_reference
+    from ganzoo.core.config import EvalSpec
+    from ganzoo.evaluate.metrics import EvalCallback, evaluate, load_reference
 
     spec = EvalSpec(features="domain", n_samples=200, batch_size=100, metrics=("fid", "prc"))
     configs = [member("dcgan", s, 2e-4, 0.5, callback_every=STEPS) for s in (0, 1)]
@@ -315,10 +315,10 @@ def test_members_are_evaluated_in_one_pass_as_each_would_be_alone(tmp_path: Path
             assert evaluator.last[key] == pytest.approx(alone[key], abs=2 / 200), (i, key)
         assert [r["step"] for r in read_jsonl(tmp_path / "ab"[i] / "metrics.jsonl")] == [STEPS]
     # Features beyond the pass budget go in several passes (here one member each), to the same results.
-    import ganzoo.features
-    from ganzoo.metrics import evaluate_together
+    import ganzoo.evaluate.features
+    from ganzoo.evaluate.metrics import evaluate_together
 
-    monkeypatch.setattr(ganzoo.features, "PASS_BYTES", 1)
+    monkeypatch.setattr(ganzoo.evaluate.features, "PASS_BYTES", 1)
     Gs = [population.member_modules(i)[0] for i in range(2)]
     apart = evaluate_together(Gs, configs[0].z_dim, "digits", reference, spec, torch.device("cpu"))
     for evaluator, result in zip(evaluators, apart):

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ganzoo.progress import SweepProgress, fmt
+from ganzoo.core.progress import SweepProgress, fmt
 
 
 def test_figures_are_shown_to_four_significant_digits():

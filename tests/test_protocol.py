@@ -1,7 +1,7 @@
 """Each choice of the Lucic et al. 2018 protocol pinned to the code behind that paper.
 
 The reference values below are transcribed here, apart from ganzoo's own transcription
-(ganzoo.ranges, ganzoo.protocol), from google/compare_gan at 49495fd (2018-02-12, the code released
+(ganzoo.protocols.ranges, ganzoo.protocols), from google/compare_gan at 49495fd (2018-02-12, the code released
 with the paper), compare_gan/src/; each cites its file and lines. A test fails when ganzoo's value
 moves away from the reference's.
 """
@@ -16,14 +16,14 @@ import pytest
 import torch
 from torch import nn
 
-from ganzoo.budget import D_UPDATES
-from ganzoo.losses import LeastSquares, input_gradient
-from ganzoo.penalties import DRAGANPenalty, GradientPenalty
-from ganzoo.ranges import Choice, LogUniform, Uniform
+from ganzoo.protocols.budget import D_UPDATES
+from ganzoo.protocols.ranges import Choice, LogUniform, Uniform
 from ganzoo.sweep import Sweep, SweepConfig, load_preset
 from ganzoo.sweep.config import Pair
-from ganzoo.variants import build_networks
-from ganzoo.weights import UniformLatent
+from ganzoo.zoo.initialisation import UniformLatent
+from ganzoo.zoo.losses import LeastSquares, input_gradient
+from ganzoo.zoo.penalties import DRAGANPenalty, GradientPenalty
+from ganzoo.zoo.variants import build_networks
 
 LUCIC = load_preset("fashion-mnist")
 
@@ -51,17 +51,17 @@ def test_the_lucic_budget_is_compare_gans_in_d_updates_whatever_n_critic():
 def test_two_trials_with_n_critic_1_and_5_pass_the_same_real_images_through_d(tmp_path, monkeypatch):
     """One study in D updates, the grid sampler giving one trial n_critic 1 and one n_critic 5: each trial's
     D sees the same real images (D updates x batch), counted where D's updates take them."""
-    import ganzoo.trainer
+    import ganzoo.training.trainer
 
     seen: dict[int, int] = {}
-    original = ganzoo.trainer.ModuleStep._d_update
+    original = ganzoo.training.trainer.ModuleStep._d_update
 
     def counting(self, real, keep, norms):
         seen[self.config.n_critic] = seen.get(self.config.n_critic, 0) + real.shape[0]
         return original(self, real, keep, norms)
 
-    monkeypatch.setattr(ganzoo.trainer.ModuleStep, "_d_update", counting)
-    from ganzoo.config import EvalSpec
+    monkeypatch.setattr(ganzoo.training.trainer.ModuleStep, "_d_update", counting)
+    from ganzoo.core.config import EvalSpec
 
     config = SweepConfig(variants=("nsgan",), datasets=("ring8",), n_trials=2, sampler="grid", space="narrow",
                          budget=D_UPDATES, steps=40, batch_size=16, device="cpu", default_trial=False,
@@ -159,7 +159,7 @@ def test_the_default_configuration_is_the_first_trial(tmp_path):
     params, fixed = sweep.default_point(Pair("nsgan", "fashion-mnist"))
     assert fixed == {"adam.beta1": 0.0, "n_critic": 1} and params["adam.lr"] == 0.00005
 
-    from ganzoo.config import EvalSpec
+    from ganzoo.core.config import EvalSpec
 
     config = SweepConfig(variants=("nsgan",), datasets=("ring8",), n_trials=2, sampler="random", space="wide",
                          steps=4, batch_size=16, device="cpu", evaluation=EvalSpec(n_samples=100))
@@ -252,7 +252,7 @@ def test_the_wgan_gp_penalty_is_compare_gans():
 
 def test_beganss_k_is_unclipped_as_compare_gans():
     """BEGAN.py:130-131: update_k = k.assign(k + lambd * (gamma * D_real_err - D_fake_err)), no clip."""
-    from ganzoo.variants import build_loss
+    from ganzoo.zoo.variants import build_loss
 
     loss = build_loss(lucic_config("began"))
     k = loss.next_state({"k": torch.tensor(0.0, dtype=torch.float64)}, torch.tensor([0.1]), torch.tensor([0.9]))["k"]
@@ -298,7 +298,7 @@ def test_gs_noise_is_uniform_on_minus_one_one_on_every_path(tmp_path):
     assert isinstance(G, UniformLatent)
     seen: list[torch.Tensor] = []
     G.G.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach()))
-    from ganzoo.samples import generate
+    from ganzoo.zoo.samples import generate
 
     generate(G, config.z_dim, 2000, 0, torch.device("cpu"))  # evaluation's and the sample pictures' path
     z = torch.cat(seen).flatten().double()
@@ -313,29 +313,27 @@ def test_gs_noise_is_uniform_on_minus_one_one_on_every_path(tmp_path):
 
 def test_the_protocol_table_has_no_unnamed_difference():
     """Every choice of the Lucic preset is the reference's or a deviation made on purpose, with why."""
-    from ganzoo import protocol
-
+    from ganzoo import protocols
     sweep = Sweep("lucic", LUCIC, "/nonexistent")
-    context = protocol.Context(sweep.settings(), {p.name: sweep.pair_record(p) for p in sweep.pairs})
-    reference, rows = protocol.reference_table(context)
-    assert reference is protocol.LUCIC2018
-    assert not [r for r in rows if r.status.startswith(protocol.DIFFERS)], rows
-    deviations = [r for r in rows if r.status.startswith(protocol.ON_PURPOSE)]
-    assert deviations and all(len(r.status) > len(protocol.ON_PURPOSE) + 10 for r in deviations)
+    context = protocols.Context(sweep.settings(), {p.name: sweep.pair_record(p) for p in sweep.pairs})
+    reference, rows = protocols.reference_table(context)
+    assert reference is protocols.LUCIC2018
+    assert not [r for r in rows if r.status.startswith(protocols.DIFFERS)], rows
+    deviations = [r for r in rows if r.status.startswith(protocols.ON_PURPOSE)]
+    assert deviations and all(len(r.status) > len(protocols.ON_PURPOSE) + 10 for r in deviations)
     # a setting moved away from the reference shows as a difference, naming the reference's value
-    moved = protocol.Context({**context.settings, "batch_size": 32}, context.records)
-    batch = next(r for r in protocol.table(reference, moved) if r.choice == "batch size")
-    assert batch.status == f"{protocol.DIFFERS} (64)"
+    moved = protocols.Context({**context.settings, "batch_size": 32}, context.records)
+    batch = next(r for r in protocols.table(reference, moved) if r.choice == "batch size")
+    assert batch.status == f"{protocols.DIFFERS} (64)"
 
 
 def test_the_readme_carries_the_lucic_table_as_the_code_makes_it():
-    from ganzoo import protocol
-
+    from ganzoo import protocols
     sweep = Sweep("lucic", LUCIC, "/nonexistent")
-    context = protocol.Context(sweep.settings(), {p.name: sweep.pair_record(p) for p in sweep.pairs})
-    reference, rows = protocol.reference_table(context)
+    context = protocols.Context(sweep.settings(), {p.name: sweep.pair_record(p) for p in sweep.pairs})
+    reference, rows = protocols.reference_table(context)
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    assert protocol.markdown(reference, rows) in readme
+    assert protocols.markdown(reference, rows) in readme
 
 
 def test_the_dry_run_prints_the_protocol_and_touches_nothing(tmp_path):

@@ -24,7 +24,7 @@ from ganzoo import (
     Uniform,
     Variant,
 )
-from ganzoo.registry import Registry, signature_problem
+from ganzoo.core.registry import Registry, signature_problem
 
 
 def test_register_and_get():
@@ -274,7 +274,7 @@ def load(request):
 
 
 def test_a_registry_records_the_plugin_that_registered_an_entry(tmp_path):
-    from ganzoo.plugins import load_plugin
+    from ganzoo.core.plugins import load_plugin
 
     plugin = tmp_path / "origin_plugin.py"
     plugin.write_text(ORIGIN_PLUGIN)
@@ -300,7 +300,7 @@ def test_built_ins_a_plugin_imports_first_stay_ganzoos(tmp_path):
     import sys
 
     (tmp_path / "importer.py").write_text("import ganzoo.sweep.storage\n")
-    code = ("import sys; from ganzoo.plugins import load_plugin; assert 'ganzoo.sweep.storage' not in sys.modules; "
+    code = ("import sys; from ganzoo.core.plugins import load_plugin; assert 'ganzoo.sweep.storage' not in sys.modules; "
             "load_plugin('importer.py'); from ganzoo.sweep.storage import STORAGES; "
             "print(sorted({STORAGES.origin(n) for n in STORAGES}, key=str))")
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)

@@ -14,8 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ganzoo.report import REPORT_HTML, REPORT_MD, SUMMARY_CSV, write_report
-from ganzoo.report import tables
+from ganzoo.report import REPORT_HTML, REPORT_MD, SUMMARY_CSV, tables, write_report
 from ganzoo.sweep import Sweep, load_preset
 
 SECTIONS = ("## Summary", "## 1. Quality", "## 2. Budget", "## 3. Learning curves", "## 4. Stability",
@@ -263,7 +262,7 @@ def test_importances_of_variants_that_search_different_parameters():
 
 
 def test_throughput_section_shows_ganzoo_bench_when_present(study, tmp_path):
-    from ganzoo.bench import BenchSpec, run, write
+    from ganzoo.checks.bench import BenchSpec, run, write
 
     copy = tmp_path / "results" / "s"
     shutil.copytree(study, copy)
@@ -462,7 +461,7 @@ def test_every_file_ganzoo_writes_gets_the_mode_open_would_give(study, report, t
     import os
     import stat
 
-    from ganzoo import rundir
+    from ganzoo.core import rundir
 
     for mask in (0o022, 0o027):
         old = os.umask(mask)
@@ -479,7 +478,7 @@ def test_every_file_ganzoo_writes_gets_the_mode_open_would_give(study, report, t
 
 
 def test_the_bench_table_names_its_dataset_batch_size_and_device_even_from_an_old_csv(tmp_path):
-    from ganzoo.report import _bench_table
+    from ganzoo.report.document import _bench_table
     from ganzoo.report.load import StudyResults
 
     bench = tmp_path / "results" / "bench"
@@ -503,7 +502,7 @@ def _mixture_study(folder: Path, runs: dict[tuple[str, int], list[dict | None]],
                    dataset: str = "pacgan-ring") -> Path:
     """A study folder as a sweep leaves it: trials.csv and, per trial, a run folder per seed whose
     metrics.jsonl holds the seed's final evaluation (``None``: a run with no high-quality sample)."""
-    from ganzoo import rundir
+    from ganzoo.core import rundir
 
     rows = []
     for (variant, number), seeds in runs.items():

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import torch
 
-import ganzoo.engine
+import ganzoo.training.engine
 from ganzoo import DATASETS, Data, DataRequest, Trainer, load_dataset, resolve_config
 from ganzoo.data import ring_centers
-from ganzoo.samples import REAL_POINTS, real_points, save_samples, scatter_figure, scatter_view
+from ganzoo.zoo.samples import (
+    REAL_POINTS,
+    real_points,
+    save_samples,
+    scatter_figure,
+    scatter_view,
+)
 
 
 def test_the_view_holds_samples_beyond_the_centres():
@@ -54,7 +60,7 @@ def test_a_run_pictures_any_points_dataset_over_its_real_data(tmp_path, monkeypa
         drawn.append((centers, real))
         return b""
 
-    monkeypatch.setattr(ganzoo.engine, "save_samples", save)
+    monkeypatch.setattr(ganzoo.training.engine, "save_samples", save)
     config = resolve_config("nsgan", "test-spiral", overrides={"steps": 2, "log_every": 1, "checkpoint_every": 0,
                                                                 "batch_size": 16, "device": "cpu"})
     Trainer(config, tmp_path / "run", quiet=True).run()

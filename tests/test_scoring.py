@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 import torch
 
-from ganzoo.config import EvalSpec
-from ganzoo.errors import GanzooError
-from ganzoo.rundir import read_jsonl
+from ganzoo.core.config import EvalSpec
+from ganzoo.core.errors import GanzooError
+from ganzoo.core.rundir import read_jsonl
 from ganzoo.sweep import Sweep, SweepConfig, summarise
 
 
@@ -105,7 +105,7 @@ def test_a_study_under_another_protocol_is_refused(tmp_path):
 def test_precision_and_coverage_compare_sets_of_one_size():
     """k-NN radii shrink as a set grows: a generated set against ten times as many references has its
     precision biased down and recall up. Equal sets by default; the sizes are recorded either way."""
-    from ganzoo.manifold import metric_values
+    from ganzoo.evaluate.manifold import metric_values
 
     generator = torch.Generator().manual_seed(0)
     real = {"f": torch.randn(2000, 8, generator=generator, dtype=torch.float64)}
@@ -123,7 +123,7 @@ def test_precision_and_coverage_compare_sets_of_one_size():
 
 
 def test_a_mode_counts_with_one_high_quality_sample_as_veegan_and_pacgan_count_it():
-    from ganzoo.modes import mode_coverage
+    from ganzoo.evaluate.modes import mode_coverage
 
     centers = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
     far = torch.full((2496, 2), 10.0)  # 2,500 samples: one at each mode, the rest far from all

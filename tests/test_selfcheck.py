@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganzoo import selfcheck
+from ganzoo.checks import selfcheck
+from ganzoo.checks.selfcheck import runner, training
 from ganzoo.cli import EXIT_FAILED, EXIT_USAGE, main
-from ganzoo.selfcheck import training
 
 LINE = re.compile(r"^\[(\d+)/(\d+)\] (\S+) +(pass|FAIL|n/a \([^)]*\)) +\d+\.\d s  (.+)$")
 # What a CPU cannot check (capture and its fallback, graph speed, CUDA precisions, CUDA memory): executed
-# at tiny sizes, their verdicts n/a. Population against members, host syncs (ganzoo.capture's operator
+# at tiny sizes, their verdicts n/a. Population against members, host syncs (ganzoo.training.capture's operator
 # check) and resume are checked.
 CUDA_ONLY = ("variants", "syncing-plugin", "graph-vs-eager", "inception", "sizing-memory")
 CHECKED_ON_A_CPU = ("population", "no-host-sync", "resume")
@@ -69,7 +69,7 @@ def test_a_failing_check_fails_the_command_in_one_clear_line(tmp_path: Path, cap
         raise AssertionError("deliberately broken for this test")
 
     # One check raising, one whose own comparison fails (a tolerance nothing meets): both are FAIL lines.
-    monkeypatch.setattr(selfcheck, "CHECKS", {"resume": broken, "population": training.check_population})
+    monkeypatch.setattr(runner, "CHECKS", {"resume": broken, "population": training.check_population})
     monkeypatch.setattr(training, "TRAJECTORY_TOLERANCE", -1.0)  # where check 2 reads it
     code = main(["bench", "--self-check", "--cpu", "--out", str(tmp_path)])
     _, err = capsys.readouterr()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ganzoo.config import to_dict
+from ganzoo.core.config import to_dict
 from ganzoo.sweep import SWEEP_FILE, TRIALS_CSV, Sweep, load_preset
 
 SHOWCASE = Path(__file__).resolve().parent.parent / "results" / "smoke"

@@ -12,18 +12,17 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-import ganzoo.device
-import ganzoo.engine
-import ganzoo.population
-import ganzoo.trainer
+import ganzoo.core.device
+import ganzoo.training.engine
+import ganzoo.training.population
+import ganzoo.training.trainer
 from ganzoo import resolve_config
-from ganzoo.config import EvalSpec
-from ganzoo.graphs import WARMUP
-from ganzoo.sweep import SweepConfig
+from ganzoo.core.config import EvalSpec
+from ganzoo.sweep import SweepConfig, sizing
 from ganzoo.sweep.config import Pair
-from ganzoo.sweep import sizing
 from ganzoo.sweep.sizing import PopulationSizer
 from ganzoo.sweep.trials import TrialRunner
+from ganzoo.training.graphs import WARMUP
 
 GiB = 2**30
 RING8 = Pair("nsgan", "ring8")
@@ -40,7 +39,7 @@ class FakeCuda:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, free: int = 80 * GiB) -> None:
         self.free, self.allocated, self.peak = free, 0, 0
         self.calls: list[str] = []
-        monkeypatch.setattr(ganzoo.device, "resolve_device", lambda name: torch.device("cuda"))
+        monkeypatch.setattr(ganzoo.core.device, "resolve_device", lambda name: torch.device("cuda"))
         monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (self.free, 2 * self.free))
         monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", self.reset)
         monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: self.peak)
@@ -79,8 +78,8 @@ def fake_training(monkeypatch: pytest.MonkeyPatch, cuda: FakeCuda, shared: int, 
             raise out_of_memory()
         return {"member_steps_per_second": 1000.0 * members}
 
-    monkeypatch.setattr(ganzoo.population, "PopulationTrainer", Measured)
-    monkeypatch.setattr(ganzoo.population, "timed_members", timed_members)
+    monkeypatch.setattr(ganzoo.training.population, "PopulationTrainer", Measured)
+    monkeypatch.setattr(ganzoo.training.population, "timed_members", timed_members)
     return steps
 
 
@@ -143,9 +142,9 @@ def test_populations_that_run_out_of_memory_shrink_to_one_trial_which_then_fails
         def run(self, *args: object, **kwargs: object) -> None:
             raise out_of_memory()
 
-    monkeypatch.setattr(ganzoo.population, "PopulationTrainer", OutOfMemory)
-    monkeypatch.setattr(ganzoo.trainer, "Trainer", OutOfMemory)
-    monkeypatch.setattr(ganzoo.population, "probe", lambda config: None)
+    monkeypatch.setattr(ganzoo.training.population, "PopulationTrainer", OutOfMemory)
+    monkeypatch.setattr(ganzoo.training.trainer, "Trainer", OutOfMemory)
+    monkeypatch.setattr(ganzoo.training.population, "probe", lambda config: None)
     emptied = []
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: emptied.append(True))
     # The narrow space draws no setting a population must share (n_critic is 1): one population a claim.
@@ -172,15 +171,15 @@ def test_populations_that_run_out_of_memory_shrink_to_one_trial_which_then_fails
 
 def test_an_engine_run_resets_the_peak_once_before_it_trains(monkeypatch, tmp_path):
     events: list[str] = []
-    monkeypatch.setattr(ganzoo.engine, "reset_peak_memory", lambda device: events.append("reset"))
+    monkeypatch.setattr(ganzoo.training.engine, "reset_peak_memory", lambda device: events.append("reset"))
     config = resolve_config("nsgan", "ring8", overrides={"batch_size": 16, "steps": 4, "log_every": 2,
                                                          "sample_every": 0, "checkpoint_every": 0, "device": "cpu"})
     step = lambda state: events.append("step")  # noqa: E731
-    ganzoo.trainer.Trainer(dataclasses.replace(config, callback_every=1), tmp_path / "one", callbacks=[step],
+    ganzoo.training.trainer.Trainer(dataclasses.replace(config, callback_every=1), tmp_path / "one", callbacks=[step],
                            quiet=True).run()
     assert events == ["reset"] + ["step"] * 4
     events.clear()
-    ganzoo.population.PopulationTrainer([config, dataclasses.replace(config, seed=1)],
+    ganzoo.training.population.PopulationTrainer([config, dataclasses.replace(config, seed=1)],
                                         [tmp_path / "a", tmp_path / "b"]).run()
     assert events == ["reset"], "a population's members share one engine run, and one reset"
 
@@ -188,13 +187,13 @@ def test_an_engine_run_resets_the_peak_once_before_it_trains(monkeypatch, tmp_pa
 def test_the_recorded_peak_is_the_runs_own(monkeypatch):
     """An earlier run's larger peak in the same process is not this run's."""
     cuda = FakeCuda(monkeypatch)
-    monkeypatch.setattr(ganzoo.engine, "device_name", lambda device: "fake GPU")
+    monkeypatch.setattr(ganzoo.training.engine, "device_name", lambda device: "fake GPU")
     device = torch.device("cuda:1")
     config = resolve_config("nsgan", "ring8", overrides={"device": "cpu"})
     cuda.use(10 * GiB)  # an earlier trial
-    ganzoo.engine.reset_peak_memory(device)
+    ganzoo.training.engine.reset_peak_memory(device)
     cuda.use(GiB)  # this run
-    record = ganzoo.engine.throughput_record([(10, 1.0)], config, device, "", "eager", "float32")
+    record = ganzoo.training.engine.throughput_record([(10, 1.0)], config, device, "", "eager", "float32")
     assert record["peak_memory_bytes"] == GiB and record["peak_memory_kind"] == "cuda_max_allocated"
 
 
@@ -216,6 +215,6 @@ def test_the_clock_records_its_events_on_the_runs_device(monkeypatch):
 
     monkeypatch.setattr(torch.cuda, "Event", Event)
     monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: f"stream of {device}")
-    clock = ganzoo.engine._Clock(torch.device("cuda:1"))
+    clock = ganzoo.training.engine._Clock(torch.device("cuda:1"))
     assert clock.lap() == 1.5
     assert recorded == ["stream of cuda:1"] * 2

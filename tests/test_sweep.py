@@ -17,12 +17,12 @@ import optuna
 import pandas as pd
 import pytest
 from optuna.trial import TrialState
+from presets import TINY, tiny_preset
 
-from ganzoo.errors import GanzooError
+from ganzoo.core.errors import GanzooError
 from ganzoo.sweep import Sweep, SweepConfig, load_preset, summarise
 from ganzoo.sweep.trials import Pruning, Siblings
-from ganzoo.trainer import StopTraining
-from presets import TINY, tiny_preset
+from ganzoo.training.trainer import StopTraining
 
 
 def study_trials(results: Path, name: str = "s", pair: str = "nsgan@ring8", storage: str | None = None):
@@ -53,7 +53,7 @@ def test_shipped_presets_load():
 
 
 def test_the_lucic_preset_covers_all_seven_losses_of_the_study_on_the_shared_network(tmp_path):
-    from ganzoo.variants import VARIANTS
+    from ganzoo.zoo.variants import VARIANTS
 
     lucic = load_preset("fashion-mnist")
     sweep = Sweep("lucic", lucic, tmp_path)
@@ -81,8 +81,8 @@ def test_the_kurach_preset_is_a_loss_by_normalisation_grid_on_one_architecture(t
 def test_every_registered_variant_runs_through_a_sweep(tmp_path):
     """Each variant, the new losses and their states and penalties among them, completes a trial of a
     sweep on the CPU, is scored, and is recorded under its name."""
-    from ganzoo.config import EvalSpec
-    from ganzoo.variants import VARIANTS
+    from ganzoo.core.config import EvalSpec
+    from ganzoo.zoo.variants import VARIANTS
 
     # digits, and ring8 for the networks of points only (PacGAN's); each pair an architecture refuses is skipped
     config = SweepConfig(variants=tuple(VARIANTS), datasets=("digits", "ring8"), n_trials=1, sampler="random", space="narrow",
@@ -335,7 +335,7 @@ def test_population_sweep_with_a_pruner_finishes_every_trial(tmp_path):
 
 
 def test_a_settings_mismatch_names_each_field_and_the_commands_that_resolve_it(tmp_path):
-    from ganzoo.config import to_dict
+    from ganzoo.core.config import to_dict
     from ganzoo.sweep import settings_difference
 
     preset = tiny_preset(tmp_path, n_trials=1, steps=4)

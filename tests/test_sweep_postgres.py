@@ -13,9 +13,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 import pg
+import pytest
 from presets import tiny_preset
 from storages import open_study
 from workers import PAIR, STUDY, TIMEOUT, spawner, sweep_command, wait_for, worker_env
@@ -40,7 +39,7 @@ def test_workers_starting_together_on_an_empty_database(tmp_path, postgres_serve
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from ganzoo.errors import GanzooError\n"
+        "from ganzoo.core.errors import GanzooError\n"
         "from ganzoo.sweep import Sweep, load_preset\n"
         "preset, results, storage, go = sys.argv[1:]\n"
         "sweep = Sweep('s', load_preset(preset), results, storage=storage)\n"

@@ -19,14 +19,25 @@ import optuna
 import pandas as pd
 import pytest
 from optuna.trial import TrialState
-
-from ganzoo.errors import GanzooError
-from ganzoo.sweep import Sweep, load_preset
-from ganzoo.sweep.storage import Storage, storage_kind
-from ganzoo.trainer import Trainer
 from presets import tiny_preset
 from storages import open_study
-from workers import FAST_HEARTBEAT, PAIR, STUDY, TIMEOUT, assert_exact, spawner, sweep_command, trained, wait_for, worker_env
+from workers import (
+    FAST_HEARTBEAT,
+    PAIR,
+    STUDY,
+    TIMEOUT,
+    assert_exact,
+    spawner,
+    sweep_command,
+    trained,
+    wait_for,
+    worker_env,
+)
+
+from ganzoo.core.errors import GanzooError
+from ganzoo.sweep import Sweep, load_preset
+from ganzoo.sweep.storage import Storage, storage_kind
+from ganzoo.training.trainer import Trainer
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from ganzoo import LOSSES, StopTraining, TrainConfig, Trainer, resolve_config, resume
-from ganzoo.losses import NonSaturating
-from ganzoo.rundir import load_checkpoint, read_json, read_jsonl
+from ganzoo.core.rundir import load_checkpoint, read_json, read_jsonl
+from ganzoo.zoo.losses import NonSaturating
 
 
 def config(variant: str = "nsgan", dataset: str = "ring8", **overrides) -> TrainConfig:
@@ -140,14 +140,14 @@ def test_checkpoint_refuses_pickled_objects(tmp_path):
             return (print, ("pwned",))
 
     torch.save({"G": Evil()}, tmp_path / "checkpoint.pt")
-    from ganzoo.errors import GanzooError
+    from ganzoo.core.errors import GanzooError
 
     with pytest.raises(GanzooError, match="cannot read checkpoint"):
         load_checkpoint(tmp_path / "checkpoint.pt")
 
 
 def test_existing_run_is_refused_or_replaced_whole(tmp_path):
-    from ganzoo.errors import GanzooError
+    from ganzoo.core.errors import GanzooError
 
     Trainer(config(steps=40), tmp_path, progress=False).run()
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
@@ -173,7 +173,7 @@ def test_streamed_folder_trains_and_resumes_exactly(tmp_path, monkeypatch):
     for i in range(40):
         pixels = (torch.rand(12, 12, 3, generator=g) * 255).to(torch.uint8).numpy()
         Image.fromarray(pixels).save(images / f"{i:02d}.png")
-    monkeypatch.setattr(ganzoo.data, "max_in_memory_bytes", 0)
+    monkeypatch.setattr(ganzoo.data.folders, "max_in_memory_bytes", 0)
     cfg = config("dcgan", f"folder:{images}", resolution=8, batch_size=16, steps=6, log_every=2,
                  checkpoint_every=2, sample_every=0, **{"arch.width": 4})
     straight = Trainer(cfg, tmp_path / "straight", progress=False)
@@ -190,7 +190,7 @@ def test_ctrl_c_inside_a_step_stops_after_it_and_saves_a_checkpoint_that_resumes
     import os
     import signal
 
-    from ganzoo.trainer import ModuleStep
+    from ganzoo.training.trainer import ModuleStep
 
     cfg = config(checkpoint_every=1000)
     Trainer(cfg, tmp_path / "straight", progress=False).run()

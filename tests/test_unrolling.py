@@ -1,4 +1,4 @@
-"""Unrolled GAN (Metz et al. 2017; ganzoo.unrolling): look-aheads against a hand computation and finite
+"""Unrolled GAN (Metz et al. 2017; ganzoo.zoo.unrolling): look-aheads against a hand computation and finite
 differences, the trainer's look-ahead against torch's Adam, k = 0 as the plain GAN bit for bit, the
 look-ahead never applied to D, populations as single runs, and the settings it cannot take refused."""
 
@@ -13,12 +13,18 @@ import pytest
 import torch
 from torch import nn
 
-import ganzoo.trainer
+import ganzoo.training.trainer
 from ganzoo import resolve_config
-from ganzoo.errors import GanzooError
-from ganzoo.losses import Minimax, NonSaturating, Relativistic, RelativisticAverage
-from ganzoo.trainer import Trainer
-from ganzoo.unrolling import AdamState, autograd_gradient, d_objective, look_ahead, surrogate
+from ganzoo.core.errors import GanzooError
+from ganzoo.training.trainer import Trainer
+from ganzoo.zoo.losses import Minimax, NonSaturating, Relativistic, RelativisticAverage
+from ganzoo.zoo.unrolling import (
+    AdamState,
+    autograd_gradient,
+    d_objective,
+    look_ahead,
+    surrogate,
+)
 
 # A D of one weight and one bias on 1-d points, a G of one weight: every quantity has a closed form.
 REAL, Z = (0.7, -1.3), (0.4, 1.1)
@@ -141,7 +147,7 @@ def test_the_trainers_look_ahead_starts_at_ds_last_update_and_goes_on_as_torchs_
         seen["ahead"] = [look_ahead(objective, params, adam, j, gradient) for j in range(1, steps + 1)]
         return seen["ahead"][-1]
 
-    monkeypatch.setattr(ganzoo.trainer, "look_ahead", recorded)
+    monkeypatch.setattr(ganzoo.training.trainer, "look_ahead", recorded)
     trainer = Trainer(run_config("unrolled-gan", unroll=k, steps=1, **{"arch.hidden": 8}), tmp_path, quiet=True)
     D_before = copy.deepcopy(trainer.D)  # before the first update Adam has no state: moments 0, step 0
     trainer.train_step()
@@ -170,7 +176,7 @@ def test_unroll_zero_is_the_plain_gan_bit_for_bit(tmp_path: Path, monkeypatch: p
     plain = dataclasses.replace(unrolled, variant="vanilla")  # the same loss, network, settings
     assert plain.unroll == 0 and resolve_config("unrolled-gan", "ring8").unroll > 0
     with monkeypatch.context() as m:
-        m.setattr(ganzoo.trainer, "look_ahead", lambda *a, **k: pytest.fail("k = 0 looked ahead"))
+        m.setattr(ganzoo.training.trainer, "look_ahead", lambda *a, **k: pytest.fail("k = 0 looked ahead"))
         a = trained(unrolled, tmp_path / "a")
     b = trained(plain, tmp_path / "b")
     for x, y in zip([*a.G.state_dict().values(), *a.D.state_dict().values()],

@@ -13,11 +13,11 @@ import torch
 from torch import nn
 
 from ganzoo import LOSSES, GanzooError, resolve_config
-from ganzoo.losses import Relativistic
-from ganzoo.rundir import load_checkpoint, read_jsonl
-from ganzoo.spectral_norm import spectral_norm
-from ganzoo.trainer import Trainer, resume
-from ganzoo.variants import build_networks
+from ganzoo.core.rundir import load_checkpoint, read_jsonl
+from ganzoo.training.trainer import Trainer, resume
+from ganzoo.zoo.losses import Relativistic
+from ganzoo.zoo.spectral_norm import spectral_norm
+from ganzoo.zoo.variants import build_networks
 
 U64 = 2.0**-53  # float64 unit roundoff
 
@@ -70,7 +70,7 @@ def test_the_averaged_gs_batchnorm_statistics_are_its_own(tmp_path: Path, float6
     """The averaged G is evaluated with BatchNorm statistics of its own forwards: the plain mean of the
     batch statistics over STANDING_BATCHES train-mode batches of fixed noise, not G's running ones. A
     batch is the one G trains on: batch_size packs of ``pack`` samples."""
-    from ganzoo.averaging import STANDING_BATCHES, STANDING_SEED_OFFSET
+    from ganzoo.training.averaging import STANDING_BATCHES, STANDING_SEED_OFFSET
 
     config = tiny("dcgan", g_ema_decay=0.7, pack=pack)
     dc = Trainer(config, tmp_path / "dc", quiet=True)
@@ -100,8 +100,8 @@ def test_the_averaged_gs_batchnorm_statistics_are_its_own(tmp_path: Path, float6
 
 
 def test_the_moving_average_is_recorded_checkpointed_resumed_and_evaluated(tmp_path: Path) -> None:
-    from ganzoo.config import EvalSpec
-    from ganzoo.metrics import EvalCallback, evaluate_run
+    from ganzoo.core.config import EvalSpec
+    from ganzoo.evaluate.metrics import EvalCallback, evaluate_run
 
     config = tiny("nsgan", "ring8", g_ema_decay=0.9, steps=8, log_every=4, checkpoint_every=4)
     spec = EvalSpec(features="points", n_samples=200)

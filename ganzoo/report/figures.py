@@ -27,7 +27,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from ganzoo import rundir  # noqa: E402
+from ganzoo.core import rundir  # noqa: E402
 from ganzoo.report import tables  # noqa: E402
 from ganzoo.report.load import StudyResults  # noqa: E402
 from ganzoo.report.tables import Group  # noqa: E402
@@ -100,7 +100,7 @@ def variant_color(name: str, registered: Sequence[str]) -> Any:
 
 def palette(trials: pd.DataFrame) -> dict[str, Any]:
     """One colour per variant, the same in every figure of every report."""
-    from ganzoo.variants import VARIANTS
+    from ganzoo.zoo.variants import VARIANTS
 
     registered = list(VARIANTS)  # sorted names
     return {name: variant_color(name, registered) for name in _variants(trials)}

@@ -14,9 +14,17 @@ from typing import Any
 
 import pandas as pd
 
-from ganzoo import rundir
-from ganzoo.errors import GanzooError
-from ganzoo.sweep.files import ATTR, PAIR_ATTR, REPEAT, REPEAT_SUFFIX, SWEEP_FILE, TRIALS_CSV, trials_frame
+from ganzoo.core import rundir
+from ganzoo.core.errors import GanzooError
+from ganzoo.sweep.files import (
+    ATTR,
+    PAIR_ATTR,
+    REPEAT,
+    REPEAT_SUFFIX,
+    SWEEP_FILE,
+    TRIALS_CSV,
+    trials_frame,
+)
 from ganzoo.sweep.storage import JOURNAL_FILE, SQLITE_FILE, Storage, redact
 
 LOCAL_STORAGES = (SQLITE_FILE, JOURNAL_FILE)

@@ -274,7 +274,7 @@ def expected_best(trials: pd.DataFrame, resamples: int = 1000, seed: int = 0) ->
 
 def stability(trials: pd.DataFrame) -> pd.DataFrame:
     """Per variant: the best configuration's seed spread, divergence over every seed run, coverage."""
-    from ganzoo.stability import seed_summary
+    from ganzoo.evaluate.stability import seed_summary
 
     best = best_trials(trials).set_index("variant")
     rows = []
@@ -294,7 +294,7 @@ def stability(trials: pd.DataFrame) -> pd.DataFrame:
             fids = [f for f in b["fid_per_seed"] if f is not None]
             s = seed_summary(fids)
             spread = interval(fids, np.mean)
-            if spread and spread[2] == CI:  # the same bootstrap of the mean that ganzoo.stability makes
+            if spread and spread[2] == CI:  # the same bootstrap of the mean that ganzoo.evaluate.stability makes
                 spread = (s["ci_low"], s["ci_high"], CI)
             row.update({"best trial": int(b["number"]), "seeds": s["n"], "seed mean FID": s["mean"],
                         "seed std": s["std"], "seed FID low": spread[0] if spread else math.nan,

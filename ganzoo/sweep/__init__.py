@@ -26,7 +26,13 @@ from ganzoo.sweep.config import (
 )
 from ganzoo.sweep.files import ATTR, SWEEP_FILE, TRIALS_CSV, export, trials_frame
 from ganzoo.sweep.spaces import grid_values, parse_distribution, suggest
-from ganzoo.sweep.storage import STORAGES, Storage, register_storage, redact, resolve_storage
+from ganzoo.sweep.storage import (
+    STORAGES,
+    Storage,
+    redact,
+    register_storage,
+    resolve_storage,
+)
 from ganzoo.sweep.study import Sweep
 from ganzoo.sweep.trials import summarise
 

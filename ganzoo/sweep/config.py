@@ -10,9 +10,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ganzoo.budget import D_UPDATES, G_UPDATES, check_unit, steps_for, updates_of
-from ganzoo.config import EVALUATION_DEFAULTS, EvalSpec, from_dict, to_dict
-from ganzoo.errors import GanzooError
+from ganzoo.core.config import EVALUATION_DEFAULTS, EvalSpec, from_dict, to_dict
+from ganzoo.core.errors import GanzooError
+from ganzoo.evaluate.features import check_spec
+from ganzoo.protocols.budget import (
+    D_UPDATES,
+    G_UPDATES,
+    check_unit,
+    steps_for,
+    updates_of,
+)
+from ganzoo.protocols.shipped import preset_dir, shipped_presets
 from ganzoo.sweep.spaces import parse_distribution
 
 SAMPLERS = ("tpe", "random", "grid")
@@ -31,7 +39,7 @@ class SweepConfig:
     pruner: str = "none"
     space: str = "wide"
     arch: str | None = None  # one architecture for every loss (Lucic et al. 2018)
-    # What steps, epochs and eval_every count (ganzoo.budget): g_updates (a step is n_critic D updates
+    # What steps, epochs and eval_every count (ganzoo.protocols.budget): g_updates (a step is n_critic D updates
     # and one G update) or d_updates (every trial the same D updates, whatever its n_critic: compare_gan's).
     budget: str = D_UPDATES
     steps: int = 1000  # the budget, in its unit
@@ -42,7 +50,7 @@ class SweepConfig:
     objective: str = "final"  # a run's FID: at its end (final) or at its best evaluation (best: compare_gan's)
     default_trial: bool = True  # the first trial is the space's default configuration, as compare_gan's
     repeat_seeds: int = 0  # after the search, each study's best configuration again on this many new seeds
-    reference: str | None = None  # the published protocol this follows (ganzoo.protocol.REFERENCES), for its table
+    reference: str | None = None  # the published protocol this follows (ganzoo.protocols.REFERENCES), for its table
     evaluation: EvalSpec = EVALUATION_DEFAULTS["during training"]
     settings: dict[str, Any] = dataclasses.field(default_factory=dict)  # fixed dotted settings
     variant_settings: dict[str, Any] = dataclasses.field(default_factory=dict)  # {variant: {key: value}}
@@ -62,7 +70,7 @@ class SweepConfig:
     plugins: tuple[str, ...] = ()
 
     def validate(self) -> None:
-        from ganzoo.variants import VARIANTS
+        from ganzoo.zoo.variants import VARIANTS
 
         if not self.variants or not self.datasets:
             raise GanzooError("a sweep needs at least one variant and one dataset")
@@ -85,7 +93,7 @@ class SweepConfig:
         if self.objective not in OBJECTIVES:
             raise GanzooError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
         if self.reference is not None:
-            from ganzoo.protocol import REFERENCES
+            from ganzoo.protocols import REFERENCES
 
             REFERENCES.get(self.reference)
         unknown = sorted(set(self.variant_settings) - set(self.variants))
@@ -100,12 +108,12 @@ class SweepConfig:
                 raise GanzooError(f"conditions.{label}: expected a table of settings (key = value), got {settings!r}")
         if self.pruner != "none" and self.eval_every == 0:
             raise GanzooError("a pruner needs intermediate results: set eval_every > 0")
-        self.evaluation.validate()
+        check_spec(self.evaluation)
 
     def run_config(self, pair: Pair, **overrides: Any) -> Any:
         """A run config of ``pair``: the preset's settings, the variant's own, its condition's, then
         ``overrides`` (a trial's parameters and seed, or what a probe needs)."""
-        from ganzoo.variants import resolve_config
+        from ganzoo.zoo.variants import resolve_config
 
         condition = self.conditions[pair.condition] if pair.condition is not None else {}
         return resolve_config(pair.variant, pair.dataset, arch=self.arch, overrides={
@@ -114,9 +122,9 @@ class SweepConfig:
 
     def search_space(self, pair: Pair) -> dict[str, Any]:
         """The dimensions of a trial of ``pair``: its variant's wide or narrow space on the pair's
-        architecture (ganzoo.ranges.on_arch), then extra_space. One-valued ones are fixed, not searched."""
-        from ganzoo.ranges import on_arch
-        from ganzoo.variants import VARIANTS
+        architecture (ganzoo.protocols.ranges.on_arch), then extra_space. One-valued ones are fixed, not searched."""
+        from ganzoo.protocols.ranges import on_arch
+        from ganzoo.zoo.variants import VARIANTS
 
         v = VARIANTS.get(pair.variant)
         space = on_arch(v.search_space if self.space == "wide" else v.narrow_space, self.arch or v.arch)
@@ -225,7 +233,7 @@ def record_difference(stored: Mapping[str, Any], current: Mapping[str, Any]) -> 
     differs. A run setting the stored record lacks was added to ganzoo since; it counts as its default
     (the run record is a TrainConfig's, whose new fields default to the behaviour before them); one the
     current record lacks is no longer a setting and is ignored."""
-    from ganzoo.config import TrainConfig
+    from ganzoo.core.config import TrainConfig
 
     default_run = to_dict(TrainConfig(variant="", dataset="", loss="", arch=""))
     a, b = _flat(stored, "protocol"), _flat(current, "protocol")
@@ -287,20 +295,7 @@ def mismatch_message(study: str, where: str, diff: list[tuple[str, Any, Any]], c
     return text + " To " + "; or to ".join(fixes)
 
 
-# ---- presets -----------------------------------------------------------------------------
-
-
-def preset_dir() -> Path:
-    return Path(__file__).resolve().parents[1] / "presets"
-
-
-def shipped_presets() -> dict[str, str]:
-    """Name -> purpose of each shipped preset: the first line of its leading comment."""
-    out = {}
-    for path in sorted(preset_dir().glob("*.toml")):
-        first = next((line for line in path.read_text().splitlines() if line.strip()), "")
-        out[path.stem] = first.lstrip("# ").strip() if first.startswith("#") else ""
-    return out
+# ---- presets (ganzoo.protocols.shipped finds the shipped ones) -----------------------------------------------------------------------------
 
 
 def load_preset(name_or_path: str) -> SweepConfig:
@@ -331,7 +326,7 @@ def load_preset(name_or_path: str) -> SweepConfig:
 def with_plugins(config: SweepConfig, specs: tuple[str, ...] | list[str], base: Path | None = None) -> SweepConfig:
     """``config`` with ``specs`` loaded and added to its plugins (a relative file path is relative to
     ``base``, a preset's folder, else the working directory), each once."""
-    from ganzoo.plugins import is_path, load_plugin, plugin_key
+    from ganzoo.core.plugins import is_path, load_plugin, plugin_key
 
     keys = [plugin_key(str(base / s) if base is not None and is_path(s) and not Path(s).is_absolute() else s)
             for s in specs]

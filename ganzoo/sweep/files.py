@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ganzoo import rundir
+from ganzoo.core import rundir
 
 SWEEP_FILE = "sweep.json"  # the study folder's settings, pairs and storage (its password redacted)
 TRIALS_CSV = "trials.csv"  # one row per trial, rewritten after every trial

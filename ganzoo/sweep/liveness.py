@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from ganzoo.errors import GanzooError
+from ganzoo.core.errors import GanzooError
 from ganzoo.sweep.files import IDENTITY, LOST
 
 # How often a running trial's worker signals it is alive, and after how long without a signal its

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ganzoo.errors import GanzooError
+from ganzoo.core.errors import GanzooError
 from ganzoo.sweep.config import Pair, SweepConfig
 
 # Evaluation's peak bytes per image: Inception scores 3x299x299 float32 images, and its widest moment
@@ -63,7 +63,7 @@ class PopulationSizer:
         if self.population == 1:
             return False
         if pair.name not in self._populable:
-            from ganzoo.population import probe
+            from ganzoo.training.population import probe
 
             problem = probe(self.config.run_config(pair, device=self.config.device, batch_size=self.config.batch_size))
             self._populable[pair.name] = problem is None
@@ -95,7 +95,7 @@ class PopulationSizer:
             return int(self.population)
         import torch
 
-        from ganzoo.device import resolve_device
+        from ganzoo.core.device import resolve_device
 
         device = resolve_device(self.config.device)
         if device.type != "cuda":
@@ -135,7 +135,7 @@ class PopulationSizer:
     def _eval_bytes(self, pair: Pair) -> tuple[int, str]:
         """A member's share of a population's evaluation in bytes (EVAL_IMAGE_BYTES an image of the
         sweep's eval batch), and how that was reckoned, for the log."""
-        from ganzoo.trainer import load_training_data
+        from ganzoo.training.trainer import load_training_data
 
         batch = self.config.evaluation.batch_size
         if load_training_data(self.config.run_config(pair)).kind == "points":
@@ -149,7 +149,7 @@ class PopulationSizer:
         """Member-steps per second of ``members`` trained together; None where they ran out of memory."""
         import torch
 
-        from ganzoo.population import timed_members
+        from ganzoo.training.population import timed_members
 
         try:
             return timed_members(config, members)["member_steps_per_second"]
@@ -165,8 +165,8 @@ class PopulationSizer:
         and cuDNN workspaces, which are not a member's cost)."""
         import torch
 
-        from ganzoo.graphs import WARMUP
-        from ganzoo.population import PopulationTrainer
+        from ganzoo.training.graphs import WARMUP
+        from ganzoo.training.population import PopulationTrainer
 
         peaks: dict[int, int] = {}
         for n in (1, 2, 4):

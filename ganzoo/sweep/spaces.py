@@ -7,11 +7,11 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ganzoo.errors import GanzooError
+from ganzoo.core.errors import GanzooError
 
 
 def suggest(trial: Any, key: str, dist: Any) -> Any:
-    from ganzoo.ranges import Choice, LogUniform, Uniform
+    from ganzoo.protocols.ranges import Choice, LogUniform, Uniform
 
     if isinstance(dist, LogUniform):
         return trial.suggest_float(key, dist.low, dist.high, log=True)
@@ -25,7 +25,7 @@ def suggest(trial: Any, key: str, dist: Any) -> Any:
 def parse_distribution(key: str, spec: Any) -> Any:
     """A search dimension written in a preset: {choice = [...]}, {uniform = [lo, hi]} or
     {log_uniform = [lo, hi]}, each optionally with default = V (the first trial's value)."""
-    from ganzoo.ranges import Choice, LogUniform, Uniform
+    from ganzoo.protocols.ranges import Choice, LogUniform, Uniform
 
     kinds = {"choice": Choice, "uniform": Uniform, "log_uniform": LogUniform}
     named = [k for k in spec if k in kinds] if isinstance(spec, Mapping) else []
@@ -52,7 +52,7 @@ def parse_distribution(key: str, spec: Any) -> Any:
 def grid_values(space: Mapping[str, Any], points: int = 3) -> dict[str, list[Any]]:
     """A grid over a search space's searched dimensions: choices as they are, ranges at ``points`` even
     (log) steps (fixed dimensions are settings, not part of the grid)."""
-    from ganzoo.ranges import Choice, LogUniform, fixed_value
+    from ganzoo.protocols.ranges import Choice, LogUniform, fixed_value
 
     grid: dict[str, list[Any]] = {}
     for key, dist in space.items():

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from ganzoo.errors import GanzooError
-from ganzoo.registry import Registry
+from ganzoo.core.errors import GanzooError
+from ganzoo.core.registry import Registry
 from ganzoo.sweep.liveness import grace_seconds, heartbeat_seconds, retry_stale
 
 LOCK_FILE, JOURNAL_FILE, SQLITE_FILE = ".lock", "journal.log", "study.db"

@@ -20,10 +20,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ganzoo import rundir
-from ganzoo.config import from_dict, to_dict
-from ganzoo.errors import GanzooError
-from ganzoo.sweep.config import Pair, SweepConfig, mismatch_message, record_difference, settings_difference
+from ganzoo.core import rundir
+from ganzoo.core.config import from_dict, to_dict
+from ganzoo.core.errors import GanzooError
+from ganzoo.sweep.config import (
+    Pair,
+    SweepConfig,
+    mismatch_message,
+    record_difference,
+    settings_difference,
+)
 from ganzoo.sweep.files import (
     ATTR,
     BEST_TRIAL,
@@ -65,7 +71,7 @@ class Sweep:
         ``progress``: a progress bar (default: when stderr is a terminal, in the main process)."""
         if not study or "/" in study or study.startswith("."):
             raise GanzooError(f"study name must be a plain folder name, got {study!r}")
-        from ganzoo.plugins import load_plugin
+        from ganzoo.core.plugins import load_plugin
 
         for spec in config.plugins:  # a spawned worker's, or a config built in Python
             load_plugin(spec)
@@ -90,8 +96,8 @@ class Sweep:
 
     def _pairs(self) -> tuple[list[Pair], list[str]]:
         from ganzoo.data import load_dataset
-        from ganzoo.features import resolve_extractor
-        from ganzoo.variants import build_architecture
+        from ganzoo.evaluate.features import resolve_extractor
+        from ganzoo.zoo.variants import build_architecture
 
         pairs, skipped = [], []
         for dataset in self.config.datasets + self.config.optional_datasets:
@@ -166,7 +172,7 @@ class Sweep:
         """What a pair's trials are drawn from and trained with, as this version resolves it: its search
         space (defaults included), the run settings before a trial's own, and its budget. Stored with the
         study, so that a resumed study whose protocol this version would change is refused, not mixed."""
-        from ganzoo.ranges import space_record
+        from ganzoo.protocols.ranges import space_record
 
         n_train = self.n_train[pair.dataset]
         run = self.config.run_config(pair).to_dict()
@@ -180,14 +186,13 @@ class Sweep:
     def describe(self) -> str:
         """The resolved protocol, as ``--dry-run`` prints it: settings in brief, each pair's ranges, and the
         published protocol's table where the preset follows one. Opens no storage, trains nothing."""
-        from ganzoo import protocol
-
-        context = protocol.Context(self.settings(), {p.name: self.pair_record(p) for p in self.pairs})
+        from ganzoo import protocols
+        context = protocols.Context(self.settings(), {p.name: self.pair_record(p) for p in self.pairs})
         lines = [f"study {self.study}: {', '.join(p.name for p in self.pairs)} (in {self.dir})",
-                 *protocol.summary(context)]
-        found = protocol.reference_table(context)
+                 *protocols.summary(context)]
+        found = protocols.reference_table(context)
         if found is not None:
-            lines += ["", protocol.text(*found)]
+            lines += ["", protocols.text(*found)]
         return "\n".join(lines)
 
     def _open_study(self, pair: Pair, record: dict[str, Any]) -> Any:
@@ -241,8 +246,8 @@ class Sweep:
         """The first trial: each dimension's default, else the variant's own setting (a searched choice
         whose setting is not among its values is drawn). Returns the searched dimensions' values (Optuna's
         params) and the fixed ones' (the trial's settings)."""
-        from ganzoo.ranges import Choice, fixed_value
-        from ganzoo.variants import setting_value
+        from ganzoo.protocols.ranges import Choice, fixed_value
+        from ganzoo.zoo.variants import setting_value
 
         base = self.config.run_config(pair)
         params, settings = {}, {}
@@ -286,7 +291,7 @@ class Sweep:
             if not self.storage.kind.heartbeats and not self.shared:
                 requeue_orphans(study)  # before any worker of ours starts, RUNNING means orphaned
             self.trials.lost(study)  # run directories here of trials whose worker died, found by any worker
-        from ganzoo.progress import SweepProgress
+        from ganzoo.core.progress import SweepProgress
 
         counts = {name: o["finished"] + o["repeated"] for name, o in self.outcome().items()}
         total = self.config.n_trials + self.config.repeat_seeds
@@ -501,7 +506,7 @@ def _worker_main(study: str, config: dict[str, Any], results: str, storage: str,
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as e:  # a plugin's code, or a bug: one line, as the main process reports it
-        from ganzoo.plugins import describe_exception
+        from ganzoo.core.plugins import describe_exception
 
         print(f"ganzoo sweep worker: failed: {describe_exception(e)}", file=sys.stderr)
         sys.exit(3)

@@ -23,12 +23,22 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ganzoo import rundir
-from ganzoo.budget import units_per_step
-from ganzoo.config import to_dict
-from ganzoo.plugins import describe_exception
+from ganzoo.core import rundir
+from ganzoo.core.config import to_dict
+from ganzoo.core.plugins import describe_exception
+from ganzoo.protocols.budget import units_per_step
 from ganzoo.sweep.config import Pair, SweepConfig
-from ganzoo.sweep.files import BEST_TRIAL, LOST, LOST_MESSAGE, PHASE, REPEAT, REPEAT_SUFFIX, SEEDS, SETTINGS, TENSORBOARD
+from ganzoo.sweep.files import (
+    BEST_TRIAL,
+    LOST,
+    LOST_MESSAGE,
+    PHASE,
+    REPEAT,
+    REPEAT_SUFFIX,
+    SEEDS,
+    SETTINGS,
+    TENSORBOARD,
+)
 from ganzoo.sweep.liveness import heartbeat, requeue
 from ganzoo.sweep.sizing import PopulationSizer, release_cuda_memory
 from ganzoo.sweep.spaces import suggest
@@ -42,7 +52,7 @@ class Siblings:
         self.pruned_at: int | None = None
 
     def __call__(self, state: Any) -> None:
-        from ganzoo.engine import StopTraining
+        from ganzoo.training.engine import StopTraining
 
         if self.pruned_at is not None:
             raise StopTraining("pruned", f"the trial's first seed was pruned at step {self.pruned_at}")
@@ -57,7 +67,7 @@ class Pruning:
         self.trial, self.evaluator, self.siblings, self.units = trial, evaluator, siblings, units
 
     def __call__(self, state: Any) -> None:
-        from ganzoo.engine import StopTraining
+        from ganzoo.training.engine import StopTraining
 
         if state.final or self.evaluator.last is None or self.evaluator.last.get("fid") is None:
             return
@@ -186,7 +196,7 @@ class TrialRunner:
 
     def _members(self, pair: Pair, trial: Any) -> list[Member]:
         """The trial's seeds: its settings drawn, each seed's config, run directory and callbacks."""
-        from ganzoo.metrics import EvalCallback
+        from ganzoo.evaluate.metrics import EvalCallback
 
         settings = trial_settings(trial, self.config.search_space(pair))
         n_critic = self.config.run_config(pair, **settings).n_critic
@@ -222,7 +232,7 @@ class TrialRunner:
         one population per set of settings that must be equal within one (``population.shared_settings``)."""
         if not together:
             return [[m] for m in members]
-        from ganzoo.population import shared_settings
+        from ganzoo.training.population import shared_settings
 
         groups: dict[str, list[Member]] = {}
         for m in members:
@@ -235,11 +245,11 @@ class TrialRunner:
         """Train a group: one member with the single-run trainer (its fast paths: torch's fused Adam,
         compile, bf16), several as one population."""
         if len(group) == 1:
-            from ganzoo.trainer import Trainer
+            from ganzoo.training.trainer import Trainer
 
             (m,) = group
             return [Trainer(m.config, m.run_dir, callbacks=m.callbacks, quiet=True).run(overwrite=True)]
-        from ganzoo.population import PopulationTrainer
+        from ganzoo.training.population import PopulationTrainer
 
         return PopulationTrainer([m.config for m in group], [m.run_dir for m in group],
                                  callbacks=[m.callbacks for m in group]).run(overwrite=True)
@@ -249,7 +259,7 @@ class TrialRunner:
         """Record a trial from its seeds' results (``population``: how many trials trained with it)."""
         from optuna.trial import TrialState
 
-        from ganzoo.progress import fmt
+        from ganzoo.core.progress import fmt
 
         if population is not None:
             trial.set_user_attr("population", population)
@@ -284,7 +294,7 @@ def trial_settings(trial: Any, space: dict[str, Any]) -> dict[str, Any]:
     default, a repeat's best configuration)."""
     import warnings
 
-    from ganzoo.ranges import fixed_value
+    from ganzoo.protocols.ranges import fixed_value
 
     given = json.loads(trial.user_attrs.get(SETTINGS) or "{}")
     out = {}
