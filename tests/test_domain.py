@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -15,7 +16,15 @@ from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 import ganzoo.evaluate.domain as domain
 from ganzoo.core.errors import GanzooError
 from ganzoo.core.rundir import read_json
-from ganzoo.data import Data, fashion_mnist_dir, load_dataset
+from ganzoo.data import (
+    DATASETS,
+    Data,
+    DataRequest,
+    DataSource,
+    SourceFile,
+    fashion_mnist_dir,
+    load_dataset,
+)
 from ganzoo.evaluate.domain import (
     DOMAIN_EXTRACTOR,
     DomainClassifier,
@@ -126,11 +135,38 @@ def test_changed_data_fingerprint_trains_anew(
     digits_info: DomainInfo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = untrained_trainer(monkeypatch)
+    monkeypatch.setattr(domain, "_found", {})  # a new process: what this one found is not known to it
     monkeypatch.setattr(domain, "tensor_fingerprint", lambda *tensors: "0123456789abcdef")
     info = ensure_domain_classifier("digits", cache=digits_info.path.parent)
     assert calls == [0]
     assert info.fingerprint == "0123456789abcdef" and info.path != digits_info.path
     assert info.test_accuracy == 0.5
+
+
+def test_unchanged_files_are_not_read_again_and_changed_ones_train_anew(tmp_path, monkeypatch, registered):
+    """Every evaluation asks for the classifier: the process remembers the entry its data's files led to,
+    and reads the files again (and finds or trains the entry their bytes key) only once they changed."""
+    calls = untrained_trainer(monkeypatch)
+    file, loads = tmp_path / "images.pt", []
+
+    def tiny(request: DataRequest) -> Data:
+        loads.append(request.split)
+        x = torch.load(file, weights_only=True)
+        y = torch.arange(len(x)) % 2
+        source = DataSource("test files", (SourceFile(str(file), file.stat().st_size, "unused"),))
+        return Data("tiny-labelled", x, y, "image", (1, 8, 8), 2, source=source)
+
+    registered(DATASETS, "tiny-labelled", tiny)
+    torch.save(torch.zeros(40, 1, 8, 8), file)
+    first = ensure_domain_classifier("tiny-labelled", cache=tmp_path / "cache")
+    assert calls == [0] and loads == ["train", "test"]
+    assert ensure_domain_classifier("tiny-labelled", cache=tmp_path / "cache") == first
+    assert calls == [0] and loads == ["train", "test"]  # neither read nor hashed again
+    torch.save(torch.full((40, 1, 8, 8), 0.5), file)  # other bytes, size aside: the stat differs in mtime
+    os.utime(file, ns=(file.stat().st_atime_ns, file.stat().st_mtime_ns + 10**9))
+    second = ensure_domain_classifier("tiny-labelled", cache=tmp_path / "cache")
+    assert calls == [0, 0] and loads == ["train", "test", "train", "test"]
+    assert second.fingerprint != first.fingerprint and second.path != first.path
 
 
 def test_damaged_cache_entry_is_retrained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

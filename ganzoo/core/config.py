@@ -12,6 +12,7 @@ the penalty), and the shorthand ``adam.lr`` / ``adam.beta1`` / ``adam.beta2`` fo
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import types
@@ -203,11 +204,18 @@ def to_dict(obj: Any) -> dict[str, Any]:
     return json.loads(json.dumps(out))
 
 
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    """A dataclass's resolved field types, once per class: resolving them evaluates every annotation's
+    string, and configs are parsed thousands of times (each registered variant's settings are checked)."""
+    return typing.get_type_hints(cls)
+
+
 def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
     """Build dataclass ``cls`` from ``data``, refusing unknown keys and values of the wrong type."""
     if not isinstance(data, Mapping):
         raise GanzooError(f"{where or cls.__name__}: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - set(fields))
     if unknown:

@@ -14,6 +14,7 @@ the weights path: pass ``cache=False`` or put ``DomainInfo.fingerprint`` into ``
 from __future__ import annotations
 
 import math
+import os
 import re
 import sys
 import time
@@ -28,7 +29,7 @@ from torch import Tensor, nn
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
-from ganzoo.core.cache import cache_dir, tensor_fingerprint
+from ganzoo.core.cache import cache_dir, file_lock, tensor_fingerprint
 from ganzoo.core.errors import GanzooError
 from ganzoo.core.rundir import atomic_write, read_json, write_json
 from ganzoo.data import Data, load_dataset
@@ -188,6 +189,29 @@ def _info(path: Path, meta: dict[str, Any]) -> DomainInfo:
     )
 
 
+# What this process already found in the cache, by (dataset, data root, cache folder): the entry, and the
+# state (path, size, mtime) of the files the training split was read from and of the entry's own files. Every evaluation asks for
+# the classifier; reloading and hashing the split to find it (a second for Fashion-MNIST's 60,000
+# images) is repeated work while those files are unchanged.
+_found: dict[tuple[str, str, str], tuple[tuple[tuple[str, int, int], ...], DomainInfo]] = {}
+
+
+def _files_state(data: Data) -> tuple[tuple[str, int, int], ...] | None:
+    """(path, size, mtime) of every file the data came from; None where that cannot vouch for it (data
+    generated or bundled in code, a folder summarised as one entry, a file gone)."""
+    files = data.source.files if data.source is not None else ()
+    if not files or any(f.count is not None for f in files):
+        return None
+    return _stat(tuple(f.path for f in files))
+
+
+def _stat(paths: tuple[str, ...]) -> tuple[tuple[str, int, int], ...] | None:
+    try:
+        return tuple((p, (s := os.stat(p)).st_size, s.st_mtime_ns) for p in paths)
+    except OSError:
+        return None
+
+
 def ensure_domain_classifier(
     dataset: str,
     *,
@@ -196,20 +220,42 @@ def ensure_domain_classifier(
     device: str | torch.device = "cpu",
 ) -> DomainInfo:
     """The cached classifier for ``dataset``, training it first when no entry matches the data."""
+    folder = Path(cache) if cache is not None else cache_dir("domain")
+    key = (dataset, str(root), str(folder))
+    if (found := _found.get(key)) is not None:
+        state, info = found
+        if _stat(tuple(path for path, _, _ in state)) == state:  # the data's files and the entry's, as they were
+            return info
     data_train = load_dataset(dataset, "train", root=root)
     _check_labelled_images(data_train)
+    data_files = _files_state(data_train)
+    info = _cached_or_trained(dataset, data_train, root, folder, device)
+    entry_files = _stat((str(info.path), str(info.path.with_suffix(".json"))))
+    if data_files is not None and entry_files is not None:
+        _found[key] = (data_files + entry_files, info)
+    return info
+
+
+def _cached_or_trained(dataset: str, data_train: Data, root: Path | None, folder: Path,
+                       device: str | torch.device) -> DomainInfo:
     # Keyed by the data's bytes, not only its name: changed files must never reuse a stale classifier.
     fingerprint = tensor_fingerprint(data_train.x, data_train.y)
-    folder = Path(cache) if cache is not None else cache_dir("domain")
     weights = folder / f"{_stem(dataset, fingerprint)}.pt"
     meta_path = weights.with_suffix(".json")
-    if weights.is_file() and meta_path.is_file():
-        try:
-            meta = read_json(meta_path)
-        except GanzooError:
-            meta = {}  # a damaged cache entry is retrained and overwritten, not reported
-        if meta.get("fingerprint") == fingerprint and meta.get("version") == DOMAIN_VERSION:
-            return _info(weights, meta)
+    # One process trains an entry; the others (a sweep's workers on a new machine) wait for it and read it.
+    with file_lock(weights.with_suffix(".lock")):
+        if weights.is_file() and meta_path.is_file():
+            try:
+                meta = read_json(meta_path)
+            except GanzooError:
+                meta = {}  # a damaged cache entry is retrained and overwritten, not reported
+            if meta.get("fingerprint") == fingerprint and meta.get("version") == DOMAIN_VERSION:
+                return _info(weights, meta)
+        return _train_entry(dataset, data_train, root, folder, weights, meta_path, fingerprint, device)
+
+
+def _train_entry(dataset: str, data_train: Data, root: Path | None, folder: Path, weights: Path, meta_path: Path,
+                 fingerprint: str, device: str | torch.device) -> DomainInfo:
     data_test = load_dataset(dataset, "test", root=root)
     seed = 0
     # Seconds to minutes on a CPU, once per dataset: say so rather than look stuck.
