@@ -39,6 +39,13 @@ def require_offline(dataset: str) -> None:
         pytest.skip(problem)
 
 
+@pytest.hookimpl(optionalhook=True)  # known only where pytest-xdist is installed
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """One process, whatever ``-n auto`` in pyproject.toml says for the tests: a benchmark times the machine,
+    which another process would share (and pytest-benchmark refuses to time under xdist)."""
+    return 0
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--bench-mode", choices=("quick", "full"), default=None,
                      help="quick: CI-sized (default without CUDA); full: the committed protocol")

@@ -1,28 +1,44 @@
+"""Fixtures every test may take, and how the suite shares the machine.
+
+pytest-xdist runs the suite on every core (``-n auto`` in pyproject.toml). Each worker, and each process its
+tests start (they inherit the variables), gets its share of the cores: two torch processes with a thread per
+core each run several times slower than one, as their threads fight for the cores (measured on these
+2-core machines: a small GAN's 407 steps/s alone fell to 61 beside an Inception extraction with two threads
+each, to 257 with one thread each). Giving a long convolutional test both cores while the other worker
+ran, idle threads sleeping (OMP_WAIT_POLICY=PASSIVE), made it no faster and the domain classifier's training
+slower (69 s to 95 s), so every worker keeps its share.
+"""
+
 from __future__ import annotations
 
 import os
 
-# Under pytest-xdist each worker gets its share of the cores, and so do the processes its tests start
-# (they inherit the variables): two torch processes with a thread per core each run several times slower
-# than one, as they fight for the cores.
+CORES = len(os.sched_getaffinity(0))
 if os.environ.get("PYTEST_XDIST_WORKER"):
-    _share = max(1, len(os.sched_getaffinity(0)) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
-    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[_name] = str(_share)
+    _share = max(1, CORES // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    os.environ.update(OMP_NUM_THREADS=str(_share), MKL_NUM_THREADS=str(_share))
 
 import contextlib  # noqa: E402
 import dataclasses
 
-import pg
 import pytest
 import torch
-from storages import STORAGE_MODES, throwaway_url
+from support import pg
+from support.storages import STORAGE_MODES, throwaway_url
 
 import ganzoo.training.trainer
 from ganzoo.data import Data
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(_share)  # in case a plugin imported torch before the variables were set
+
+
+@pytest.hookimpl(optionalhook=True)  # known only where pytest-xdist is installed
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """The GPU tests (``-m gpu``) in one process: they measure the device (its free and peak memory, its
+    timings), which other processes on it would disturb."""
+    selected = (config.option.markexpr or "").replace("not gpu", "")
+    return 0 if "gpu" in selected else None
 
 
 @pytest.fixture

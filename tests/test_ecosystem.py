@@ -12,7 +12,8 @@ from wsgiref.util import setup_testing_defaults
 
 import pytest
 import torch
-from presets import tiny_preset
+from support.paths import README, ROOT
+from support.presets import tiny_preset
 
 from ganzoo import TrainConfig, load_generator
 from ganzoo.cli import main
@@ -198,12 +199,12 @@ def test_an_export_replaces_only_an_export_and_bad_input_is_one_line(tmp_path, c
 
 
 def test_the_readme_says_how_to_install_without_cuda_and_lists_every_extra():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = README.read_text()
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
         import tomli as tomllib
-    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert "--index-url https://download.pytorch.org/whl/cpu" in readme
     for extra in project["optional-dependencies"]:
         assert f"`{extra}`" in readme and f".[{extra}]" in readme, extra

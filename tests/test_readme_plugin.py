@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+from support.paths import README, page
 
 
 def block_after(marker: str, language: str) -> str:
@@ -103,13 +103,18 @@ def test_readme_dataset_and_architecture_examples(tmp_path):
     assert metrics["features"] == "points" and metrics["n_modes"] == 12 and metrics["fid"] >= 0
 
 
-def test_readme_names_every_field_a_dataset_or_architecture_is_written_with():
+def test_the_reference_pages_name_every_field_a_dataset_or_architecture_is_written_with():
+    """The README's examples link the fields' tables: ganzoo/data/README.md has DataRequest's and Data's,
+    ganzoo/zoo/README.md Architecture's methods."""
     from ganzoo import Architecture, Data, DataRequest
 
     text = README.read_text()
     section = text[text.index("### Add a dataset or an architecture"):text.index("## Tests")]
+    assert "ganzoo/data/README.md" in section and "ganzoo/zoo/README.md" in section
+    data = page("data").read_text()
     for cls in (DataRequest, Data):
         for field in dataclasses.fields(cls):
-            assert f"`{field.name}`" in section, f"{cls.__name__}.{field.name}"
+            assert f"`{field.name}`" in data, f"{cls.__name__}.{field.name}"
+    zoo = page("zoo").read_text()
     for method in (m for m in vars(Architecture) if not m.startswith("_")):
-        assert f"`{method}(" in section, f"Architecture.{method}"
+        assert f"`{method}(" in zoo, f"Architecture.{method}"

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+# Its module fixtures are built once, on one worker: the whole module runs there.
+pytestmark = pytest.mark.xdist_group("wheel")
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -1,6 +1,6 @@
 """The contract every registered entry meets, as plain functions (no pytest needed).
 
-``tests/test_contract.py`` parametrizes these over the registries, so a new variant, loss,
+``tests/checks/test_contract.py`` parametrizes these over the registries, so a new variant, loss,
 architecture or dataset is tested by registering it; ``check_plugin`` runs the same checks on the
 entries one plugin registers (``ganzoo check PLUGIN``). A check returns None or raises
 AssertionError saying what was expected and what it got. All run on the CPU with tiny shapes, in

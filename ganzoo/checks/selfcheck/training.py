@@ -6,7 +6,7 @@ Why float64 for checks 1 and 2: ganzoo has no dtype setting, and in float32 the 
 step cannot be held to each other over a run. They differ in Adam's arithmetic (``capturable=True``
 keeps the step count on the device, eager Adam on the host) and, with TF32 or another cuDNN
 algorithm, in rounding; a pre-activation within rounding of a ReLU's kink then flips and Adam turns
-the changed gradient into an update change of up to ~lr (tests/test_population.py measured 8e-8 ->
+the changed gradient into an update change of up to ~lr (tests/training/test_population.py measured 8e-8 ->
 3e-6 between two steps). So the runs are trained in float64 the way ganzoo's tests do it (torch's
 default dtype and the data in float64: tests/conftest.py ``float64``), where no TF32 applies, a flip
 needs a pre-activation within ~1e-16 of zero, and TRAJECTORY_TOLERANCE separates rounding from error.
@@ -36,7 +36,7 @@ from ganzoo.core.errors import GanzooError, one_line
 from ganzoo.core.plugins import describe_exception
 from ganzoo.training.graphs import sync_debug_mode
 
-# Float64 trajectories of <= 30 steps (tests/test_population.py derives it): rounding moves weights by
+# Float64 trajectories of <= 30 steps (tests/training/test_population.py derives it): rounding moves weights by
 # <~ 1e2 u64 = 1e-14, the smallest real discrepancy known (Adam's settings rounded to float32) by 4e-8.
 TRAJECTORY_TOLERANCE = 1e-9
 

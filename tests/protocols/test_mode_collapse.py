@@ -11,6 +11,7 @@ import re
 
 import pytest
 import torch
+from support.paths import page
 from torch import nn
 
 from ganzoo import ARCHITECTURES
@@ -396,9 +397,8 @@ def test_the_mode_collapse_protocol_tables_name_every_difference(tmp_path, prese
 
 @pytest.mark.parametrize("preset", ["pacgan-2d", "veegan-2d"])
 def test_the_readme_carries_the_mode_collapse_tables_as_the_code_makes_them(tmp_path, preset):
-    from pathlib import Path
 
     from ganzoo import protocols
     reference, rows = protocol_rows(preset, tmp_path)
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = page("protocols").read_text()
     assert protocols.markdown(reference, rows) in readme

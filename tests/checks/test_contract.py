@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support.plugins import RAISING_PLUGIN
 
 from ganzoo import (
     ARCHITECTURES,
@@ -200,25 +201,6 @@ def blob(request):
 
 register_variant("test-plugin-hinge-small", Variant(
     "test-plugin-hinge", "test-plugin-small-mlp", defaults={"loss.margin": 2.0, "arch.depth": 1}))
-'''
-
-RAISING_PLUGIN = '''
-import dataclasses
-
-from ganzoo import Loss, Variant, register_loss, register_variant
-
-
-@register_loss("test-plugin-raises")
-@dataclasses.dataclass(frozen=True)
-class Raises(Loss):
-    def discriminator_loss(self, real, fake):
-        return (fake - real).mean()
-
-    def generator_loss(self, fake):
-        raise ValueError("no G loss today")
-
-
-register_variant("test-plugin-raises-mlp", Variant("test-plugin-raises", "mlp"))
 '''
 
 WRONG_SHAPE_PLUGIN = '''

@@ -13,11 +13,19 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import pg
 import pytest
-from presets import tiny_preset
-from storages import open_study
-from workers import PAIR, STUDY, TIMEOUT, spawner, sweep_command, wait_for, worker_env
+from support import pg
+from support.presets import tiny_preset
+from support.storages import open_study
+from support.workers import (
+    PAIR,
+    STUDY,
+    TIMEOUT,
+    spawner,
+    sweep_command,
+    wait_for,
+    worker_env,
+)
 
 
 @pytest.fixture(scope="module")

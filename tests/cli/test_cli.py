@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_contract import (
+from support.paths import page
+from support.plugins import (
     RAISING_PLUGIN,  # a loss whose G loss raises at run time, not at registration
 )
 
@@ -243,7 +244,7 @@ def test_the_set_examples_work_where_they_say(capsys):
     from ganzoo.cli.parser import key_value
     from ganzoo.zoo.variants import resolve_config
 
-    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    readme = " ".join(page("training").read_text().split())
     flags = re.search(r"`--set KEY=VALUE` for any setting by dotted key \((.*?)\); `--device", readme).group(1)
     with pytest.raises(SystemExit):
         main(["train", "--help"])

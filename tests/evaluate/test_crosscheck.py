@@ -63,17 +63,18 @@ def images(n: int, seed: int, shift: float) -> torch.Tensor:
 
 
 def test_inception_fid_agrees_with_torchmetrics(tmp_path) -> None:
-    """200 + 200 images on the CPU. Both sides run torch-fidelity's Inception on the same weights, so
-    the features agree to float32 rounding of one forward (~1e-6 relative); the statistics are float64
-    on both sides. What differs is the matrix square root of a rank-deficient product (199 samples
-    in 2048 dimensions): scipy's sqrtm here, eigenvalues there; each of ~200 non-zero eigenvalues
-    carries ~1e-12 of absolute error in float64, far below 1e-4 of an FID of order 10-100."""
+    """100 + 100 images on the CPU (each side's Inception forwards are the test's whole cost, and the
+    agreement below does not depend on the count). Both sides run torch-fidelity's Inception on the same
+    weights, so the features agree to float32 rounding of one forward (~1e-6 relative); the statistics are
+    float64 on both sides. What differs is the matrix square root of a rank-deficient product (99 samples
+    in 2048 dimensions): scipy's sqrtm here, eigenvalues there; each of ~100 non-zero eigenvalues carries
+    ~1e-12 of absolute error in float64, far below 1e-4 of an FID of order 10-100."""
     from torchmetrics.image.fid import FrechetInceptionDistance
 
     from ganzoo.evaluate.inception import prepare_inception_weights
 
     weights = prepare_inception_weights()
-    real, fake = images(200, 0, 0.0), images(200, 1, 0.3)
+    real, fake = images(100, 0, 0.0), images(100, 1, 0.3)
     extractor = Extractor(INCEPTION, ["2048"], torch.device("cpu"), "float32", weights)
     ours = metric_values(extractor(batched(fake, 50)), extractor(batched(real, 50)), {"fid": "2048"}, seed=0)
     theirs = FrechetInceptionDistance(feature=2048, feature_extractor_weights_path=str(weights), antialias=False)

@@ -17,7 +17,7 @@ import optuna
 import pandas as pd
 import pytest
 from optuna.trial import TrialState
-from presets import TINY, tiny_preset
+from support.presets import TINY, tiny_preset
 
 from ganzoo.core.errors import GanzooError
 from ganzoo.sweep import Sweep, SweepConfig, load_preset, summarise

@@ -18,7 +18,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-ROOT = Path(__file__).resolve().parents[1]
+from support.paths import ROOT
+
 STUDY, PAIR = "s", "nsgan@ring8"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # A worker that notices a dead trial within seconds (the defaults are 10 s and 60 s).

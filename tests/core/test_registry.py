@@ -3,9 +3,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from pathlib import Path
 
 import pytest
+from support.paths import README
 from torch import nn
 
 from ganzoo import (
@@ -241,7 +241,7 @@ def test_builtin_entries_pass_the_registration_checks(registered):
 
 
 def test_readme_plugin_example_still_registers(registered):
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    text = README.read_text()
     code = re.search(r"<!-- plugin-example -->\s*```python\n(.*?)```", text, re.S).group(1)
     # Registered under the README's names, then taken back out, as `registered` does.
     try:

@@ -17,6 +17,9 @@ import pytest
 from ganzoo.report import REPORT_HTML, REPORT_MD, SUMMARY_CSV, tables, write_report
 from ganzoo.sweep import Sweep, load_preset
 
+# Its module fixtures are built once, on one worker: the whole module runs there.
+pytestmark = pytest.mark.xdist_group("report")
+
 SECTIONS = ("## Summary", "## 1. Quality", "## 2. Budget", "## 3. Learning curves", "## 4. Stability",
             "## 4b. Mode and class coverage", "## 5. Throughput", "## 6. Sensitivity", "## 6b. Hyperparameter",
             "## 7. Samples")

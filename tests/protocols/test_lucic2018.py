@@ -9,11 +9,11 @@ moves away from the reference's.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from support.paths import page
 from torch import nn
 
 from ganzoo.protocols.budget import D_UPDATES
@@ -332,7 +332,7 @@ def test_the_readme_carries_the_lucic_table_as_the_code_makes_it():
     sweep = Sweep("lucic", LUCIC, "/nonexistent")
     context = protocols.Context(sweep.settings(), {p.name: sweep.pair_record(p) for p in sweep.pairs})
     reference, rows = protocols.reference_table(context)
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = page("protocols").read_text()
     assert protocols.markdown(reference, rows) in readme
 
 

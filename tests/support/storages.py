@@ -9,10 +9,10 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-import pg
 import pytest
 
 from ganzoo.sweep.storage import STORAGES
+from support import pg
 
 STORAGE_MODES = STORAGES.in_order()
 

@@ -22,22 +22,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from support.populations import STEPS, TRAJECTORY_TOLERANCE, U32, max_difference, member  # noqa: F401
 
-from ganzoo import VARIANTS, resolve_config
+from ganzoo import resolve_config
 from ganzoo.core.errors import GanzooError
 from ganzoo.core.rundir import load_checkpoint, read_json, read_jsonl
 from ganzoo.training.population import PopulationTrainer, check_population
 from ganzoo.training.trainer import Trainer
-
-STEPS = 30
-U32 = 2.0**-24  # float32 unit roundoff (float64: u64 = 2**-53 = 1.1e-16)
-
-# Float64 trajectories (30 steps, up to 150 critic updates). Noise: while no activation flips, these
-# runs amplify per-op rounding by A <~ 1e2 (float32 with smoothed kinks: 6e-6 = 1e2 u32), so members
-# and single runs differ by <~ 1e2 u64 = 1e-14. Signal: the smallest real discrepancy known here,
-# Adam's settings rounded to float32 (relative 3e-8), moves a member's weights by 4e-8 or more. 1e-9
-# is 1e5 above the one and 40x below the other; the CPU's rounding is all in the noise.
-TRAJECTORY_TOLERANCE = 1e-9
 
 # Float32, the first critic gradient: the same function of the same weights, batch, noise and penalty
 # noise on both sides. It is a chain of products: G's forward making the fakes (inner sizes 100 and
@@ -49,16 +40,6 @@ TRAJECTORY_TOLERANCE = 1e-9
 # cast (u = 4e-3), is far outside. Entry-wise there is no such bound: D's last bias collects terms of
 # ~0.5 (sigmoids of logits near 0) that cancel to 7e-4, so its own relative error reaches 1e-4.
 FIRST_GRADIENT_TOLERANCE = 5e3 * U32
-
-
-def member(variant: str, seed: int, lr: float, beta1: float, **extra: object):
-    overrides = {"steps": STEPS, "batch_size": 32, "device": "cpu", "log_every": 10, "sample_every": 0,
-                 "checkpoint_every": 0, "seed": seed, "adam.lr": lr, "adam.beta1": beta1,
-                 # the single runs compared against use torch's plain Adam, the formula StackedAdam uses
-                 "fast.fused_adam": False, **extra}
-    if VARIANTS.get(variant).arch == "dcgan":
-        overrides["arch.width"] = 8
-    return resolve_config(variant, "digits", overrides=overrides)
 
 
 # What differs per member beyond seed, learning rate and beta1: each case's own per-member settings.
@@ -86,11 +67,6 @@ def three_members(variant: str) -> list:
     extra = PER_MEMBER_SETTINGS.get(variant, [{}] * 3)
     return [member(variant, 0, 2e-4, 0.5, **extra[0]), member(variant, 1, 1e-3, 0.0, **extra[1]),
             member(variant, 2, 5e-4, 0.9, **extra[2])]
-
-
-def max_difference(a: torch.nn.Module, b: torch.nn.Module) -> float:
-    return max((x.double() - y.double()).abs().max().item()
-               for (_, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()))
 
 
 # nsgan: G's moving average per member (one without); dcgan: BatchNorm in G; wgan-gp: 5 critic steps and

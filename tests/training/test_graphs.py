@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_population import TRAJECTORY_TOLERANCE, max_difference, member
+from support.populations import TRAJECTORY_TOLERANCE, max_difference, member
 
 from ganzoo import VARIANTS, resolve_config
 from ganzoo.core.errors import GanzooError

@@ -19,9 +19,9 @@ import optuna
 import pandas as pd
 import pytest
 from optuna.trial import TrialState
-from presets import tiny_preset
-from storages import open_study
-from workers import (
+from support.presets import tiny_preset
+from support.storages import open_study
+from support.workers import (
     FAST_HEARTBEAT,
     PAIR,
     STUDY,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_population import TRAJECTORY_TOLERANCE
+from support.populations import TRAJECTORY_TOLERANCE
 
 from ganzoo import resolve_config
 from ganzoo.checks.bench import BenchSpec, TutorialLoop, measure
