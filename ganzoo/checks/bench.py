@@ -9,6 +9,7 @@ one process, so that every speed claim is a ratio measured in one run.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import io
 import statistics
@@ -54,14 +55,19 @@ def _sync(device: torch.device) -> None:
 
 
 class TutorialLoop:
-    """The tutorial GAN loop on G and D built exactly as ganzoo builds them (same seed)."""
+    """The tutorial GAN loop on G and D built exactly as ganzoo builds them (same seed, or the very same build)."""
 
-    def __init__(self, config: TrainConfig, data: Data, device: torch.device) -> None:
-        from ganzoo.zoo.variants import build_architecture
+    def __init__(self, config: TrainConfig, data: Data, device: torch.device,
+                 networks: tuple[nn.Module, nn.Module] | None = None) -> None:
+        """``networks``: G and D as built for ganzoo's side (``measure`` builds them once for both loops);
+        None: built here, from the config's architecture and seed."""
+        from ganzoo.zoo.variants import build_networks
 
         assert data.x is not None
-        torch.manual_seed(config.seed)
-        G, D = build_architecture(config).build(data.sample_shape, config.z_dim, data.bounded)
+        if networks is None:
+            torch.manual_seed(config.seed)
+            networks = build_networks(config, data.sample_shape, data.bounded)
+        G, D = networks
         self.G, self.D = G.to(device), nn.Sequential(D, nn.Sigmoid()).to(device)
         self.device, self.z_dim, self.n_critic = device, config.z_dim, config.n_critic
         self.loader = torch.utils.data.DataLoader(
@@ -123,13 +129,16 @@ def measure(variant: str, batch_size: int, spec: BenchSpec, log: Callable[[str],
     during the run (another process, a neighbour VM) then slows both sides of a pair alike; a ratio of
     the two loops' medians, taken from different moments, read 0.44 here when a load stopped mid-run."""
     from ganzoo.training.trainer import Trainer
+    from ganzoo.zoo.variants import build_networks
 
     device = resolve_device(spec.device)
     config = timed_config(variant, spec.dataset, batch_size, device, spec.fast)
     data = load_dataset(spec.dataset, "train", download=False)
+    torch.manual_seed(config.seed)
+    G, D = build_networks(config, data.sample_shape, data.bounded)  # once: each loop trains its own copy
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(config, Path(tmp) / "run", quiet=True)
-        baseline = TutorialLoop(config, data, device)
+        trainer = Trainer(config, Path(tmp) / "run", quiet=True, networks=(copy.deepcopy(G), copy.deepcopy(D)))
+        baseline = TutorialLoop(config, data, device, networks=(G, D))
         loops = {"ganzoo": trainer.train_step, "baseline": baseline.train_step}
         for step in loops.values():
             _time_steps(step, spec.warmup, device)

@@ -181,7 +181,8 @@ def evaluate_run(run_dir: Any, spec: EvalSpec, device: str = "auto") -> dict[str
     result = {"step": int(state["step"]), "d_updates": int(state["step"]) * config.n_critic,
               **evaluate(G, config.z_dim, config.dataset, reference, spec, torch_device, config.data_root),
               **generator_record(config)}
+    earlier = list(rundir.read_jsonl(run_dir / rundir.METRICS))
     rundir.append_jsonl(run_dir / rundir.METRICS, result)
     if (run_dir / rundir.STATUS).exists():
-        write_stability(run_dir)
+        write_stability(run_dir, [*earlier, result])  # the evaluations in hand, not read back
     return result

@@ -21,7 +21,9 @@ from ganzoo.core import rundir
 SATURATED_REAL, SATURATED_FAKE = 0.99, 0.01
 
 
-def run_stability(run_dir: Path) -> dict[str, Any]:
+def run_stability(run_dir: Path, metrics: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The run's stability figures from its records; ``metrics``: its evaluations where the caller holds them
+    already (``evaluate_run`` has just made the last one), else read from metrics.jsonl."""
     status = rundir.read_json(run_dir / rundir.STATUS)
     records = list(rundir.read_jsonl(run_dir / rundir.STATS))
     out: dict[str, Any] = {"status": status["status"], "step": status["step"], "steps": status["steps"]}
@@ -33,7 +35,7 @@ def run_stability(run_dir: Path) -> dict[str, Any]:
         values = [r[key] for r in records]
         out[f"{key}_median"] = statistics.median(values) if values else None
         out[f"{key}_max"] = max(values) if values else None
-    out.update(fid_curve(list(rundir.read_jsonl(run_dir / rundir.METRICS))))
+    out.update(fid_curve(list(rundir.read_jsonl(run_dir / rundir.METRICS)) if metrics is None else metrics))
     return out
 
 
@@ -103,7 +105,7 @@ def seed_summary(values: Sequence[float], confidence: float = 0.95, seed: int = 
     return out
 
 
-def write_stability(run_dir: Path) -> dict[str, Any]:
-    summary = run_stability(run_dir)
+def write_stability(run_dir: Path, metrics: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
+    summary = run_stability(run_dir, metrics)
     rundir.write_json(run_dir / rundir.STABILITY, summary)
     return summary

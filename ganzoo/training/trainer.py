@@ -85,7 +85,11 @@ class ModuleStep:
 
     members = 1
 
-    def __init__(self, config: TrainConfig, data: Data, device: torch.device) -> None:
+    def __init__(self, config: TrainConfig, data: Data, device: torch.device,
+                 networks: tuple[nn.Module, nn.Module] | None = None) -> None:
+        """``networks``: G and D as ``build_networks`` builds them for ``config`` under its seed, for a caller
+        that needs them itself too (the bench times the tutorial loop on copies of the same build); None:
+        built here."""
         self.config, self.data, self.device = config, data, device
         if config.bf16 and device.type != "cuda":
             raise GanzooError("bf16 autocast needs a CUDA device")
@@ -98,7 +102,7 @@ class ModuleStep:
         self.loss: Loss = build_loss(config)
         self.penalty = build_penalty(config)
         torch.manual_seed(config.seed)
-        G, D = build_networks(config, data.sample_shape, data.bounded)
+        G, D = networks if networks is not None else build_networks(config, data.sample_shape, data.bounded)
         probe_networks(arch, config.arch, G, D, data.sample_shape, config.z_dim, data.bounded)
         self.memory_format = self._memory_format()
         self.G, self.D = G.to(device, memory_format=self.memory_format), D.to(device, memory_format=self.memory_format)
@@ -342,14 +346,15 @@ class Trainer:
         callbacks: Sequence[Callback] = (),
         progress: bool | None = None,
         quiet: bool = False,
+        networks: tuple[nn.Module, nn.Module] | None = None,
     ) -> None:
         """``progress``: a progress bar (default: when stderr is a terminal), else log lines;
-        ``quiet``: neither (sweeps report per trial instead)."""
+        ``quiet``: neither (sweeps report per trial instead); ``networks``: see ``ModuleStep``."""
         validate(config)
         self.config, self.run_dir = config, Path(run_dir)
         self.device = resolve_device(config.device)
         self.data = load_training_data(config)
-        self.body = ModuleStep(config, self.data, self.device)
+        self.body = ModuleStep(config, self.data, self.device, networks)
         self.engine = Engine(self.body, [config], [self.run_dir], self.data, [list(callbacks)], progress, quiet)
 
     # The run's modules and optimisers, for callers and tests that look inside.

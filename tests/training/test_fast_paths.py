@@ -109,6 +109,34 @@ def test_tutorial_loop_builds_each_optimiser_from_its_own_settings():
     assert (d["lr"], d["betas"]) == (4e-4, (0.5, 0.9))
 
 
+def test_the_bench_builds_the_networks_once_and_each_loop_trains_its_own_copy(monkeypatch):
+    import ganzoo.checks.bench as bench
+    import ganzoo.training.trainer as trainer
+    import ganzoo.zoo.variants as variants
+
+    builds, made = [], {}
+    build = variants.build_networks
+
+    def counted(*args, **kwargs):
+        builds.append(args[0].variant)
+        return build(*args, **kwargs)
+
+    def loop(config, data, device, networks=None):
+        made["networks"] = [{k: v.clone() for k, v in m.state_dict().items()} for m in networks]
+        return real_loop(config, data, device, networks)
+
+    real_loop = bench.TutorialLoop
+    monkeypatch.setattr(variants, "build_networks", counted)
+    monkeypatch.setattr(trainer, "build_networks", counted)
+    monkeypatch.setattr(bench, "TutorialLoop", loop)
+    measure("nsgan", 32, BenchSpec.quick(steps=1, warmup=0, repeats=1))
+    assert builds == ["nsgan"]
+    # The tutorial loop got the very weights the trainer would have built from the seed.
+    config = resolve_config("nsgan", "digits", overrides={"batch_size": 32, "device": "cpu"})
+    G = Trainer(config, Path("/nonexistent-never-written"), quiet=True).G
+    assert all(torch.equal(a, b) for a, b in zip(made["networks"][0].values(), G.state_dict().values()))
+
+
 def test_bench_measures_both_loops_in_one_run():
     rows = measure("nsgan", 32, BenchSpec.quick(steps=5, warmup=1, repeats=1))
     assert [r["loop"] for r in rows] == ["ganzoo", "baseline"]
