@@ -13,6 +13,7 @@ import venv
 from pathlib import Path
 
 import pytest
+from support.plugins import RAISING_PLUGIN
 
 # Its module fixtures are built once, on one worker: the whole module runs there.
 pytestmark = pytest.mark.xdist_group("wheel")
@@ -80,28 +81,12 @@ def test_a_five_step_run_trains(installed, tmp_path):
 
 
 def test_a_plugins_error_names_its_line_and_check_passes_a_good_plugin(installed, tmp_path):
-    (tmp_path / "bad_gan.py").write_text(textwrap.dedent("""
-        import dataclasses
-
-        from ganzoo import Loss, Variant, register_loss, register_variant
-
-
-        @register_loss("bad")
-        @dataclasses.dataclass(frozen=True)
-        class Bad(Loss):
-            def discriminator_loss(self, real, fake):
-                return (fake - real).mean()
-
-            def generator_loss(self, fake):
-                raise RuntimeError("broken on purpose")
-
-
-        register_variant("bad-gan", Variant(loss="bad", arch="mlp"))
-    """))
-    result = ganzoo(installed, "train", "--plugin", "bad_gan.py", "--variant", "bad-gan", "--dataset", "ring8",
-                    "--steps", "5", "--out", "run", "--no-progress", cwd=tmp_path)
+    (tmp_path / "raising.py").write_text(RAISING_PLUGIN)
+    result = ganzoo(installed, "train", "--plugin", "raising.py", "--variant", "test-plugin-raises-mlp", "--dataset",
+                    "ring8", "--steps", "5", "--out", "run", "--no-progress", cwd=tmp_path)
+    line = RAISING_PLUGIN.splitlines().index('        raise ValueError("no G loss today")') + 1
     assert result.returncode == 3
-    assert f"{tmp_path / 'bad_gan.py'}:14" in result.stderr and "broken on purpose" in result.stderr
+    assert f"{tmp_path / 'raising.py'}:{line}" in result.stderr and "no G loss today" in result.stderr
     good = ROOT / "README.md"
     code = good.read_text().split("<!-- plugin-example -->\n```python\n")[1].split("```")[0]
     (tmp_path / "my_gan.py").write_text(code)
