@@ -1,7 +1,7 @@
 """ganzoo: compare GAN variants fairly — one trainer, one data layer, many variants.
 
-The package is layered; a layer imports only the layers before it:
-``core`` < ``protocols``, ``data`` < ``zoo`` < ``evaluate`` < ``training`` < ``sweep`` < ``checks`` < ``report`` < ``cli``.
+The package is layered; a layer imports only the layers before it: ``core`` < ``protocols``, ``data`` <
+``zoo`` < ``evaluate`` < ``training`` < ``sweep`` < ``checks`` < ``report`` < ``cli``.
 Each folder's README.md is its reference page. The names below are the public API.
 """
 
@@ -14,7 +14,15 @@ deprecations.install()
 
 from ganzoo.core.config import Adam, TrainConfig  # noqa: E402
 from ganzoo.core.errors import GanzooError  # noqa: E402
-from ganzoo.data import DATASETS, Data, DataRequest, load_dataset, register_dataset  # noqa: E402
+from ganzoo.data import (  # noqa: E402
+    DATASETS,
+    Data,
+    DataRequest,
+    DataSource,
+    SourceFile,
+    load_dataset,
+    register_dataset,
+)
 from ganzoo.evaluate.features import EXTRACTORS, FeatureExtractor, register_extractor  # noqa: E402
 from ganzoo.training.trainer import (  # noqa: E402
     RunResult,
@@ -30,7 +38,9 @@ from ganzoo.zoo.initialisation import INITIALISATIONS, register_initialisation  
 from ganzoo.zoo.losses import LOSSES, Loss, register_loss  # noqa: E402
 from ganzoo.zoo.penalties import PENALTIES, Penalty, register_penalty  # noqa: E402
 from ganzoo.zoo.variants import (  # noqa: E402
+    NARROW_SPACE,
     VARIANTS,
+    WIDE_SPACE,
     Choice,
     LogUniform,
     OnArch,
@@ -43,9 +53,10 @@ from ganzoo.zoo.variants import (  # noqa: E402
 __version__ = "0.3.0"
 
 __all__ = [
-    "ARCHITECTURES", "DATASETS", "EXTRACTORS", "INITIALISATIONS", "LOSSES", "PENALTIES", "VARIANTS", "Adam",
-    "Architecture", "Choice", "Data", "DataRequest", "FeatureExtractor", "GanzooError", "LogUniform", "Loss", "OnArch",
-    "Penalty", "RunResult", "StopTraining", "TrainConfig", "TrainState", "Trainer", "Uniform", "Variant", "load_dataset",
+    "ARCHITECTURES", "DATASETS", "EXTRACTORS", "INITIALISATIONS", "LOSSES", "NARROW_SPACE", "PENALTIES", "VARIANTS",
+    "WIDE_SPACE", "Adam", "Architecture", "Choice", "Data", "DataRequest", "DataSource", "FeatureExtractor",
+    "GanzooError", "LogUniform", "Loss", "OnArch", "Penalty", "RunResult", "SourceFile", "StopTraining", "TrainConfig",
+    "TrainState", "Trainer", "Uniform", "Variant", "load_dataset",
     "load_generator", "register_architecture", "register_dataset", "register_extractor", "register_initialisation",
     "register_loss", "register_penalty", "register_variant", "resolve_config", "resume", "train",
 ]
