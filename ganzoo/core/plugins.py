@@ -1,7 +1,7 @@
 """User plugins: a Python file or module that registers losses, penalties, architectures, datasets, variants.
 
 ``--plugin PATH_OR_MODULE`` loads one for a command; installed packages declare an entry point in
-the ``ganzoo.core.plugins`` group and are loaded by every command.
+the ``ganzoo.plugins`` group and are loaded by every command.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from ganzoo.core.errors import GanzooError, innermost_frame, one_line, under
 from ganzoo.core.package import PACKAGE_ROOT
 from ganzoo.core.registry import registering_for
 
-ENTRY_POINT_GROUP = "ganzoo.core.plugins"
+ENTRY_POINT_GROUP = "ganzoo.plugins"  # what installed packages declare: never renamed
 _loaded: set[str] = set()
 _paths: set[str] = set()  # files (and package folders) of the loaded plugins, for error messages
 

@@ -62,7 +62,7 @@ class FeatureExtractor:
 
 def _check(cls: Any) -> str | None:
     if not (isinstance(cls, type) and issubclass(cls, FeatureExtractor)):
-        return "must be a subclass of ganzoo.evaluate.features.FeatureExtractor"
+        return "must be a subclass of ganzoo.FeatureExtractor"
     if cls.applies_to not in (POINTS, IMAGES, LABELLED_IMAGES):
         return f"applies_to must be one of {POINTS!r}, {IMAGES!r}, {LABELLED_IMAGES!r}, got {cls.applies_to!r}"
     if cls.evaluate is FeatureExtractor.evaluate:

@@ -190,7 +190,7 @@ def test_dry_run_prints_config_and_writes_nothing(tmp_path, capsys):
 
 
 def test_installed_plugin_entry_point(tmp_path):
-    """A package that declares a `ganzoo.core.plugins` entry point is loaded by every command."""
+    """A package that declares a `ganzoo.plugins` entry point (the group 0.2 documented) is loaded by every command."""
     (tmp_path / "zoo_extra.py").write_text(
         "from ganzoo import Variant, register_variant\n"
         "register_variant('ns-dcgan-via-entry-point', Variant(loss='ns', arch='dcgan'))\n"
@@ -198,7 +198,7 @@ def test_installed_plugin_entry_point(tmp_path):
     dist = tmp_path / "zoo_extra-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: zoo-extra\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[ganzoo.core.plugins]\nzoo_extra = zoo_extra\n")
+    (dist / "entry_points.txt").write_text("[ganzoo.plugins]\nzoo_extra = zoo_extra\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
     result = run_cli("list", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr

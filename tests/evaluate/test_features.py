@@ -83,7 +83,7 @@ def test_a_plugin_extractor_is_offered_evaluated_and_checked_once_registered(reg
 @pytest.mark.parametrize("cls, message", [
     (type("NoEvaluate", (FeatureExtractor,), {}), "must define evaluate"),
     (type("Nowhere", (RawPixels,), {"applies_to": "graphs"}), "applies_to must be one of"),
-    (object, "must be a subclass of ganzoo.evaluate.features.FeatureExtractor"),
+    (object, "must be a subclass of ganzoo.FeatureExtractor"),
 ])
 def test_registration_refuses_what_cannot_be_an_extractor(cls, message):
     with pytest.raises(GanzooError, match=message):
