@@ -223,7 +223,7 @@ def extraction(features: str, dataset: str, n: int, device: str = "auto", batch_
     data = load_dataset(dataset, "test", download=False)
     config = resolve_config("dcgan", dataset)
     torch.manual_seed(0)
-    G, _ = build_architecture(config).build(data.sample_shape, config.z_dim, data.bounded)
+    G, _ = build_architecture(config).build(sample_shape=data.sample_shape, z_dim=config.z_dim, bounded=data.bounded)
     G = G.to(dev).eval()
     spec = EvalSpec(features=features, n_samples=n, n_reference=n, batch_size=batch_size, precision=precision)
     evaluate(G, config.z_dim, dataset, data, spec, dev)  # reference features and weights, cached

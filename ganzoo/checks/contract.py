@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +34,11 @@ from ganzoo.training.trainer import Trainer
 from ganzoo.zoo import outputs
 from ganzoo.zoo.architectures import ARCHITECTURES
 from ganzoo.zoo.initialisation import INITIALISATIONS
-from ganzoo.zoo.losses import LOGITS, LOSSES
+from ganzoo.zoo.losses import LOGITS, LOSSES, named_inputs
 from ganzoo.zoo.outputs import check_networks
+from ganzoo.zoo.packing import packed_shape
 from ganzoo.zoo.penalties import PENALTIES
-from ganzoo.zoo.variants import VARIANTS, build_architecture, resolve_config
+from ganzoo.zoo.variants import VARIANTS, build_architecture, build_loss, resolve_config
 
 # The built-in data every variant is tried on: 2-d points and the smallest images, both offline.
 SHAPES: dict[str, tuple[int, ...]] = {"ring8": (2,), "digits": (1, 8, 8)}
@@ -62,10 +63,16 @@ SWITCHES = {"d_spectral_norm": True, "d_weight_clip": 1.0, "g_ema_decay": 0.5, "
 
 # ---- the checks ---------------------------------------------------------------------------------
 
-def datasets_for(variant: str) -> list[str]:
-    """The built-in datasets (of SHAPES) whose samples the variant's architecture accepts."""
+def datasets_for(variant: str, shapes: Mapping[str, tuple[int, ...]] = SHAPES) -> list[str]:
+    """The datasets (of ``shapes``: the built-in SHAPES, and a plugin's own) whose samples the variant's
+    architecture accepts."""
     arch = build_architecture(resolve_config(variant, "digits"))
-    return [name for name, shape in SHAPES.items() if arch.check(shape) is None]
+    return [name for name, shape in shapes.items() if arch.check(sample_shape=shape) is None]
+
+
+def refusals(arch: Any, shapes: Mapping[str, tuple[int, ...]]) -> str:
+    """What ``arch.check`` says of each shape it refuses, for a message: "ring8 (2,): why; ..."."""
+    return "; ".join(f"{name} {shape}: {arch.check(sample_shape=shape)}" for name, shape in shapes.items())
 
 
 def variant_cases() -> list[tuple[str, str]]:
@@ -78,19 +85,21 @@ def tiny(variant: str, dataset: str, **overrides: Any) -> TrainConfig:
     return resolve_config(variant, dataset, overrides={**TINY, **overrides})
 
 
-def check_trains_on_some_builtin_data(variant: str) -> None:
-    arch = VARIANTS.get(variant).arch
-    offered = ", ".join(f"{name} {shape}" for name, shape in SHAPES.items())
-    assert datasets_for(variant), f"its architecture {arch!r} accepts none of the built-in data ({offered})"
+def check_trains_on_some_data(variant: str, shapes: Mapping[str, tuple[int, ...]] = SHAPES) -> None:
+    """The variant's architecture accepts some of ``shapes`` (the built-in data; in ``ganzoo check``, the
+    plugin's own datasets too), and when none, says why it refused each."""
+    arch = build_architecture(resolve_config(variant, "digits"))
+    assert datasets_for(variant, shapes), (
+        f"its architecture {VARIANTS.get(variant).arch!r} accepts none of the data tried: {refusals(arch, shapes)}")
 
 
 def check_shapes_and_output_range(variant: str, dataset: str) -> None:
     config = tiny(variant, dataset)
     arch = build_architecture(config)
-    shape = SHAPES[dataset]
+    data = load_for_check(dataset)
+    shape, bounded = tuple(data.sample_shape), data.bounded
     torch.manual_seed(0)
-    bounded = len(shape) == 3  # the images are in [-1, 1]; the points are not bounded
-    G, D = arch.build(shape, config.z_dim, bounded)
+    G, D = arch.build(sample_shape=shape, z_dim=config.z_dim, bounded=bounded)
     check_networks(G, D, shape, config.z_dim, 5, bounded)
 
 
@@ -125,16 +134,19 @@ def check_config_json_round_trip(variant: str, dataset: str, run_dir: Path) -> N
     assert read == config, f"config.json reads back as {read}, not as the config it was written from, {config}"
 
 
-def check_architecture_builds(arch_name: str) -> None:
-    """The default architecture is valid, accepts some of ARCH_SHAPES, and builds for each it accepts."""
+def check_architecture_builds(arch_name: str, shapes: Mapping[str, tuple[int, ...]] | None = None) -> None:
+    """The default architecture is valid, accepts some of ARCH_SHAPES (and in ``ganzoo check``, of the
+    plugin's own datasets' ``shapes``), and builds for each it accepts; when none, says why it refused each."""
     arch = ARCHITECTURES.get(arch_name)()
     assert (problem := arch.validate()) is None, f"its default hyperparameters are refused: {problem}"
-    accepted = [shape for shape in ARCH_SHAPES if arch.check(shape) is None]
-    assert accepted, f"it accepts none of the shapes {ARCH_SHAPES}"
+    tried = {**{str(shape): shape for shape in ARCH_SHAPES}, **(shapes or {})}
+    accepted = list(dict.fromkeys(shape for shape in tried.values() if arch.check(sample_shape=shape) is None))
+    assert accepted, "it accepts none of the shapes tried: " + "; ".join(
+        f"{shape}: {arch.check(sample_shape=shape)}" for shape in dict.fromkeys(tried.values()))
     for shape in accepted:
         torch.manual_seed(0)
         bounded = len(shape) == 3
-        G, D = arch.build(shape, 16, bounded)
+        G, D = arch.build(sample_shape=shape, z_dim=16, bounded=bounded)
         try:
             check_networks(G, D, shape, 16, 4, bounded)
         except AssertionError as e:
@@ -148,13 +160,13 @@ def check_initialisation(name: str) -> None:
     initialise = INITIALISATIONS.get(name)
     for arch_name in ARCHITECTURES.in_order():
         arch = ARCHITECTURES.get(arch_name)()
-        for shape in [s for s in ARCH_SHAPES if arch.check(s) is None]:
+        for shape in [s for s in ARCH_SHAPES if arch.check(sample_shape=s) is None]:
             built = []
             for _ in range(2):
                 torch.manual_seed(0)
-                G, D = arch.build(shape, 16, len(shape) == 3)
-                initialise(G)
-                initialise(D)
+                G, D = arch.build(sample_shape=shape, z_dim=16, bounded=len(shape) == 3)
+                initialise(module=G)
+                initialise(module=D)
                 built.append((G, D))
             (G, D), (G2, D2) = built
             where = f"on {arch_name} for samples of shape {shape}"
@@ -175,6 +187,44 @@ def check_loss_trains_one_step(loss: str, run_dir: Path) -> None:
     check_trains_one_step(_loss_probe(loss), run_dir)
 
 
+def check_loss_direction(loss: str) -> None:
+    """D's loss is lower where D tells real from fake than where it has them backwards, and G's lower
+    where D takes G's samples for real than where it does not: a loss with its inputs swapped or its
+    sign flipped trains D (or G) backwards and still "completes", so the step checks cannot see it.
+    On logits, telling them apart is real logits high and fake low; on BEGAN's reconstruction errors,
+    real errors low and fake high. The loss is built with its probe's settings, at its initial state."""
+    config = _loss_probe(loss)
+    this = build_loss(config)
+    state = {name: torch.tensor(float(value)) for name, value in this.initial_state().items()}
+    spread = torch.linspace(-0.25, 0.25, 8)
+    if this.d_output == LOGITS:
+        high, low, what = 2.0 + spread, -2.0 + spread, "logits"
+    else:  # reconstruction errors: low means taken for real
+        high, low, what = 2.0 + spread, 0.1 + spread.abs() / 4, "reconstruction errors"
+    right, wrong = (high, low) if this.d_output == LOGITS else (low, high)  # D's outputs where it judges data as real
+    d_named = named_inputs(type(this), "discriminator_loss")
+    d_state = {"state": state} if "state" in d_named else {}
+
+    def d_loss(real: torch.Tensor, fake: torch.Tensor) -> float:
+        return float(this.discriminator_loss(real=real, fake=fake, **d_state))
+
+    told, backwards = d_loss(right, wrong), d_loss(wrong, right)
+    assert told < backwards, (
+        f"D's loss is {told:.4g} where D tells real from fake (real {what} {right.mean():+.2g}, fake "
+        f"{wrong.mean():+.2g}) and {backwards:.4g} where it has them backwards; it must be lower where D is right, "
+        "or D trains backwards: are its real and fake inputs swapped, or its sign?")
+    g_named = named_inputs(type(this), "generator_loss")
+    g_extra: dict[str, Any] = {"state": state} if "state" in g_named else {}
+    if "real" in g_named:
+        g_extra["real"] = torch.zeros_like(spread) if this.d_output == LOGITS else low
+    fooled = float(this.generator_loss(fake=right, **g_extra))
+    caught = float(this.generator_loss(fake=wrong, **g_extra))
+    assert fooled < caught, (
+        f"G's loss is {fooled:.4g} where D takes G's samples for real (fake {what} {right.mean():+.2g}) and "
+        f"{caught:.4g} where it does not ({wrong.mean():+.2g}); it must be lower where G fools D, or G trains "
+        "backwards: is its sign flipped?")
+
+
 def _loss_probe(loss: str) -> TrainConfig:
     """The config a loss is checked with on its own (check_loss_trains_one_step says which)."""
     users = [name for name, v in VARIANTS.items() if v.loss == loss]
@@ -193,9 +243,17 @@ def check_penalty_trains_one_step(penalty: str, run_dir: Path) -> None:
     check_trains_one_step(dataclasses.replace(tiny(*LOSS_PROBE), penalty=penalty), run_dir)
 
 
+def switches_for(variant: str, dataset: str) -> dict[str, Any]:
+    """SWITCHES, less packing where the variant's architecture refuses packed samples (a D made for one
+    image size refuses k of them stacked on channels; a run asking for it is refused with that reason)."""
+    arch = build_architecture(tiny(variant, dataset))
+    packed = packed_shape(tuple(load_for_check(dataset).sample_shape), SWITCHES["pack"])
+    return SWITCHES if arch.check(sample_shape=packed) is None else {k: v for k, v in SWITCHES.items() if k != "pack"}
+
+
 def check_trains_with_the_switches(variant: str, dataset: str, run_dir: Path) -> None:
-    """The variant trains with every switch (SWITCHES) on, and its checkpoint keeps G's moving average."""
-    config = tiny(variant, dataset, **SWITCHES)
+    """The variant trains with every switch (switches_for) on, and its checkpoint keeps G's moving average."""
+    config = tiny(variant, dataset, **switches_for(variant, dataset))
     check_trains_one_step(config, run_dir)
     state = load_checkpoint(Path(run_dir) / "checkpoint.pt")
     assert "G_ema" in state, "checkpoint.pt holds no G_ema although g_ema_decay > 0"
@@ -231,8 +289,8 @@ def check_step_is_capturable(config: TrainConfig) -> None:
 
 
 def check_variant_is_capturable(variant: str, dataset: str) -> None:
-    """The variant's step, as it is and with every switch (SWITCHES) on, is capturable."""
-    for overrides in ({}, SWITCHES):
+    """The variant's step, as it is and with every switch (switches_for) on, is capturable."""
+    for overrides in ({}, switches_for(variant, dataset)):
         check_step_is_capturable(tiny(variant, dataset, **overrides))
 
 
@@ -253,7 +311,7 @@ def check_extractor_evaluates(name: str) -> None:
 
     extractor = EXTRACTORS.get(name)
     references = [load_dataset(dataset, "test") for dataset in SHAPES]
-    fitting = [data for data in references if extractor.applies(data)]
+    fitting = [data for data in references if extractor.applies(data=data)]
     assert fitting, f"it applies to {extractor.applies_to}, which none of the built-in data ({', '.join(SHAPES)}) is"
     reference = fitting[0]
     if name == "inception":  # offline: the converted weights (ganzoo fid-weights), not torch-fidelity's download
@@ -261,7 +319,7 @@ def check_extractor_evaluates(name: str) -> None:
 
         prepare_inception_weights()
     torch.manual_seed(0)
-    G, _ = ARCHITECTURES.get("mlp")(hidden=16, depth=1).build(reference.sample_shape, 8, reference.bounded)
+    G, _ = ARCHITECTURES.get("mlp")(hidden=16, depth=1).build(sample_shape=reference.sample_shape, z_dim=8, bounded=reference.bounded)
     spec = EvalSpec(features=name, n_samples=16, n_reference=16, batch_size=8)
     result = evaluate(G, 8, reference.name, reference, spec, resolve_device("cpu"))
     assert result["features"] == name, f"evaluated by {result['features']!r}"
@@ -355,10 +413,14 @@ def check_plugin(spec: str) -> list[CheckResult]:
     def run(check: str, kind: str, entry: str, case: str, fn: Callable[..., None], *args: Any) -> None:
         results.append(_run(check, kind, entry, case, fn, args, roots))
 
+    # The plugin's own datasets (those that load) are tried beside the built-in ones: an architecture
+    # made for them may accept none of the built-in shapes.
+    own = _loadable_shapes(added["dataset"])
     for name in added["architecture"]:
-        run("architecture_builds", "architecture", name, "", check_architecture_builds, name)
+        run("architecture_builds", "architecture", name, "", check_architecture_builds, name, own)
     for name in added["loss"]:
         run("loss_trains_one_step", "loss", name, "", _in_temp_dir(check_loss_trains_one_step), name)
+        run("loss_direction", "loss", name, "", check_loss_direction, name)
         run("step_is_capturable", "loss", name, "", check_loss_is_capturable, name)
     for name in added["penalty"]:
         run("penalty_trains_one_step", "penalty", name, "", _in_temp_dir(check_penalty_trains_one_step), name)
@@ -370,9 +432,9 @@ def check_plugin(spec: str) -> list[CheckResult]:
     for name in added["initialisation"]:
         run("initialisation_keeps_the_networks", "initialisation", name, "", check_initialisation, name)
     for name in added["variant"]:
-        run("trains_on_some_builtin_data", "variant", name, "", check_trains_on_some_builtin_data, name)
+        run("trains_on_some_data", "variant", name, "", check_trains_on_some_data, name, {**SHAPES, **own})
         try:
-            cases = datasets_for(name)
+            cases = datasets_for(name, {**SHAPES, **own})
         except Exception:  # noqa: BLE001 -- reported by the check above
             cases = []
         for dataset in cases:
@@ -385,6 +447,18 @@ def check_plugin(spec: str) -> list[CheckResult]:
                 _in_temp_dir(check_trains_with_the_switches), name, dataset)
             run("step_is_capturable", "variant", name, dataset, check_variant_is_capturable, name, dataset)
     return results
+
+
+def _loadable_shapes(datasets: list[str]) -> dict[str, tuple[int, ...]]:
+    """Each of ``datasets`` that loads without a download, by its samples' shape (one that does not
+    load fails its dataset_loads check, which says why)."""
+    shapes = {}
+    for name in datasets:
+        try:
+            shapes[name] = tuple(load_for_check(name).sample_shape)
+        except Exception:  # noqa: BLE001 -- reported by dataset_loads
+            continue
+    return shapes
 
 
 def _in_temp_dir(check: Callable[..., None]) -> Callable[..., None]:

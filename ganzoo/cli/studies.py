@@ -49,7 +49,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from ganzoo.sweep.storage import redact
 
     print(f"report: {write_report(sweep.dir, study=study)}")
-    print(f"browse: optuna-dashboard {redact(sweep.storage.kind.dashboard_url(sweep.storage.url))}")
+    print(f"browse: optuna-dashboard {redact(sweep.storage.kind.dashboard_url(url=sweep.storage.url))}")
     # A pair none of whose trials finished, because they failed, is a failed sweep: its report has
     # nothing to compare, and a script must not read exit 0 as results.
     outcome = sweep.outcome()

@@ -3,9 +3,10 @@
 Registries are plain dicts behind a validating ``register`` (torch-fidelity's habit): names are
 strings without whitespace, duplicates are refused, and a miss lists the known names.
 
-An entry is also checked against the calls ganzoo will make on it (``signature_problem``): a loss
-whose ``generator_loss`` takes the wrong arguments is refused at registration, in one line, rather
-than crashing mid-training. An entry a plugin registers remembers that plugin (``origin``), which
+An entry is also checked against the calls ganzoo will make on it (``signature_problem``): ganzoo
+passes every input by name, and a loss whose ``generator_loss`` names a parameter ganzoo has no input
+for is refused at registration, in one line naming its file and line, rather than crashing (or, were
+inputs passed by position, training on swapped inputs) mid-training. An entry a plugin registers remembers that plugin (``origin``), which
 ``ganzoo list`` shows.
 """
 
@@ -112,10 +113,12 @@ class Registry(Generic[T]):
 
 def signature_problem(fn: Any, args: Sequence[str], name: str, *, bound: bool = False,
                       optional: Sequence[str] = ()) -> str | None:
-    """Why ``fn`` cannot be called with positional arguments ``args`` (after ``self`` when ``bound``:
-    a plain function looked up on a class), or None. Extra optional parameters and ``*args`` are
-    fine; one that needs more arguments, or takes fewer, is not. ganzoo passes ``args`` positionally,
-    and of the ``optional`` inputs, by keyword, those ``fn`` names as parameters."""
+    """Why ``fn`` cannot be called with the inputs ``args`` by name (after ``self`` when ``bound``: a
+    plain function looked up on a class), or None. ganzoo passes every input by its name, so the
+    order of ``fn``'s parameters is its own: ``(self, fake, real)`` receives each where it belongs.
+    Extra parameters with defaults and ``**kwargs`` are fine; one that needs an input ganzoo does
+    not have, or lacks one ganzoo passes, is not. Of the ``optional`` inputs, ganzoo passes those
+    ``fn`` names as parameters."""
     expected = f"({', '.join(args)})"
     if not callable(fn):
         return f"{name} must be {'a method' if bound else 'a callable'} taking {expected}, got {fn!r}"
@@ -123,10 +126,10 @@ def signature_problem(fn: Any, args: Sequence[str], name: str, *, bound: bool = 
         signature = inspect.signature(fn)
     except (TypeError, ValueError):
         return None  # no signature to read (some builtins): nothing to check
-    placeholders = [object()] * len(args)
+    inputs = {a: object() for a in args}
     named = {n: object() for n in optional if n in signature.parameters}
     try:
-        signature.bind(*([object()] if bound else []), *placeholders, **named)
+        signature.bind(*([object()] if bound else []), **inputs, **named)
     except TypeError:
         shown = signature.replace(
             parameters=[p.replace(annotation=p.empty) for p in signature.parameters.values()],
@@ -136,12 +139,22 @@ def signature_problem(fn: Any, args: Sequence[str], name: str, *, bound: bool = 
         first = next(iter(signature.parameters), None)
         if bound and first not in ("self", "cls"):
             try:
-                signature.bind(*placeholders, **named)
+                signature.bind(**inputs, **named)
                 hint += " (it lacks self; a method's first parameter is self)"
             except TypeError:
                 pass
-        return f"{name}{shown} must accept {expected}{hint}"
+        return f"{name}{shown} must accept {expected} by name{hint}{defined_at(fn)}"
     return None
+
+
+def defined_at(fn: Any) -> str:
+    """" (defined at FILE:LINE)" for ``fn`` (the path relative to the working directory when under it), or ""."""
+    code = getattr(inspect.unwrap(fn), "__code__", None)
+    if code is None or code.co_filename.startswith("<"):
+        return ""
+    path = os.path.abspath(code.co_filename)
+    here = os.getcwd() + os.sep
+    return f" (defined at {path.removeprefix(here)}:{code.co_firstlineno})"
 
 
 def method_problem(cls: type, base: type, required: Sequence[str] = (),
@@ -150,14 +163,15 @@ def method_problem(cls: type, base: type, required: Sequence[str] = (),
     leaves undefined although it is ``required``; None when every one is fine. What is expected of
     a method is read from ``base``'s own definition, so the base class is the one place it is written;
     ``optional[name]``: inputs that method may name as well (ganzoo passes each it names)."""
-    for name, base_fn in vars(base).items():
+    for name, declared in vars(base).items():
+        base_fn = declared.__func__ if isinstance(declared, classmethod) else declared
         if name.startswith("_") or not inspect.isfunction(base_fn):
             continue
         base_sig = inspect.signature(base_fn)
         args = [p.name for p in list(base_sig.parameters.values())[1:]]
         extra = (optional or {}).get(name, ())
         impl = inspect.getattr_static(cls, name)
-        if impl is base_fn:
+        if impl is declared:
             if name in required:
                 return f"must define {name}({', '.join(['self', *args])}); see ganzoo.{base.__name__}"
             continue

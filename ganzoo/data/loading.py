@@ -56,7 +56,7 @@ def load_dataset(
     # Naming the default root is the same as naming none: it keeps the default's fallbacks.
     explicit = root is not None and os.path.abspath(data_root) != os.path.abspath(default_data_root())
     request = DataRequest(arg if sep else None, split, data_root, resolution, download, explicit)
-    data = check_data(loader(request), name, split)
+    data = check_data(loader(request=request), name, split)
     source = data.source or DataSource(SOURCE_PLUGIN, detail=f"{loader.__module__}.{loader.__qualname__}")
     if explicit and source.kind in ROOTLESS_KINDS:
         # Ignored rather than refused: a sweep or preset passes one data_root to every dataset it

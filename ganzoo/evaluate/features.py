@@ -31,7 +31,7 @@ from ganzoo.core import rundir
 from ganzoo.core.cache import cache_dir, file_sha256, tensor_fingerprint
 from ganzoo.core.config import EvalSpec
 from ganzoo.core.errors import GanzooError
-from ganzoo.core.registry import Registry
+from ganzoo.core.registry import Registry, method_problem
 from ganzoo.data import Data
 from ganzoo.evaluate.manifold import metric_values
 from ganzoo.zoo.samples import generate, generate_batches
@@ -65,9 +65,7 @@ def _check(cls: Any) -> str | None:
         return "must be a subclass of ganzoo.FeatureExtractor"
     if cls.applies_to not in (POINTS, IMAGES, LABELLED_IMAGES):
         return f"applies_to must be one of {POINTS!r}, {IMAGES!r}, {LABELLED_IMAGES!r}, got {cls.applies_to!r}"
-    if cls.evaluate is FeatureExtractor.evaluate:
-        return "must define evaluate(self, Gs, z_dim, dataset, reference, spec, device, root)"
-    return None
+    return method_problem(cls, FeatureExtractor, required=("evaluate",))
 
 
 # In registration order: ``auto`` takes the first that applies, so the cheap, specific ones come first.
@@ -99,12 +97,12 @@ def resolve_extractor(name: str, dataset: str, data: Data) -> str:
     what = POINTS if data.kind == "points" else LABELLED_IMAGES if data.y is not None else IMAGES
     if name == AUTO:
         for candidate in EXTRACTORS.in_order():
-            if EXTRACTORS.get(candidate).applies(data):
+            if EXTRACTORS.get(candidate).applies(data=data):
                 return candidate
         raise GanzooError(f"no registered feature extractor applies to {dataset} ({what})")
     extractor = EXTRACTORS.get(name)
-    if not extractor.applies(data):
-        fitting = [n for n in EXTRACTORS.in_order() if EXTRACTORS.get(n).applies(data)]
+    if not extractor.applies(data=data):
+        fitting = [n for n in EXTRACTORS.in_order() if EXTRACTORS.get(n).applies(data=data)]
         raise GanzooError(f"--features {name} applies to {extractor.applies_to}, and {dataset} is {what}: "
                           f"use {' or '.join(fitting) or 'a plugin extractor'}")
     return name

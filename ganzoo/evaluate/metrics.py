@@ -57,7 +57,8 @@ def evaluate_together(
         reference = dataclasses.replace(reference, x=reference.x[keep], y=y)
     started = time.perf_counter()
     n_ref = len(reference)
-    parts = EXTRACTORS.get(features)().evaluate(Gs, z_dim, dataset, reference, spec, device, root)
+    parts = EXTRACTORS.get(features)().evaluate(Gs=Gs, z_dim=z_dim, dataset=dataset, reference=reference, spec=spec,
+                                                 device=device, root=root)
     seconds = time.perf_counter() - started
     common = {
         "features": features, "n_samples": spec.n_samples, "reference": f"{dataset}/{spec.split}",

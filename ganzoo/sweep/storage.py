@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from ganzoo.core.errors import GanzooError
-from ganzoo.core.registry import Registry
+from ganzoo.core.registry import Registry, method_problem
 from ganzoo.sweep.liveness import grace_seconds, heartbeat_seconds, retry_stale
 
 LOCK_FILE, JOURNAL_FILE, SQLITE_FILE = ".lock", "journal.log", "study.db"
@@ -53,7 +53,7 @@ def _check(kind: Any) -> str | None:
     if not (isinstance(kind, type) and issubclass(kind, StorageKind)):
         return "must be a subclass of ganzoo.sweep.storage.StorageKind"
     missing = [a for a in ("forms", "usage", "heartbeats", "workers", "machines") if not hasattr(kind, a)]
-    return f"must set {', '.join(missing)}" if missing else None
+    return f"must set {', '.join(missing)}" if missing else method_problem(kind, StorageKind, required=("open",))
 
 
 STORAGES: Registry[type[StorageKind]] = Registry("storage", _check)
@@ -176,7 +176,7 @@ class Storage:
         # ganzoo beats for its trials itself (liveness.heartbeat) since it drives them with ask/tell.
         warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
         try:
-            return self.kind.open(self.url, self.lock)
+            return self.kind.open(url=self.url, lock=self.lock)
         except GanzooError:
             raise
         except Exception as e:  # sqlalchemy and driver errors: unreachable server, bad credentials
@@ -184,7 +184,7 @@ class Storage:
 
     def lock(self, key: str) -> contextlib.AbstractContextManager[None]:
         """Serialise trial creation among all workers of a study."""
-        return self.kind.lock(self.url, key, self.lock_file)
+        return self.kind.lock(url=self.url, key=key, lock_file=self.lock_file)
 
 
 def _reason(e: BaseException) -> str:

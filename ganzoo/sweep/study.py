@@ -127,7 +127,7 @@ class Sweep:
                     except GanzooError as e:
                         where = f"conditions.{condition}" if condition else f"variant {variant}"
                         raise GanzooError(f"{pair.name}: {where}: {e}") from None
-                    problem = build_architecture(config).check(data.sample_shape)
+                    problem = build_architecture(config).check(sample_shape=data.sample_shape)
                     if problem is not None:
                         skipped.append(f"{pair.name}: {problem}")
                         continue

@@ -187,7 +187,7 @@ class StackedStep:
         if data.x is None:
             raise GanzooError("population training needs a dataset held in memory, not a streamed folder")
         self.arch = build_architecture(c)
-        if (problem := self.arch.check(data.sample_shape)) is not None:
+        if (problem := self.arch.check(sample_shape=data.sample_shape)) is not None:
             raise GanzooError(f"architecture {c.arch!r} cannot train on {c.dataset!r}: {problem}")
         self.losses = [build_loss(config) for config in configs]
         self.penalties = [build_penalty(config) for config in configs]
@@ -259,11 +259,11 @@ class StackedStep:
             this = loss_type(**loss_params, **loss_constants)
 
             def penalty() -> Tensor | None:
-                own = this.penalty_at(critic, real, fake, noise, member_input_gradient)
+                own = this.penalty_at(D=critic, real=real, fake=fake, noise=noise, gradient=member_input_gradient)
                 if not has_penalty:
                     return own
-                configured = penalty_type(**penalty_params, **penalty_constants).value(critic, real, fake, penalty_noise,
-                                                                  member_input_gradient)
+                configured = penalty_type(**penalty_params, **penalty_constants).value(
+                    D=critic, real=real, fake=fake, noise=penalty_noise, gradient=member_input_gradient)
                 return penalty_terms([own, configured])
 
             total, aux, following = critic_terms(this, critic, real, fake, penalty, state)
@@ -307,9 +307,9 @@ class StackedStep:
         zs, noises, penalty_noises = [], [], []
         for p, (rng, loss, penalty) in enumerate(zip(self.rngs, self.losses, self.penalties)):
             zs.append(torch.randn(c.batch_samples, c.z_dim, device=self.device, generator=rng))
-            noise = loss.penalty_noise(real[p], rng)
+            noise = loss.penalty_noise(real=real[p], generator=rng)
             noises.append(self._no_noise if noise is None else noise)
-            penalty_noises.append(self._no_noise if penalty is None else penalty.noise(real[p], rng))
+            penalty_noises.append(self._no_noise if penalty is None else penalty.noise(real=real[p], generator=rng))
         return torch.stack(zs), torch.stack(noises), torch.stack(penalty_noises)
 
     @staticmethod

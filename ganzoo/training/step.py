@@ -45,12 +45,12 @@ def critic_terms(loss: Loss, critic: Callable[[Tensor], Tensor], real: Tensor, f
     the penalty terms or None; ``state`` is the loss's state (``Loss.initial_state``)."""
     real_logits, fake_logits = at_least_float32(critic(real)), at_least_float32(critic(fake))
     named = named_inputs(type(loss), "discriminator_loss")
-    value = loss.discriminator_loss(real_logits, fake_logits, **({"state": state} if "state" in named else {}))
+    value = loss.discriminator_loss(real=real_logits, fake=fake_logits, **({"state": state} if "state" in named else {}))
     check_loss_value(value, loss, "discriminator_loss")
     term = penalty()
     term = torch.zeros_like(value) if term is None else term
     aux = torch.stack([value, torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean(), term])
-    following = loss.next_state(state, real_logits.detach(), fake_logits.detach()) if state else state
+    following = loss.next_state(state=state, real=real_logits.detach(), fake=fake_logits.detach()) if state else state
     return value + term, aux.detach(), following
 
 
@@ -63,7 +63,7 @@ def generator_term(loss: Loss, critic: Callable[[Tensor], Tensor], fake: Tensor,
     extra: dict[str, Any] = {"state": state} if "state" in named else {}
     if "real" in named:
         extra["real"] = at_least_float32(critic(real)).detach()
-    value = loss.generator_loss(at_least_float32(critic(fake)), **extra)
+    value = loss.generator_loss(fake=at_least_float32(critic(fake)), **extra)
     check_loss_value(value, loss, "generator_loss")
     return value
 

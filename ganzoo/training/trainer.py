@@ -94,9 +94,9 @@ class ModuleStep:
         if config.bf16 and device.type != "cuda":
             raise GanzooError("bf16 autocast needs a CUDA device")
         arch = build_architecture(config)
-        if (problem := arch.check(data.sample_shape)) is not None:
+        if (problem := arch.check(sample_shape=data.sample_shape)) is not None:
             raise GanzooError(f"architecture {config.arch!r} cannot train on {config.dataset!r}: {problem}")
-        if config.pack > 1 and (problem := arch.check(packed_shape(data.sample_shape, config.pack))) is not None:
+        if config.pack > 1 and (problem := arch.check(sample_shape=packed_shape(data.sample_shape, config.pack))) is not None:
             raise GanzooError(f"architecture {config.arch!r} cannot judge packs of {config.pack} {config.dataset!r} "
                               f"samples: {problem}")
         self.loss: Loss = build_loss(config)
@@ -172,11 +172,11 @@ class ModuleStep:
 
     def _penalty(self, real: Tensor, fake: Tensor) -> Tensor | None:
         """The loss's own penalty, then the configured one: their noise drawn in that order."""
-        own = self.loss.penalty(self.D, real, fake, self.rng)
+        own = self.loss.penalty(D=self.D, real=real, fake=fake, generator=self.rng)
         if self.penalty is None:
             return own
-        noise = self.penalty.noise(real, self.rng)
-        return penalty_terms([own, self.penalty.value(self.D, real, fake, noise, input_gradient)])
+        noise = self.penalty.noise(real=real, generator=self.rng)
+        return penalty_terms([own, self.penalty.value(D=self.D, real=real, fake=fake, noise=noise, gradient=input_gradient)])
 
     def _d_update(self, real: Tensor, keep: bool, norms: bool) -> Tensor:
         """One D update. With ``keep`` (the last critic step), G's forward keeps its graph for G's update."""

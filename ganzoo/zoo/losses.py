@@ -37,8 +37,9 @@ OPTIONAL_INPUTS = {"discriminator_loss": ("state",), "generator_loss": ("real", 
 class Loss:
     """D minimises ``discriminator_loss`` (+ a penalty); G minimises ``generator_loss``.
 
-    Both see D's outputs on this step's batches: ``real`` on the data, ``fake`` on G's samples. A loss
-    that needs more names it as a parameter:
+    Both see D's outputs on this step's batches: ``real`` on the data, ``fake`` on G's samples, passed
+    by name (so their order in a method's parameters is the method's own). A loss that needs more names
+    it as a parameter:
 
     - ``generator_loss(self, fake, real)``: D's outputs on real data too (relativistic losses), from
       the D that G's update sees, on the last critic step's real batch; no gradient flows into them.
@@ -74,8 +75,8 @@ class Loss:
         self, D: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator
     ) -> Tensor | None:
         """An extra D loss term of the loss's own that needs D itself. None: no extra term."""
-        noise = self.penalty_noise(real, generator)
-        return None if noise is None else self.penalty_at(D, real, fake, noise, input_gradient)
+        noise = self.penalty_noise(real=real, generator=generator)
+        return None if noise is None else self.penalty_at(D=D, real=real, fake=fake, noise=noise, gradient=input_gradient)
 
     def penalty_noise(self, real: Tensor, generator: torch.Generator) -> Tensor | None:
         """The random numbers the penalty draws, drawn apart so a population draws them per member."""

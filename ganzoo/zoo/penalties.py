@@ -163,4 +163,4 @@ class WassersteinGP(Wasserstein):
 
     def penalty_at(self, D: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, noise: Tensor,
                    gradient: Gradient) -> Tensor:
-        return GradientPenalty(self.gp_weight).value(D, real, fake, noise, gradient)
+        return GradientPenalty(self.gp_weight).value(D=D, real=real, fake=fake, noise=noise, gradient=gradient)

@@ -104,11 +104,11 @@ def surrogate(loss: Loss, critic: Callable[[Tensor], Tensor], real: Tensor, fake
     if loss.zero_sum:
         return -d_objective(loss, critic, real, fake)
     extra = {"real": at_least_float32(critic(real))} if "real" in named_inputs(type(loss), "generator_loss") else {}
-    value = loss.generator_loss(at_least_float32(critic(fake)), **extra)
+    value = loss.generator_loss(fake=at_least_float32(critic(fake)), **extra)
     check_loss_value(value, loss, "generator_loss")
     return value
 
 
 def d_objective(loss: Loss, critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
     """D's loss on the step's batch as the look-ahead minimises it (no penalty, no state: unroll_problem)."""
-    return loss.discriminator_loss(at_least_float32(critic(real)), at_least_float32(critic(fake)))
+    return loss.discriminator_loss(real=at_least_float32(critic(real)), fake=at_least_float32(critic(fake)))

@@ -361,12 +361,13 @@ def build_networks(config: TrainConfig, sample_shape: tuple[int, ...], bounded: 
     says (ganzoo.zoo.initialisation), D spectrally normalised and G's noise mapped where it says so. Every path that makes a run's networks (single runs, populations, evaluation) calls this,
     after seeding, so that a seed gives the same initial weights everywhere."""
     arch = build_architecture(config)
-    G, D = arch.build(sample_shape, config.z_dim, bounded)
+    G, D = arch.build(sample_shape=sample_shape, z_dim=config.z_dim, bounded=bounded)
     if config.pack > 1:  # D is built for a pack, after G (a pack of 1 draws exactly what an unpacked run does)
-        D = Packed(arch.build(packed_shape(sample_shape, config.pack), config.z_dim, bounded)[1], config.pack)
+        D = Packed(arch.build(sample_shape=packed_shape(sample_shape, config.pack), z_dim=config.z_dim, bounded=bounded)[1],
+                   config.pack)
     initialise = INITIALISATIONS.get(config.init)
     for net in (G, D):  # before spectral norm, whose vectors start from the weights
-        initialise(net)
+        initialise(module=net)
         set_batchnorm(net, config.batchnorm_eps, config.batchnorm_momentum)
     if config.d_spectral_norm:
         D = spectral_norm(D)

@@ -25,7 +25,7 @@ CASES = contract.variant_cases()
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_every_variant_trains_on_some_builtin_data(variant):
-    contract.check_trains_on_some_builtin_data(variant)
+    contract.check_trains_on_some_data(variant)
 
 
 @pytest.mark.parametrize("variant, dataset", CASES)
@@ -51,6 +51,11 @@ def test_every_architecture_builds_for_the_shapes_it_accepts(arch_name):
 @pytest.mark.parametrize("loss", list(LOSSES))
 def test_every_loss_trains_one_step(loss, tmp_path):
     contract.check_loss_trains_one_step(loss, tmp_path)
+
+
+@pytest.mark.parametrize("loss", list(LOSSES))
+def test_every_loss_trains_d_and_g_the_right_way(loss):
+    contract.check_loss_direction(loss)
 
 
 @pytest.mark.parametrize("name", list(EXTRACTORS))
@@ -258,10 +263,12 @@ def test_check_plugin_passes_a_good_plugin_and_checks_only_its_entries(plugin):
         ("loss_trains_one_step", "loss", "test-plugin-hinge", ""),
         ("penalty_trains_one_step", "penalty", "test-plugin-r1", ""),
         ("dataset_loads", "dataset", "test-plugin-blob", ""),
-        ("trains_on_some_builtin_data", "variant", variant, ""),
+        ("loss_direction", "loss", "test-plugin-hinge", ""),
+        ("trains_on_some_data", "variant", variant, ""),
         ("step_is_capturable", "loss", "test-plugin-hinge", ""),
         ("step_is_capturable", "penalty", "test-plugin-r1", ""),
-        *((check, "variant", variant, dataset) for dataset in ("ring8", "digits") for check in
+        # the plugin's own dataset is a case beside the built-in ones
+        *((check, "variant", variant, dataset) for dataset in ("ring8", "digits", "test-plugin-blob") for check in
           ("shapes_and_output_range", "one_step_changes_both_networks", "config_json_round_trip",
            "trains_with_the_switches", "step_is_capturable")),
     }
@@ -294,6 +301,99 @@ def test_a_generator_of_the_wrong_shape_fails_the_shape_check_clearly(plugin):
     builds = results[("architecture_builds", "test-plugin-wrong-shape", "")]
     assert not builds.passed and builds.message.startswith("for samples of shape (2,): G(z) for 4 noise vectors has shape (4, 3)")
     assert not any(case == "digits" for _, _, case in results)  # its check refuses images
+
+
+SIXTEEN_PLUGIN = '''
+import dataclasses
+
+import torch
+from torch import nn
+
+from ganzoo import Architecture, Data, Variant, register_architecture, register_dataset, register_variant
+
+
+@register_dataset("test-plugin-sixteen")
+def sixteen(request):
+    x = torch.rand(64, 1, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    return Data("test-plugin-sixteen", x, None, "image", (1, 16, 16))
+
+
+@register_architecture("test-plugin-conv16")
+@dataclasses.dataclass(frozen=True)
+class Conv16(Architecture):
+    def check(self, sample_shape):
+        return None if tuple(sample_shape) == (1, 16, 16) else "made for 1x16x16 images"
+
+    def build(self, sample_shape, z_dim, bounded):
+        G = nn.Sequential(nn.Linear(z_dim, 256), nn.Tanh(), nn.Unflatten(1, (1, 16, 16)))
+        D = nn.Sequential(nn.Conv2d(1, 4, 4, 2, 1), nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(256, 1), nn.Flatten(0))
+        return G, D
+
+
+register_variant("test-plugin-conv16-ns", Variant("ns", "test-plugin-conv16"))
+'''
+
+
+def test_check_plugin_tries_the_plugins_own_datasets(plugin):
+    # An architecture made for the plugin's 16x16 images accepts none of the built-in shapes: it is
+    # built and trained on the plugin's dataset instead of failing for want of one.
+    results = contract.check_plugin(str(plugin(SIXTEEN_PLUGIN)))
+    assert [r.line() for r in results if not r.passed] == []
+    cases = {(r.check, r.case) for r in results if r.kind == "variant"}
+    assert cases == {("trains_on_some_data", ""), *((check, "test-plugin-sixteen") for check in (
+        "shapes_and_output_range", "one_step_changes_both_networks", "config_json_round_trip",
+        "trains_with_the_switches", "step_is_capturable"))}
+
+
+def test_check_plugin_says_which_shapes_it_tried_and_why_each_was_refused(plugin):
+    code = SIXTEEN_PLUGIN.replace(
+        'return None if tuple(sample_shape) == (1, 16, 16) else "made for 1x16x16 images"',
+        'return "made for 3x16x16 images"')
+    results = {(r.check, r.entry): r for r in contract.check_plugin(str(plugin(code)))}
+    builds = results[("architecture_builds", "test-plugin-conv16")]
+    assert not builds.passed
+    assert builds.message == "it accepts none of the shapes tried: " + "; ".join(
+        f"{shape}: made for 3x16x16 images" for shape in [*contract.ARCH_SHAPES, (1, 16, 16)])
+    data = results[("trains_on_some_data", "test-plugin-conv16-ns")]
+    assert data.message == ("its architecture 'test-plugin-conv16' accepts none of the data tried: "
+                            "ring8 (2,): made for 3x16x16 images; digits (1, 8, 8): made for 3x16x16 images; "
+                            "test-plugin-sixteen (1, 16, 16): made for 3x16x16 images")
+
+
+BACKWARDS_PLUGIN = '''
+import dataclasses
+
+import torch.nn.functional as F
+
+from ganzoo import Loss, register_loss
+
+
+@register_loss("test-plugin-backwards")
+@dataclasses.dataclass(frozen=True)
+class Backwards(Loss):
+    """nsgan's D loss with real and fake used the wrong way round: it trains and "completes"."""
+
+    def discriminator_loss(self, real, fake):
+        return (F.softplus(real) + F.softplus(-fake)).mean()
+
+    def generator_loss(self, fake):
+        return F.softplus(-fake).mean()
+'''
+
+
+# nsgan's D loss with real and fake used the wrong way round; then its G loss with the sign flipped
+G_BACKWARDS_PLUGIN = BACKWARDS_PLUGIN.replace("(F.softplus(real) + F.softplus(-fake))", "(F.softplus(-real) + F.softplus(fake))") \
+    .replace("return F.softplus(-fake).mean()", "return F.softplus(fake).mean()")
+
+
+@pytest.mark.parametrize("code, says", [(BACKWARDS_PLUGIN, "D's loss is "), (G_BACKWARDS_PLUGIN, "G's loss is ")],
+                         ids=["d-backwards", "g-backwards"])
+def test_a_loss_that_trains_backwards_fails_the_direction_check(plugin, code, says):
+    results = {r.check: r for r in contract.check_plugin(str(plugin(code)))}
+    assert results["loss_trains_one_step"].passed  # training cannot tell
+    direction = results["loss_direction"]
+    assert not direction.passed and direction.message.startswith(says)
+    assert "must be lower where" in direction.message and "trains backwards" in direction.message
 
 
 SYNCING_PLUGIN = '''

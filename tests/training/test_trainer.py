@@ -112,6 +112,22 @@ def test_divergence_is_detected_and_recorded(tmp_path, registered):
     assert state["step"] == 10 and all(torch.isfinite(v).all() for v in state["G"].values())
 
 
+@dataclasses.dataclass(frozen=True)
+class SwappedNS(NonSaturating):
+    """nsgan with its D loss's inputs declared in the other order, as a plugin may write it."""
+
+    def discriminator_loss(self, fake, real):
+        return (torch.nn.functional.softplus(-real) + torch.nn.functional.softplus(fake)).mean()
+
+
+def test_a_loss_receives_its_inputs_by_name_whatever_their_order(tmp_path, registered):
+    # Passed by position, the real logits would arrive as `fake` and D would train backwards.
+    registered(LOSSES, "test-swapped-ns", SwappedNS)
+    Trainer(config(steps=30), tmp_path / "nsgan", progress=False).run()
+    Trainer(dataclasses.replace(config(steps=30), loss="test-swapped-ns"), tmp_path / "swapped", progress=False).run()
+    assert_same_weights(tmp_path / "nsgan", tmp_path / "swapped")
+
+
 def test_callback_sees_state_and_can_stop_the_run(tmp_path):
     seen = []
 
