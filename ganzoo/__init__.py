@@ -50,7 +50,7 @@ from ganzoo.zoo.variants import (  # noqa: E402
     resolve_config,
 )
 
-__version__ = "0.3.0"
+__version__ = "0.3.1"
 
 __all__ = [
     "ARCHITECTURES", "DATASETS", "EXTRACTORS", "INITIALISATIONS", "LOSSES", "NARROW_SPACE", "PENALTIES", "VARIANTS",

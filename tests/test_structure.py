@@ -158,7 +158,7 @@ def test_a_packages_init_only_re_exports(init):
 def test_ganzoos_own_init_adds_only_the_old_paths_and_its_version():
     """ganzoo/__init__.py: the public API's imports, plus what keeps 0.2's module paths working."""
     extra = _only_reexports(ast.parse((PACKAGE / "__init__.py").read_text()))
-    assert extra == ["deprecations.install()", "__version__ = '0.3.0'", "def __getattr__(name: str) -> object:"]
+    assert extra == ["deprecations.install()", "__version__ = '0.3.1'", "def __getattr__(name: str) -> object:"]
 
 
 def test_the_checkers_find_a_cycle_an_upward_import_and_read_lazy_imports(tmp_path):

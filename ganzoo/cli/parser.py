@@ -46,7 +46,6 @@ def key_value(text: str) -> tuple[str, Any]:
 
 # Flag -> (dotted setting, type, help); anything else goes through --set KEY=VALUE.
 SETTING_FLAGS: dict[str, tuple[str, type, str]] = {
-    "steps": ("steps", int, "G updates"),
     "batch_size": ("batch_size", int, "real images per D update"),
     "seed": ("seed", int, "seeds initialisation, noise and data order"),
     "n_critic": ("n_critic", int, "D updates per G update"),
@@ -57,9 +56,9 @@ SETTING_FLAGS: dict[str, tuple[str, type, str]] = {
     "beta1": ("adam.beta1", float, "Adam beta1 of G and D"),
     "beta2": ("adam.beta2", float, "Adam beta2 of G and D"),
     "resolution": ("resolution", int, "resize image data to this side"),
-    "log_every": ("log_every", int, "steps between stats.jsonl records"),
-    "sample_every": ("sample_every", int, "steps between sample grids (0: at the end only)"),
-    "checkpoint_every": ("checkpoint_every", int, "steps between checkpoints (0: at the end only)"),
+    "log_every": ("log_every", int, "G updates (engine steps) between stats.jsonl records"),
+    "sample_every": ("sample_every", int, "G updates between sample grids (0: at the end only)"),
+    "checkpoint_every": ("checkpoint_every", int, "G updates between checkpoints (0: at the end only)"),
     "penalty": ("penalty", str, "a penalty added to D's loss: none, gp or dragan (weight: --set penalty.weight=W)"),
     "d_weight_clip": ("d_weight_clip", float, "clip D's parameters to [-C, C] after each update (0: off)"),
     "g_ema_decay": ("g_ema_decay", float, "evaluate and sample a moving average of G's weights with this decay (0: off)"),
@@ -126,13 +125,19 @@ def build_parser() -> argparse.ArgumentParser:
         "loss's own fields: arch.hidden=128 on mlp, arch.width=32 on dcgan, loss.gamma=0.7 on began",
     )
     length = t.add_mutually_exclusive_group()
-    length.add_argument("--d-updates", type=int, metavar="N",
-                        help="train N D updates instead of --steps: N / n_critic steps, the same real images "
-                        "whatever n_critic")
+    length.add_argument("--steps", type=int, metavar="N",
+                        help="the run's length: N updates of --unit (default: D updates, as ganzoo sweep counts "
+                        "them; G updated after every n_critic of them). Default: the variant's, else 2000 G updates")
     length.add_argument("--epochs", type=float, metavar="E",
-                        help="train E epochs of the training split seen by D instead of --steps "
-                        "(E x images // batch size D updates; batch size counts packs, as PacGAN's epochs do)")
-    t.add_argument("--eval-every", type=int, metavar="K", help="evaluate every K steps and at the end (metrics.jsonl)")
+                        help="the run's length as E epochs of the training split: E x images // batch size updates "
+                        "of --unit (batch size counts packs, as PacGAN's epochs do)")
+    length.add_argument("--d-updates", type=int, metavar="N", help=argparse.SUPPRESS)  # 0.3.0's name for --steps N
+    t.add_argument("--unit", choices=("d_updates", "g_updates"),
+                   help="what --steps, --epochs and --eval-every count: d_updates (the default for a new run, the "
+                   "same real images whatever n_critic) or g_updates (steps of n_critic D updates and one G update); "
+                   "a resumed run keeps its own unit (config.json's length_unit)")
+    t.add_argument("--eval-every", type=int, metavar="K",
+                   help="evaluate every K updates of --unit and at the end (metrics.jsonl)")
     t.add_argument("--tensorboard", nargs="?", const="", metavar="DIR",
                    help="also write TensorBoard event files (statistics, metrics, samples) to DIR "
                    "(default: the run directory's tensorboard/); needs ganzoo[tensorboard]")
@@ -172,9 +177,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sampler", choices=("tpe", "random", "grid"), help="Optuna sampler (default: the preset's)")
     s.add_argument("--pruner", choices=("none", "median", "hyperband"), help="(default: the preset's)")
     s.add_argument("--space", choices=("wide", "narrow"), help="Lucic et al.'s wide or narrow ranges (default: the preset's)")
-    s.add_argument("--steps", type=int, help="the budget per run, in the preset's unit (budget: G or D updates) "
-                   "(default: the preset's)")
-    s.add_argument("--eval-every", type=int, help="the budget's unit between evaluations (default: the preset's)")
+    length = s.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=int, metavar="N",
+                        help="each run's length: N updates of --unit (default: the preset's; refused where the preset "
+                        "gives its length in epochs)")
+    length.add_argument("--epochs", type=float, metavar="E",
+                        help="each run's length in epochs (default: the preset's; refused where the preset gives steps)")
+    s.add_argument("--unit", dest="budget", choices=("d_updates", "g_updates"),
+                   help="what --steps, --epochs and --eval-every count (default: the preset's budget; d_updates, as "
+                   "ganzoo train counts, where it names none)")
+    s.add_argument("--eval-every", type=int, help="updates of --unit between evaluations (default: the preset's)")
     s.add_argument("--repeat-seeds", type=int, help="re-run each study's best configuration on this many new seeds "
                    "after its search (default: the preset's)")
     s.add_argument("--arch", help="one architecture for every variant (default: the preset's, else each variant's own)")

@@ -17,7 +17,9 @@ from ganzoo.cli.parser import (
     setting_overrides,
 )
 from ganzoo.core import rundir
+from ganzoo.core.config import D_UPDATES
 from ganzoo.core.errors import GanzooError
+from ganzoo.protocols.budget import length_text
 
 
 def _listed(registry: Any) -> list[str]:
@@ -59,10 +61,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ganzoo.zoo.variants import resolve_config, validate
 
     overrides = setting_overrides(args)
+    for key, flag in (("steps", "--steps N"), ("length_unit", "--unit"), ("callback_every", "--eval-every K")):
+        if key in overrides:  # a length's unit is the flag's to say, never a bare number's
+            raise GanzooError(f"--set {key}=... is not taken: a run's length goes by {flag} (with --unit to say "
+                              "what it counts)")
     if args.eval_every is not None:
         if args.eval_every <= 0:
             raise GanzooError(f"--eval-every must be > 0, got {args.eval_every}")
-        overrides["callback_every"] = args.eval_every
         overrides["evaluation"] = dataclasses.asdict(eval_spec(args))
     if args.resume is not None:
         if args.variant or args.dataset or args.arch or args.out:
@@ -71,20 +76,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = TrainConfig.from_dict(rundir.read_json(run_dir / rundir.CONFIG))
         for spec in config.plugins:
             load_plugin(spec)
-        config = apply_overrides(config, overrides)
-        validate(config)
+        config = with_length(apply_overrides(config, overrides), args, args.unit or config.length_unit)
     else:
         if not args.variant or not args.dataset:
             raise GanzooError("train needs --variant and --dataset (or --resume DIR)")
         plugins = tuple(plugin_key(p) for p in args.plugin)
         config = resolve_config(args.variant, args.dataset, arch=args.arch, overrides={**overrides, "plugins": plugins})
-        if args.d_updates is not None or args.epochs is not None:
-            config = _with_d_updates(config, args)
+        config = with_length(config, args, args.unit or D_UPDATES)
         run_dir = args.out or Path("runs") / f"{config.variant}-{config.dataset.replace('/', '_')}-s{config.seed}"
     if args.tensorboard is not None:
         config = dataclasses.replace(config, tensorboard=args.tensorboard or str(Path(run_dir) / "tensorboard"))
     if args.dry_run:
-        print(json.dumps({"run_dir": str(run_dir), **config.to_dict()}, indent=2, sort_keys=True))
+        length = length_text(config.steps, config.length_unit, config.n_critic)
+        print(json.dumps({"run_dir": str(run_dir), "length": length, **config.to_dict()}, indent=2, sort_keys=True))
         return 0
 
     progress = False if args.no_progress else None
@@ -99,28 +103,39 @@ def cmd_train(args: argparse.Namespace) -> int:
             print("ganzoo: interrupted before the run's first checkpoint: nothing to resume; the same command "
                   "starts it again", file=sys.stderr)
         return EXIT_INTERRUPTED
-    print(f"{result.status} at step {result.step}: {result.run_dir}" + (f" ({result.message})" if result.message else ""))
+    at = length_text(result.step, config.length_unit, config.n_critic)
+    print(f"{result.status} at {at}: {result.run_dir}" + (f" ({result.message})" if result.message else ""))
     return EXIT_DIVERGED if result.status == trainer.DIVERGED else 0
 
 
-def _with_d_updates(config: Any, args: argparse.Namespace) -> Any:
-    """``config`` trained for --d-updates N or --epochs E (ganzoo.protocols.budget): its steps from its n_critic."""
-    from ganzoo.data import load_dataset
+def with_length(config: Any, args: argparse.Namespace, unit: str) -> Any:
+    """``config`` with the length (--steps N or --epochs E) and evaluation period (--eval-every K) the
+    command gives, each counted in ``unit`` (ganzoo.protocols.budget), which the run records as its
+    length_unit; validated."""
     from ganzoo.protocols.budget import D_UPDATES, steps_for, updates_of
     from ganzoo.zoo.variants import validate
 
-    if args.steps is not None:
-        raise GanzooError("--steps, --d-updates and --epochs each set the run's length: give one")
-    if args.d_updates is not None:
-        if args.d_updates < 1:
-            raise GanzooError(f"--d-updates must be >= 1, got {args.d_updates}")
-        updates = args.d_updates
-    else:
+    updates = args.steps
+    if args.d_updates is not None:  # 0.3.0's --d-updates N: N D updates
+        if args.unit not in (None, D_UPDATES):
+            raise GanzooError(f"--d-updates counts D updates, --unit {args.unit} says otherwise: give --steps N --unit "
+                              f"{args.unit}")
+        updates, unit = args.d_updates, D_UPDATES
+    if updates is not None and updates < 1:
+        raise GanzooError(f"--steps must be >= 1, got {updates}")
+    if args.epochs is not None:
         if args.epochs <= 0:
             raise GanzooError(f"--epochs must be > 0, got {args.epochs}")
+        from ganzoo.data import load_dataset
+
         data = load_dataset(config.dataset, "train", root=config.data_root, resolution=config.resolution)
         updates = updates_of(args.epochs, len(data), config.batch_size)
-    config = dataclasses.replace(config, steps=steps_for(updates, D_UPDATES, config.n_critic))
+    changes: dict[str, Any] = {"length_unit": unit}
+    if updates is not None:
+        changes["steps"] = steps_for(updates, unit, config.n_critic)
+    if args.eval_every is not None:
+        changes["callback_every"] = steps_for(args.eval_every, unit, config.n_critic)
+    config = dataclasses.replace(config, **changes)
     validate(config)
     return config
 

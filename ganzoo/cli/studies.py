@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -15,13 +14,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from ganzoo.sweep import Sweep, load_preset
     from ganzoo.sweep.config import with_plugins
 
-    config = with_plugins(load_preset(args.preset), args.plugin)  # runs, workers and records carry them
-    changes = {k: getattr(args, k) for k in ("n_trials", "seeds", "sampler", "pruner", "space", "steps",
-                                             "eval_every", "arch", "device", "repeat_seeds")
+    changes = {k: getattr(args, k) for k in ("n_trials", "seeds", "sampler", "pruner", "space", "steps", "epochs",
+                                             "budget", "eval_every", "arch", "device", "repeat_seeds")
                if getattr(args, k) is not None}
     if args.tensorboard:
         changes["tensorboard"] = True
-    config = dataclasses.replace(config, **changes)
+    config = with_plugins(load_preset(args.preset, changes), args.plugin)  # runs, workers and records carry them
     if args.workers < 1:
         raise GanzooError(f"--workers must be >= 1, got {args.workers}")
     study = args.study or Path(args.preset).stem

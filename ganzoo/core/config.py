@@ -54,6 +54,10 @@ def precision_problem(name: str) -> str | None:
 # How a mixture's mode counts as covered (ganzoo.evaluate.modes): one high-quality sample at it (VEEGAN's
 # and PacGAN's rule), or 1% of all samples.
 MODE_RULES = ("one-sample", "one-percent")
+# The units a run's length is counted in (ganzoo.protocols.budget): G updates (engine steps) or D updates.
+G_UPDATES, D_UPDATES = "g_updates", "d_updates"
+BUDGET_UNITS = (G_UPDATES, D_UPDATES)
+UNIT_NAMES = {G_UPDATES: "G updates", D_UPDATES: "D updates"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,7 +148,11 @@ class TrainConfig:
     n_critic: int = 1  # D updates per G update
     z_dim: int = 64
     batch_size: int = 64
-    steps: int = 2000  # G updates
+    steps: int = 2000  # G updates (engine steps, each n_critic D updates and one G update), whatever length_unit
+    # The unit this run's length is stated in: what ``ganzoo train --steps`` and ``--eval-every`` counted
+    # when it began, what a ``--resume --steps N`` counts, and what its outputs state. Runs made before
+    # ganzoo 0.3.1 counted G updates (the default, so their config.json reads as they ran).
+    length_unit: str = G_UPDATES
     seed: int = 0
     device: str = "auto"  # "auto" = CUDA when available, else CPU
     bf16: bool = False  # bf16 autocast, CUDA only

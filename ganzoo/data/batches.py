@@ -16,6 +16,14 @@ from torch.utils.data import DataLoader, Dataset
 from ganzoo.core.errors import GanzooError
 
 
+def check_fits(n: int, batch_size: int, pack: int = 1) -> None:
+    """One line where a D update (``batch_size`` packs of ``pack`` samples) needs more than the ``n`` there are."""
+    if n < batch_size * pack:
+        packs = f" packs of {pack} ({batch_size * pack:,} samples)" if pack > 1 else ""
+        raise GanzooError(f"batch size {batch_size}{packs} exceeds the dataset's {n:,} samples"
+                          + ("; lower batch_size or pack" if pack > 1 else ""))
+
+
 class StackedBatches:
     """Batches of P members over one device-resident dataset: a batch is one gather there, with no
     host round trip and no DataLoader workers in the hot loop. Member p's epochs are drawn by its own

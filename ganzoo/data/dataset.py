@@ -124,6 +124,11 @@ def check_data(data: Any, name: str, split: str) -> Data:
     if data.y is not None and (data.y.dtype != torch.int64 or tuple(data.y.shape) != (len(data),)):
         raise GanzooError(f"{where}: labels y must be int64 of shape ({len(data)},), got {data.y.dtype} "
                           f"{tuple(data.y.shape)}")
+    if data.y is not None and data.num_classes is not None:  # else the first evaluation fails on an IndexError
+        y_low, y_high = (int(v) for v in torch.aminmax(data.y))
+        if y_low < 0 or y_high >= data.num_classes:
+            raise GanzooError(f"{where}: labels y must lie in [0, num_classes = {data.num_classes}), got values in "
+                              f"[{y_low}, {y_high}]")
     if data.centers is not None and (data.centers.ndim != 2 or data.centers.shape[1] != shape[0]):
         raise GanzooError(f"{where}: centers must have shape (modes, {shape[0]}), got {tuple(data.centers.shape)}")
     return data

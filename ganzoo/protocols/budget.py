@@ -18,10 +18,11 @@ its iterations per epoch (1,000 of 100 packs) for every m.
 
 from __future__ import annotations
 
+from ganzoo.core.config import BUDGET_UNITS, D_UPDATES, G_UPDATES, UNIT_NAMES
 from ganzoo.core.errors import GanzooError
 
-G_UPDATES, D_UPDATES = "g_updates", "d_updates"
-BUDGET_UNITS = (G_UPDATES, D_UPDATES)
+__all__ = ["BUDGET_UNITS", "D_UPDATES", "G_UPDATES", "UNIT_NAMES", "check_unit", "length_text", "steps_for",
+           "units_per_step", "updates_of"]
 
 
 def check_unit(unit: str) -> None:
@@ -37,6 +38,14 @@ def updates_of(epochs: float, epoch_size: int, batch_size: int) -> int:
 def units_per_step(unit: str, n_critic: int) -> int:
     """How many of the unit's updates one engine step takes: n_critic D updates, or one G update."""
     return n_critic if unit == D_UPDATES else 1
+
+
+def length_text(steps: int, unit: str, n_critic: int) -> str:
+    """``steps`` engine steps as a run states its length in ``unit``: "2,000 D updates (400 G updates)"
+    where the two differ, else "400 G updates"."""
+    if unit == D_UPDATES and n_critic != 1:
+        return f"{steps * n_critic:,} D updates ({steps:,} G updates)"
+    return f"{steps:,} {UNIT_NAMES[unit]}"
 
 
 def steps_for(updates: int, unit: str, n_critic: int) -> int:

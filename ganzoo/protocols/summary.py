@@ -12,6 +12,7 @@ from ganzoo.protocols.tables import (
     Reference,
     Row,
     budget_text,
+    counted,
     number_text,
     table,
 )
@@ -34,7 +35,7 @@ def search_text(c: Context) -> str:
     s = c.settings
     first = "the default configuration first" if s.get("default_trial", True) and s.get("sampler") != "grid" else "no default trial"
     extra = f", also {', '.join(s['extra_space'])}" if s.get("extra_space") else ""
-    return f"{s['sampler']} search over the {s['space']} ranges{extra}, {s['n_trials']} trials, {s['seeds']} seed(s) each; {first}"
+    return f"{s['sampler']} search over the {s['space']} ranges{extra}, {counted(s['n_trials'], 'trial')}, {counted(s['seeds'], 'seed')} each; {first}"
 
 
 def space_text(c: Context) -> str:
@@ -66,7 +67,7 @@ def summary(context: Context) -> list[str]:
                 else "in G updates (a step is n_critic D updates and one G update)."),
              f"Search: {search_text(context)}.", f"Scoring: {scoring_text(context)}.", f"Evaluation: {evaluation_text(context)}."]
     if s.get("repeat_seeds"):
-        lines.append(f"Repeat: each study's best configuration again on {s['repeat_seeds']} new seeds "
+        lines.append(f"Repeat: each study's best configuration again on {counted(s['repeat_seeds'], 'new seed')} "
                      f"({s['seeds']}..{s['seeds'] + s['repeat_seeds'] - 1}); their mean, std and interval.")
     for pair, record in context.records.items():
         ranges = "; ".join(f"{key} {_range(dim)}" for key, dim in record["space"].items())

@@ -105,8 +105,13 @@ def budget_text(c: Context) -> str:
     if s.get("epochs"):
         size = s.get("epoch_size") or " / ".join(f"{n:,}" for n in sorted({r["budget"]["n_train"] for r in c.records.values()}))
         size = f"{size:,}" if isinstance(size, int) else size
-        return f"{amount} {unit} updates ({s['epochs']:g} epochs of {size} images at batch {s['batch_size']})"
+        return f"{amount} {unit} updates ({counted(s['epochs'], 'epoch')} of {size} images at batch {s['batch_size']})"
     return f"{amount} {unit} updates at batch {s['batch_size']}"
+
+
+def counted(n: float, noun: str) -> str:
+    """``n`` and ``noun``, plural unless ``n`` is exactly 1: "1 epoch", "0.5 epochs", "3 new seeds"."""
+    return f"{n:,g} {noun}" if n == 1 else f"{n:,g} {noun}s"
 
 
 def number_text(value: Any) -> str:

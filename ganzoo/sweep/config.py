@@ -253,7 +253,8 @@ def record_difference(stored: Mapping[str, Any], current: Mapping[str, Any]) -> 
 
 # Settings that ``ganzoo sweep`` has a flag for, so that a resume command can be given.
 _SETTING_FLAG = {"n_trials": "--trials", "seeds": "--seeds", "sampler": "--sampler", "pruner": "--pruner",
-                 "space": "--space", "steps": "--steps", "eval_every": "--eval-every", "arch": "--arch",
+                 "space": "--space", "steps": "--steps", "epochs": "--epochs", "budget": "--unit",
+                 "eval_every": "--eval-every", "arch": "--arch",
                  "device": "--device", "repeat_seeds": "--repeat-seeds"}
 
 
@@ -298,8 +299,10 @@ def mismatch_message(study: str, where: str, diff: list[tuple[str, Any, Any]], c
 # ---- presets (ganzoo.protocols.shipped finds the shipped ones) -----------------------------------------------------------------------------
 
 
-def load_preset(name_or_path: str) -> SweepConfig:
-    """A shipped preset by name (``smoke``, ``fashion-mnist``) or a TOML file of one's own."""
+def load_preset(name_or_path: str, changes: Mapping[str, Any] | None = None) -> SweepConfig:
+    """A shipped preset by name (``smoke``, ``fashion-mnist``) or a TOML file of one's own, with
+    ``changes`` (the command line's settings) over it. What the preset states and the command line
+    gives is never silently resolved: see ``refuse_ambiguity``."""
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
@@ -317,10 +320,36 @@ def load_preset(name_or_path: str) -> SweepConfig:
         raise GanzooError(f"preset file {path} not found") from None
     except tomllib.TOMLDecodeError as e:
         raise GanzooError(f"preset {path} is not valid TOML: {e}") from None
+    changes = dict(changes or {})
+    refuse_ambiguity(data, changes, f"preset {name_or_path}")
     config = from_dict(SweepConfig, data, "preset")
     config = with_plugins(dataclasses.replace(config, plugins=()), config.plugins, path.parent)
+    config = dataclasses.replace(config, **changes)
     config.validate()
     return config
+
+
+def refuse_ambiguity(stated: Mapping[str, Any], given: Mapping[str, Any], where: str) -> None:
+    """One line (a GanzooError) where the preset's settings (``stated``) and the command line's
+    (``given``) leave a choice to be guessed: two lengths for one run, or an explicit setting the
+    sampler cannot honour. A flag replacing the same setting of the preset is no ambiguity."""
+    def flag(key: str) -> str:
+        return f"{_SETTING_FLAG[key]} {given[key]}"
+
+    if "steps" in stated and "epochs" in stated:
+        raise GanzooError(f"{where} sets two lengths for one run, steps = {stated['steps']} and epochs = "
+                          f"{stated['epochs']}: keep one of them")
+    for mine, other in (("steps", "epochs"), ("epochs", "steps")):
+        if mine in given and other in stated and other not in given:
+            raise GanzooError(f"{flag(mine)} against {where}'s {other} = {stated[other]}: two lengths for one run; "
+                              f"give its length as it does ({_SETTING_FLAG[other]}), or use a copy of the preset "
+                              f"without {other}")
+    sampler = given.get("sampler", stated.get("sampler"))
+    if sampler == "grid" and stated.get("default_trial") is True:
+        side = flag("sampler") if "sampler" in given else "its sampler = \"grid\""
+        raise GanzooError(f"{where} sets default_trial = true, which {side} cannot honour (a grid runs its own "
+                          "points, so the default configuration cannot go first): set default_trial = false, or "
+                          "use the random or tpe sampler")
 
 
 def with_plugins(config: SweepConfig, specs: tuple[str, ...] | list[str], base: Path | None = None) -> SweepConfig:

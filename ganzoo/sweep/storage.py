@@ -179,8 +179,11 @@ class Storage:
             return self.kind.open(url=self.url, lock=self.lock)
         except GanzooError:
             raise
-        except Exception as e:  # sqlalchemy and driver errors: unreachable server, bad credentials
-            raise GanzooError(f"cannot open storage {redact(self.url)}: {_reason(e)}") from None
+        except Exception as e:  # sqlalchemy and driver errors: unreachable server, bad credentials, not a database
+            file = Path(self.url.removeprefix("sqlite:///")) if self.url.startswith("sqlite:///") else None
+            hint = (f"; if {file} is damaged, the study cannot be read: start over by removing it and its study "
+                    "folder (move the run folders aside first to keep them)" if file is not None and file.exists() else "")
+            raise GanzooError(f"cannot open storage {redact(self.url)}: {_reason(e)}{hint}") from None
 
     def lock(self, key: str) -> contextlib.AbstractContextManager[None]:
         """Serialise trial creation among all workers of a study."""

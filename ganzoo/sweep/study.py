@@ -23,6 +23,7 @@ from typing import Any
 from ganzoo.core import rundir
 from ganzoo.core.config import from_dict, to_dict
 from ganzoo.core.errors import GanzooError
+from ganzoo.protocols.tables import counted
 from ganzoo.sweep.config import (
     Pair,
     SweepConfig,
@@ -158,8 +159,11 @@ class Sweep:
         per pair, another protocol (its search space and run settings, as this version resolves them)."""
         mine = self.settings()
         path = self.dir / SWEEP_FILE
+        self.begun: set[str] = set()  # the pairs this folder says were begun: their storage must hold them
         if path.exists():
-            self._check_settings(rundir.read_json(path).get("settings"), str(self.dir))
+            written = rundir.read_json(path)
+            self._check_settings(written.get("settings"), str(self.dir))
+            self.begun = set(written.get("pairs", []))
         records = {p.name: self.pair_record(p) for p in self.pairs}
         studies = {p.name: self._open_study(p, records[p.name]) for p in self.pairs}  # checks the storage too
         rundir.write_json(path, {"study": self.study, "settings": mine, "storage": redact(self.storage.url),
@@ -177,6 +181,7 @@ class Sweep:
         n_train = self.n_train[pair.dataset]
         run = self.config.run_config(pair).to_dict()
         run.pop("plugins")  # where the code lives, not what runs
+        run.pop("length_unit")  # how its length is stated: the budget below says it
         return json.loads(json.dumps({
             "space": space_record(self.config.search_space(pair)),
             "run": run,
@@ -200,6 +205,12 @@ class Sweep:
 
         storage = self.storage.open()
         name = f"{self.study}/{pair.name}"
+        if pair.name in getattr(self, "begun", ()) and name not in {s.study_name for s in storage.get_all_studies()}:
+            # An empty, truncated or other store: a new study here would retrain trial 0 over its run folders.
+            raise GanzooError(
+                f"study {name!r} was begun in {self.dir} ({SWEEP_FILE} names it), but {redact(self.storage.url)} "
+                f"holds no such study: the storage is empty, truncated or another one. Point --storage at the study's "
+                f"own, or start over: rm -r {self.dir} (move its run folders aside first to keep them)")
         study = optuna.create_study(
             study_name=name, storage=storage, direction="minimize", load_if_exists=True,
             sampler=self._sampler(pair), pruner=self._pruner(pair),
@@ -431,7 +442,7 @@ class Sweep:
                         PHASE: REPEAT, SEEDS: [self.config.seeds + i], SETTINGS: best.user_attrs.get(SETTINGS, "{}"),
                         BEST_TRIAL: best.number})
         self.log(f"{pair.name}: search done; its best, trial {best.number} (FID {best.value:.4g}), runs again on "
-                 f"{self.config.repeat_seeds} new seeds")
+                 f"{counted(self.config.repeat_seeds, 'new seed')}")
         self.repeats[pair.name] = study
         return study
 

@@ -211,7 +211,8 @@ class TrialRunner:
         members = []
         for seed in seeds:
             config = self.config.run_config(pair, **{
-                **settings, "seed": seed, "steps": steps, "batch_size": self.config.batch_size,
+                **settings, "seed": seed, "steps": steps, "length_unit": self.config.budget,
+                "batch_size": self.config.batch_size,
                 "device": self.config.device, "log_every": max(1, min(100, steps // 10)), "sample_every": 0,
                 "checkpoint_every": 0, "callback_every": every, "evaluation": to_dict(self.config.evaluation),
             })

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from ganzoo.core import rundir
-from ganzoo.core.config import TrainConfig
+from ganzoo.core.config import D_UPDATES, UNIT_NAMES, TrainConfig
 from ganzoo.core.device import device_name
 from ganzoo.core.errors import GanzooError
 from ganzoo.core.plugins import describe_exception
@@ -431,8 +431,10 @@ class Engine:
             self.boards[i].samples(self.step, picture)
 
     def _print_log(self, record: dict[str, Any]) -> None:
+        cfg = self.configs[0]
+        per = cfg.n_critic if cfg.length_unit == D_UPDATES else 1  # the lengths in the unit the run counts
         print(
-            f"step {record['step']}/{self.configs[0].steps} d_loss={record['d_loss']:.4f} "
+            f"{UNIT_NAMES[cfg.length_unit][:-1]} {record['step'] * per}/{cfg.steps * per} d_loss={record['d_loss']:.4f} "
             f"g_loss={record['g_loss']:.4f} D(x)={record['d_real']:.3f} D(G(z))={record['d_fake']:.3f} "
             f"{record['images_per_second']:.0f} img/s",
             file=sys.stderr,
@@ -444,5 +446,5 @@ class Engine:
             return None
         from ganzoo.core.progress import make_bar
 
-        # Steps, steps/s and ETA; D's and G's losses join at the first log point.
-        return make_bar(self.configs[0].steps, self.step, self.configs[0].variant, "step")
+        # G updates (engine steps), their rate and ETA; D's and G's losses join at the first log point.
+        return make_bar(self.configs[0].steps, self.step, self.configs[0].variant, " G update")

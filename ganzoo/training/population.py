@@ -37,7 +37,7 @@ from ganzoo.core.config import TrainConfig
 from ganzoo.core.device import resolve_device
 from ganzoo.core.errors import GanzooError, one_line
 from ganzoo.data import Data
-from ganzoo.data.batches import StackedBatches
+from ganzoo.data.batches import StackedBatches, check_fits
 from ganzoo.training.averaging import ema_weight, recompute_batchnorm
 from ganzoo.training.engine import Callback, Engine, RunResult
 from ganzoo.training.step import (
@@ -227,6 +227,7 @@ class StackedStep:
         self.ema_start = per_member([x.g_ema_start for x in configs])[:, None]
         self.ema_updates = torch.zeros_like(self.ema_decay)  # G updates each member's average has seen
         self.rngs = [torch.Generator(device).manual_seed(config.seed) for config in configs]
+        check_fits(len(data), c.batch_size, c.pack)
         self.batches = StackedBatches(data.x.to(device), c.batch_samples, self.rngs)
         self.active = torch.ones(self.members, dtype=torch.bool, device=device)
         self.statistics = Statistics(self.members, device)

@@ -27,7 +27,7 @@ from ganzoo.core.config import TrainConfig
 from ganzoo.core.device import resolve_device
 from ganzoo.core.errors import GanzooError
 from ganzoo.data import Data, load_dataset
-from ganzoo.data.batches import StreamBatches, TensorBatches
+from ganzoo.data.batches import StreamBatches, TensorBatches, check_fits
 from ganzoo.training.averaging import ema_weight, recompute_batchnorm
 from ganzoo.training.engine import (  # noqa: F401 (re-exported: the trainer's public names)
     COMPLETED,
@@ -124,6 +124,7 @@ class ModuleStep:
             self.G.compile(mode=self.compile_mode)
             self.D.compile(mode=self.compile_mode)
         self.rng = torch.Generator(device).manual_seed(config.seed)
+        check_fits(len(data), config.batch_size, config.pack)
         if data.x is not None:
             self.batches: TensorBatches | StreamBatches = TensorBatches(
                 data.x.to(device, memory_format=self.memory_format), config.batch_samples, self.rng)

@@ -17,6 +17,7 @@ from torch import nn
 from ganzoo.core.config import TrainConfig, apply_overrides, from_dict
 from ganzoo.core.errors import GanzooError
 from ganzoo.core.registry import Registry
+from ganzoo.protocols.budget import check_unit
 from ganzoo.protocols.ranges import (
     Choice,
     LogUniform,
@@ -386,6 +387,7 @@ SEED_LIMIT = 2**32
 def validate(config: TrainConfig) -> None:
     """Raise GanzooError on any setting that cannot make a sensible run."""
     VARIANTS.get(config.variant)
+    check_unit(config.length_unit)
     for name in _POSITIVE:
         if getattr(config, name) <= 0:
             raise GanzooError(f"{name} must be > 0, got {getattr(config, name)}")

@@ -45,7 +45,7 @@ def one_line_error(stderr: str) -> str:
         (["train", "--variant", "wgan", "--dataset", "digits", "--d-weight-clip", "-1"], "d_weight_clip must be >= 0"),
         (["train", "--variant", "nsgan", "--dataset", "nope"], "unknown dataset 'nope'; known:"),
         (["train", "--variant", "nsgan", "--dataset", "ring8", "--lr", "-0.001"], "learning rate) must be > 0"),
-        (["train", "--variant", "nsgan", "--dataset", "ring8", "--steps", "0"], "steps must be > 0"),
+        (["train", "--variant", "nsgan", "--dataset", "ring8", "--steps", "0"], "--steps must be >= 1, got 0"),
         (["train", "--variant", "nsgan", "--dataset", "ring8", "--set", "loss.nope=1"],
          "unknown setting 'loss.nope': loss 'ns' takes no settings"),
         (["train", "--variant", "nsgan", "--dataset", "ring8", "--set", "arch.width=32"],
@@ -173,9 +173,59 @@ def test_resume_extends_a_finished_run(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--variant", "nsgan", "--dataset", "ring8", "--out", str(out), *TINY]) == 0
     assert main(["train", "--resume", str(out), "--steps", "8", "--no-progress"]) == 0
-    assert "completed at step 8" in capsys.readouterr().out
+    assert "completed at 8 D updates" in capsys.readouterr().out
     steps = [json.loads(line)["step"] for line in (out / "stats.jsonl").read_text().splitlines()]
     assert steps == [2, 4, 6, 8]
+
+
+def test_train_counts_steps_in_d_updates_as_a_sweep_does_and_g_updates_one_flag_away(tmp_path, capsys):
+    # wgan's n_critic is 5: --steps 20 is 20 D updates (4 G updates), as a sweep's budget counts them.
+    base = ["train", "--variant", "wgan", "--dataset", "ring8", "--arch", "mlp", "--batch-size", "16", "--log-every", "1",
+            "--sample-every", "0", "--checkpoint-every", "0", "--device", "cpu", "--no-progress"]
+    assert main([*base, "--steps", "20", "--out", str(tmp_path / "d")]) == 0
+    assert "completed at 20 D updates (4 G updates)" in capsys.readouterr().out
+    config = json.loads((tmp_path / "d" / "config.json").read_text())
+    assert (config["steps"], config["length_unit"]) == (4, "d_updates")
+    assert main([*base, "--steps", "20", "--unit", "g_updates", "--out", str(tmp_path / "g")]) == 0
+    assert "completed at 20 G updates" in capsys.readouterr().out
+    # --eval-every counts the same unit: every 10 D updates is every 2 G updates.
+    assert main([*base, "--steps", "20", "--eval-every", "10", "--features", "points", "--n-samples", "64",
+                 "--n-reference", "64", "--out", str(tmp_path / "e")]) == 0
+    capsys.readouterr()
+    assert json.loads((tmp_path / "e" / "config.json").read_text())["callback_every"] == 2
+    # A resumed run counts in its own unit: --steps 40 on the D-update run is 40 D updates.
+    assert main(["train", "--resume", str(tmp_path / "d"), "--steps", "40", "--no-progress"]) == 0
+    assert "completed at 40 D updates (8 G updates)" in capsys.readouterr().out
+
+
+def test_a_run_made_when_steps_counted_g_updates_resumes_as_it_was(tmp_path, capsys):
+    # config.json of a run begun before length_unit existed: its --steps counted G updates, and still do.
+    out = tmp_path / "old"
+    assert main(["train", "--variant", "wgan", "--dataset", "ring8", "--arch", "mlp", "--batch-size", "16",
+                 "--log-every", "1", "--sample-every", "0", "--checkpoint-every", "0", "--device", "cpu",
+                 "--steps", "3", "--unit", "g_updates", "--out", str(out), "--no-progress"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    del config["length_unit"]
+    (out / "config.json").write_text(json.dumps(config))
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--steps", "6", "--no-progress"]) == 0
+    assert "completed at 6 G updates" in capsys.readouterr().out
+    assert [json.loads(line)["step"] for line in (out / "stats.jsonl").read_text().splitlines()] == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "steps=5"], "--set steps=... is not taken: a run's length goes by --steps N (with --unit to say what it counts)"),
+    (["--d-updates", "5", "--unit", "g_updates"], "--d-updates counts D updates, --unit g_updates says otherwise"),
+    (["--steps", "5", "--epochs", "1"], "argument --epochs: not allowed with argument --steps"),
+    (["--set", "pack=40", "--batch-size", "64", "--steps", "2"],
+     "batch size 64 packs of 40 (2,560 samples) exceeds the dataset's 1,437 samples; lower batch_size or pack"),
+])
+def test_lengths_and_batches_that_cannot_be_read_one_way_are_refused(args, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:  # argparse's refusals exit; ganzoo's return
+        raise SystemExit(main(["train", "--variant", "nsgan", "--dataset", "digits", "--device", "cpu", "--no-progress",
+                               *args]))
+    assert exit_info.value.code == 2 and message in one_line_error(capsys.readouterr().err)
 
 
 def test_dry_run_prints_config_and_writes_nothing(tmp_path, capsys):
@@ -249,7 +299,7 @@ def test_the_set_examples_work_where_they_say(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    set_help = re.search(r"--set KEY=VALUE (.*?) --d-updates", help_text).group(1)
+    set_help = re.search(r"--set KEY=VALUE (.*?) --steps N", help_text).group(1)
     for text in (flags, set_help):
         examples = re.findall(r"`?([\w.]+=[^\s`,;]+)`?(?: on `?([\w-]+)`?)?", text)
         assert len(examples) >= 3 and any(e.startswith("arch.") for e, _ in examples), text
@@ -385,6 +435,11 @@ def bad_shape(request):
     return ganzoo.Data("b", torch.randn(64, 2), None, "points", (3,))
 
 
+@ganzoo.register_dataset("bad-labels")
+def bad_labels(request):
+    return ganzoo.Data("l", torch.randn(64, 2), torch.arange(64) % 12, "points", (2,), num_classes=10)
+
+
 @ganzoo.register_dataset("train-only")
 def train_only(request):
     if request.split != "train":
@@ -429,6 +484,7 @@ def test_a_plugins_output_mistake_fails_the_run_at_its_definition(variant, expec
 @pytest.mark.parametrize("dataset, message", [
     ("nan-points", "dataset 'nan-points' (train split): 1 of 64 samples hold NaN or infinite values"),
     ("bad-shape", "dataset 'bad-shape' (train split): samples of shape (2,) but sample_shape (3,)"),
+    ("bad-labels", "dataset 'bad-labels' (train split): labels y must lie in [0, num_classes = 10), got values in [0, 11]"),
     ("train-only", "evaluation compares G's samples with train-only's test split, which cannot be loaded: no test split"),
 ])
 def test_a_plugin_datasets_mistake_is_bad_input_before_training(dataset, message, tmp_path):

@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from pathlib import Path
 
 import pytest
 from support.paths import README
@@ -256,6 +257,13 @@ def test_readme_plugin_example_still_registers(registered):
         for registry, name in ((VARIANTS, "ralsgan-mlp"), (LOSSES, "ralsgan")):
             if name in registry:
                 registry.unregister(name)
+
+
+def test_a_refused_method_is_named_at_its_file_and_line(registered):
+    with pytest.raises(GanzooError) as refused:
+        registered(LOSSES, "test-refused", _loss(discriminator_loss=lambda self, d_real, d_fake: d_real.mean()))
+    line = next(i for i, text in enumerate(Path(__file__).read_text().splitlines(), 1) if "lambda self, d_real, d_fake: d_real.mean()))" in text)
+    assert "(defined at " in str(refused.value) and f"test_registry.py:{line}); see ganzoo.Loss" in str(refused.value)
 
 
 def test_signature_problem_reads_what_a_callable_takes():

@@ -193,6 +193,70 @@ def test_bad_preset_is_one_line_exit_2(tmp_path, text, message):
     assert not (tmp_path / "runs" / "bad").exists()
 
 
+LENGTHS = 'variants = ["nsgan"]\ndatasets = ["ring8"]\ndevice = "cpu"\n'
+
+
+@pytest.mark.parametrize("text, flags, changes, message", [
+    (LENGTHS + "steps = 5\nepochs = 1\n", [], {},
+     "sets two lengths for one run, steps = 5 and epochs = 1: keep one of them"),
+    (LENGTHS + "epochs = 0.01\n", ["--steps", "7"], {"steps": 7},
+     "--steps 7 against preset PRESET's epochs = 0.01: two lengths for one run; give its length as it does "
+     "(--epochs), or use a copy of the preset without epochs"),
+    (LENGTHS + "steps = 5\n", ["--epochs", "2"], {"epochs": 2.0}, "--epochs 2.0 against preset PRESET's steps = 5"),
+    (LENGTHS + 'sampler = "grid"\ndefault_trial = true\n', [], {},
+     'sets default_trial = true, which its sampler = "grid" cannot honour'),
+    (LENGTHS + "default_trial = true\n", ["--sampler", "grid"], {"sampler": "grid"},
+     "sets default_trial = true, which --sampler grid cannot honour (a grid runs its own points, so the default "
+     "configuration cannot go first): set default_trial = false, or use the random or tpe sampler"),
+], ids=["two-lengths", "steps-against-epochs", "epochs-against-steps", "grid-default", "grid-flag-default"])
+def test_ambiguous_settings_are_refused_naming_both_sides(tmp_path, text, flags, changes, message):
+    # Before: epochs silently won over steps, --steps was ignored, and an explicit default_trial was dropped.
+    (tmp_path / "bad.toml").write_text(text)
+    with pytest.raises(GanzooError) as refused:
+        load_preset(str(tmp_path / "bad.toml"), changes)
+    assert message.replace("PRESET", str(tmp_path / "bad.toml")) in str(refused.value)
+    result = cli("sweep", "--preset", str(tmp_path / "bad.toml"), *flags, "--dry-run", cwd=tmp_path)
+    assert result.returncode == 2 and one_line(result.stderr) == f"ganzoo sweep: error: {refused.value}"
+
+
+def test_a_flag_replacing_the_presets_own_length_is_taken(tmp_path):
+    (tmp_path / "p.toml").write_text(LENGTHS + "epochs = 1\n")
+    assert load_preset(str(tmp_path / "p.toml"), {"epochs": 0.5}).epochs == 0.5
+    (tmp_path / "q.toml").write_text(LENGTHS + "steps = 5\n")
+    assert load_preset(str(tmp_path / "q.toml"), {"steps": 7, "budget": "g_updates"}).steps == 7
+
+
+def test_the_dry_run_counts_in_words_that_agree_with_their_numbers(tmp_path):
+    (tmp_path / "p.toml").write_text(LENGTHS + "epochs = 1\nseeds = 1\nn_trials = 1\nrepeat_seeds = 1\n")
+    out = cli("sweep", "--preset", str(tmp_path / "p.toml"), "--dry-run", cwd=tmp_path).stdout
+    assert "(1 epoch of 100,000 images at batch 64)" in out and "1 trial, 1 seed each" in out
+    assert "again on 1 new seed (1..1)" in out and "seeds" not in out.replace("new seeds", "")
+
+
+def one_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("damage", ["empty", "garbage"])
+def test_a_study_file_that_is_not_a_study_is_refused_and_nothing_is_retrained(tmp_path, damage):
+    preset = tiny_preset(tmp_path, n_trials=1, steps=4)
+    assert cli("sweep", "--preset", str(preset), "--study", "s", cwd=tmp_path).returncode == 0
+    folder = tmp_path / "runs" / "s"
+    (folder / "study.db").write_bytes(b"" if damage == "empty" else b"not a database at all, truncated" * 64)
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file() and p.name != "study.db"}
+    result = cli("sweep", "--preset", str(preset), "--study", "s", cwd=tmp_path)
+    assert result.returncode == 2
+    line = one_line(result.stderr)
+    if damage == "empty":  # before: taken as a new study, trial 0 retrained over its run folder
+        assert "was begun in runs/s (sweep.json names it), but sqlite:///runs/s/study.db holds no such study" in line
+    else:
+        assert "cannot open storage sqlite:///runs/s/study.db: " in line and "file is not a database" in line
+    assert "start over" in line and "rm -r runs/s" in line or "removing it and its study folder" in line
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file() and p.name != "study.db"} == before
+
+
 def test_pruning_callback_prunes_a_designed_case():
     """With two finished trials at FID 1 at step 10, a trial reporting FID 100 at step 10 is pruned
     by the median rule; one reporting 0.5 goes on."""
