@@ -23,7 +23,7 @@ import torch
 
 import ganzoo
 from ganzoo.core import rundir
-from ganzoo.core.config import EvalSpec
+from ganzoo.core.config import EvalSpec, TrainConfig
 from ganzoo.core.deprecations import MOVED
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "ganzoo-0.2.0"
@@ -136,6 +136,16 @@ def test_a_run_made_before_resumes_from_its_checkpoint(made_before):
     assert steps == [10, 20, 30, 40, 50, 60]
 
 
+def test_a_run_made_before_counts_its_length_in_g_updates_on_the_command_line(made_before, capsys):
+    # 0.2.0's --steps counted G updates; its config.json has no length_unit and reads as such.
+    from ganzoo.cli import main
+
+    run = made_before / "run"
+    assert main(["train", "--resume", str(run), "--steps", "50", "--no-progress"]) == 0
+    assert "completed at 50 G updates" in capsys.readouterr().out
+    assert rundir.read_json(run / rundir.CONFIG)["length_unit"] == "g_updates"
+
+
 def test_an_export_made_before_loads_as_an_export_made_now(made_before, tmp_path):
     from ganzoo.zoo.export import export_run
 
@@ -144,7 +154,10 @@ def test_an_export_made_before_loads_as_an_export_made_now(made_before, tmp_path
     assert old.z_dim == new.z_dim == 64
     assert torch.equal(old.sample(16, seed=3), new.sample(16, seed=3))
     card = json.loads((made_before / "export" / "generator.json").read_text())
-    assert card == json.loads((tmp_path / "now" / "generator.json").read_text())
+    now = json.loads((tmp_path / "now" / "generator.json").read_text())
+    # The same card, its config read as 0.2.0's is now: settings added since (length_unit) at their defaults.
+    card["config"] = TrainConfig.from_dict(card["config"]).to_dict()
+    assert card == now
 
 
 def test_a_study_made_before_continues_and_reports(made_before):

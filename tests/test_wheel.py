@@ -77,7 +77,7 @@ def test_a_five_step_run_trains(installed, tmp_path):
     result = ganzoo(installed, "train", "--variant", "nsgan", "--dataset", "ring8", "--steps", "5", "--log-every", "5",
                     "--out", "run", "--no-progress", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "completed at step 5" in result.stdout and (tmp_path / "run" / "checkpoint.pt").is_file()
+    assert "completed at 5 D updates" in result.stdout and (tmp_path / "run" / "checkpoint.pt").is_file()
 
 
 def test_a_plugins_error_names_its_line_and_check_passes_a_good_plugin(installed, tmp_path):

@@ -143,7 +143,7 @@ LUCIC2018 = register_reference("lucic2018", Reference(
                "the same error on the [0, 1] scale, so that lambda's range means what it meant there"),
         Choice("search", "random search, the default configuration first, 100 trials of the wide ranges, 1 seed each "
                "(generate_tasks_lib.py:115-124 TuneParams, 231-233 phase1_*_sample100_rep1)",
-               search_text, "random search over the wide ranges, 100 trials, 1 seed(s) each; the default configuration first"),
+               search_text, "random search over the wide ranges, 100 trials, 1 seed each; the default configuration first"),
         Choice("searched", "learning_rate, beta1, disc_iters, discriminator_batchnorm, and each loss's own: weight_clipping, "
                "lambda, gamma (src/params.py:63-238)", space_text,
                "adam.beta1, adam.lr, arch.d_batchnorm, d_weight_clip, loss.gamma, loss.lambda_k, n_critic, penalty.weight"),

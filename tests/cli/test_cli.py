@@ -281,7 +281,7 @@ def test_version_and_presets_and_defaults_in_help(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    assert "G updates (default: the variant's, else 2000)" in help_text
+    assert "Default: the variant's, else 2000 G updates" in help_text
     assert "Exit 0: completed; 1: diverged" in help_text and "3: failed" in help_text
     with pytest.raises(SystemExit):
         main(["sweep", "--help"])
