@@ -6,11 +6,9 @@ raises ``Missing`` with the reason the figure cannot be drawn, which the report 
 
 from __future__ import annotations
 
-import colorsys
 import math
 import re
 import textwrap
-import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 
 from ganzoo.core import rundir  # noqa: E402
 from ganzoo.report import tables  # noqa: E402
@@ -60,8 +58,10 @@ def _variant_legend(fig: Figure, axes: Sequence[Any], colors: dict[str, Any], na
             ax.get_legend().remove()
     shown = sorted(set(names))
     if shown:
-        fig.legend([Patch(color=colors[v]) for v in shown], shown, loc="outside right upper", title="variant",
-                   fontsize=8)
+        shapes = markers(colors)
+        handles = [Line2D([], [], color=colors[v], marker=shapes[v], markerfacecolor=colors[v], linestyle="none",
+                          markersize=7) for v in shown]
+        fig.legend(handles, shown, loc="outside right upper", title="variant", fontsize=8)
 
 
 def _say(ax: Any, text: str, title: str = "") -> None:
@@ -83,27 +83,35 @@ def _variants(trials: pd.DataFrame) -> list[str]:
     return sorted(trials["variant"].unique())
 
 
-# Fixed colours for the registered variants, in the order of their sorted names; colourblind-safe.
-PALETTE = sns.color_palette("colorblind", 10)
-
-
-def variant_color(name: str, registered: Sequence[str]) -> Any:
-    """A variant's colour, whatever else a study compares: fixed by its place among the sorted registered
-    names, or for a name not registered here (a plugin not loaded) a hue from a stable hash of the name.
-    A plugin variant whose name sorts before a built-in moves the colours after it, alike in every
-    report made with that plugin loaded."""
-    rank = list(registered).index(name) if name in registered else len(PALETTE)
-    if rank < len(PALETTE):
-        return PALETTE[rank]
-    return colorsys.hls_to_rgb(zlib.crc32(name.encode()) / 2**32, 0.45, 0.65)
+# A qualitative palette that stays distinct under the common colour-vision deficiencies: Okabe and Ito's
+# eight (2008, black last), then Paul Tol's "muted" wine and olive; hex, as the sources print them.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000",
+           "#882255", "#999933")
+# A marker per variant too, so that points tell variants apart without colour: 11 of them, coprime to the
+# palette's 10, so that no two of a study's first 110 variants share both.
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h")
 
 
 def palette(trials: pd.DataFrame) -> dict[str, Any]:
-    """One colour per variant, the same in every figure of every report."""
-    from ganzoo.zoo.variants import VARIANTS
+    """One colour per variant of the study, the same in every figure of its report: the study's variants in
+    sorted order take the palette's colours in turn, so no two of its first ten share one (a colour fixed
+    per registered variant would repeat among twenty registered ones: dcgan's orange and nsgan's tan)."""
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(_variants(trials))}
 
-    registered = list(VARIANTS)  # sorted names
-    return {name: variant_color(name, registered) for name in _variants(trials)}
+
+def markers(colors: dict[str, Any]) -> dict[str, str]:
+    """Each variant's marker, in the order ``palette`` gave the colours."""
+    return {name: MARKERS[i % len(MARKERS)] for i, name in enumerate(colors)}
+
+
+def _strip(ax: Any, data: pd.DataFrame, y: str, order: Sequence[str], colors: dict[str, Any], **kw: Any) -> None:
+    """A strip plot of ``y`` per variant, each in its colour and marker (seaborn's takes one marker)."""
+    shapes = markers(colors)
+    for variant in order:
+        mine = data[data["variant"] == variant]
+        if len(mine):
+            sns.stripplot(data=mine, x="variant", y=y, order=order, color=colors[variant], marker=shapes[variant],
+                          ax=ax, legend=False, **kw)
 
 
 def quality(data: GroupData, colors: dict[str, Any]) -> Figure:
@@ -116,8 +124,7 @@ def quality(data: GroupData, colors: dict[str, Any]) -> Figure:
         order = _variants(done)
         sns.boxplot(data=done, x="variant", y="fid_mean", hue="variant", order=order, palette=colors,
                     ax=ax, showfliers=False, boxprops={"alpha": 0.35}, legend=False, saturation=1)
-        sns.stripplot(data=done, x="variant", y="fid_mean", hue="variant", order=order, palette=colors,
-                      ax=ax, size=5, jitter=0.15, edgecolor="black", linewidth=0.5, legend=False)
+        _strip(ax, done, "fid_mean", order, colors, size=5, jitter=0.15, edgecolor="black", linewidth=0.5)
         if _wide(done["fid_mean"]):
             ax.set_yscale("log")
         ax.set(title=group.title, xlabel="", ylabel="FID (mean over seeds)")
@@ -132,7 +139,8 @@ def budget(data: GroupData, colors: dict[str, Any]) -> Figure:
     fig, axes = _panels(len(curves))
     for ax, (group, curve) in zip(axes, curves):
         for variant, rows in curve.groupby("variant", sort=True):
-            ax.plot(rows["k"], rows["expected_best"], marker="o", color=colors[variant], label=variant)
+            ax.plot(rows["k"], rows["expected_best"], marker=markers(colors)[variant], color=colors[variant],
+                    label=variant)
             ax.fill_between(rows["k"], rows["low"], rows["high"], color=colors[variant], alpha=0.2, linewidth=0)
         if _wide(curve[["low", "high"]].to_numpy().ravel()):
             ax.set_yscale("log")
@@ -183,8 +191,8 @@ def learning_curves(results: StudyResults, data: GroupData, colors: dict[str, An
     for ax, group in zip(axes, shown):
         rows = frame[frame["group"] == group.label]
         # Seeds as a band: the line is their mean, the band spans min to max.
-        sns.lineplot(data=rows, x="step", y="fid", hue="variant", palette=colors, errorbar=("pi", 100),
-                     marker="o", ax=ax)
+        sns.lineplot(data=rows, x="step", y="fid", hue="variant", style="variant", palette=colors,
+                     markers=markers(colors), dashes=False, errorbar=("pi", 100), ax=ax)
         if _wide(rows["fid"]):
             ax.set_yscale("log")
         ax.set(title=group.title, xlabel="D updates" if _in_d_updates(results) else "training step", ylabel="FID")
@@ -213,8 +221,7 @@ def seed_spread(data: GroupData, colors: dict[str, Any]) -> Figure:
         order = sorted(rows_g["variant"].unique())
         # The same rule as the tables: with few seeds a bootstrap CI is only their range, so say range.
         few = int(rows_g.groupby("variant").size().min()) < tables.MIN_CI_VALUES
-        sns.stripplot(data=rows_g, x="variant", y="fid", hue="variant", order=order, palette=colors, ax=ax,
-                      size=6, jitter=0.1, alpha=0.6, legend=False)
+        _strip(ax, rows_g, "fid", order, colors, size=6, jitter=0.1, alpha=0.6)
         sns.pointplot(data=rows_g, x="variant", y="fid", order=order, color="black",
                       errorbar=("pi", 100) if few else ("ci", 95), seed=0, linestyle="none", markers="_",
                       capsize=0.2, ax=ax)
@@ -257,8 +264,7 @@ def coverage(data: GroupData, colors: dict[str, Any], totals: dict[str, int | No
     fig, axes = _panels(len(panels))
     for ax, (group, done, column, what) in zip(axes, panels):
         order = _variants(done)
-        sns.stripplot(data=done, x="variant", y=column, hue="variant", order=order, palette=colors, ax=ax,
-                      size=6, jitter=0.15, edgecolor="black", linewidth=0.5, legend=False)
+        _strip(ax, done, column, order, colors, size=6, jitter=0.15, edgecolor="black", linewidth=0.5)
         total = totals.get(group.dataset)
         if total:
             ax.axhline(total, color="gray", linestyle="--", linewidth=1)
@@ -333,8 +339,8 @@ def sensitivity(data: GroupData, colors: dict[str, Any]) -> Figure:
     for ax, (group, done, column) in zip(axes, panels):
         numeric = pd.api.types.is_numeric_dtype(done[column]) and not pd.api.types.is_bool_dtype(done[column])
         x = done[column] if numeric else done[column].astype(str)
-        sns.scatterplot(x=x, y=done["fid_mean"], hue=done["variant"], palette=colors, ax=ax, s=40,
-                        edgecolor="black", linewidth=0.4)
+        sns.scatterplot(x=x, y=done["fid_mean"], hue=done["variant"], style=done["variant"], palette=colors,
+                        markers=markers(colors), ax=ax, s=40, edgecolor="black", linewidth=0.4)
         if numeric and _wide(done[column]):
             ax.set_xscale("log")
         elif numeric:

@@ -294,20 +294,29 @@ def _legend_colors(fig) -> dict[str, tuple[float, ...]]:
     from matplotlib.colors import to_rgb
 
     (legend,) = fig.legends
-    return {t.get_text(): to_rgb(h.get_facecolor()) for t, h in zip(legend.get_texts(), legend.legend_handles)}
+    return {t.get_text(): to_rgb(h.get_color()) for t, h in zip(legend.get_texts(), legend.legend_handles)}
 
 
-def test_a_variant_has_one_colour_in_every_figure_and_every_study(study):
+def _legend_markers(fig) -> dict[str, str]:
+    (legend,) = fig.legends
+    return {t.get_text(): h.get_marker() for t, h in zip(legend.get_texts(), legend.legend_handles)}
+
+
+def test_a_variant_has_one_colour_and_marker_in_every_figure_of_a_report(study):
     from matplotlib.colors import to_rgb
 
     from ganzoo.report import figures
     from ganzoo.report.load import load
 
-    one = figures.palette(_trials({"nsgan": [1.0]}))
-    many = figures.palette(_trials({"vanilla": [1.0], "nsgan": [2.0], "dcgan": [3.0], "my-plugin-gan": [4.0]}))
-    assert one["nsgan"] == many["nsgan"], "nsgan's colour does not depend on what else a study compares"
-    assert len({tuple(c) for c in many.values()}) == len(many), "no two variants share a colour"
-    assert figures.palette(_trials({"my-plugin-gan": [1.0]}))["my-plugin-gan"] == many["my-plugin-gan"]
+    # Before: colours fixed per registered variant, and dcgan's orange beside nsgan's tan (a hashed hue).
+    ten = [f"v{i}" for i in range(10)] + ["dcgan", "nsgan"]
+    many = figures.palette(_trials({name: [1.0] for name in ten}))
+    assert len({to_rgb(c) for c in list(many.values())[:10]}) == 10, "a study's first ten variants share no colour"
+    assert set(many.values()) <= set(figures.PALETTE), "every colour is from the colour-blind-safe palette"
+    shapes = figures.markers(many)
+    assert len({(many[v], shapes[v]) for v in many}) == len(many), "no two variants share colour and marker"
+    smoke = figures.palette(_trials({"vanilla": [1.0], "nsgan": [2.0], "dcgan": [3.0]}))
+    assert len({to_rgb(c) for c in smoke.values()}) == 3
 
     results = load(str(study))
     data = list(tables.groups(results.trials))
@@ -317,6 +326,7 @@ def test_a_variant_has_one_colour_in_every_figure_and_every_study(study):
              "sensitivity": figures.sensitivity(data, colors)}
     for name, fig in drawn.items():
         assert _legend_colors(fig) == {v: to_rgb(colors[v]) for v in colors}, name
+        assert _legend_markers(fig) == figures.markers(colors), name
     for line in drawn["budget"].axes[0].lines:  # the curves themselves, not only the legend
         assert to_rgb(line.get_color()) == to_rgb(colors[line.get_label()])
     speed = drawn["throughput"].axes[0]
