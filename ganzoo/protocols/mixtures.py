@@ -13,6 +13,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ganzoo.protocols.published import (
+    HIGH_QUALITY,
+    MODES,
+    NO_SPREAD,
+    REVERSE_KL,
+    STANDARD_ERROR,
+    published_table,
+)
 from ganzoo.protocols.tables import (
     Choice,
     Context,
@@ -65,13 +73,44 @@ ALTERNATING = ("ganzoo has one step body for every variant, its populations and 
 
 # ---- PacGAN (Lin et al. 2018) ---------------------------------------------------------------------
 
+# Lin et al. 2018, table 1 (fjxmlzn/PacGAN@f9282c7, synthetic_data_experiments/results/Table1.png): "averaged
+# over 10 trials shown with the standard error"; 2,500 samples a run (config.py num_log_figure_sample). Its ALI
+# row is not a GAN ganzoo has. Each value: table 1, its row and column, as printed.
+PACGAN_TABLE_1 = published_table("Lin et al. 2018", "table 1", SCORED + "; reverse KL of the modes' distribution", 10,
+                            STANDARD_ERROR, [
+    ("GAN", "2D-ring", "pacgan-gan", "pacgan-ring", MODES, 6.3, 0.5),
+    ("GAN", "2D-ring", "pacgan-gan", "pacgan-ring", HIGH_QUALITY, 98.2, 0.2),
+    ("GAN", "2D-ring", "pacgan-gan", "pacgan-ring", REVERSE_KL, 0.45, 0.09),
+    ("PacGAN2", "2D-ring", "pacgan2", "pacgan-ring", MODES, 7.9, 0.1),
+    ("PacGAN2", "2D-ring", "pacgan2", "pacgan-ring", HIGH_QUALITY, 95.6, 2.0),
+    ("PacGAN2", "2D-ring", "pacgan2", "pacgan-ring", REVERSE_KL, 0.07, 0.03),
+    ("PacGAN3", "2D-ring", "pacgan3", "pacgan-ring", MODES, 7.8, 0.1),
+    ("PacGAN3", "2D-ring", "pacgan3", "pacgan-ring", HIGH_QUALITY, 97.7, 0.3),
+    ("PacGAN3", "2D-ring", "pacgan3", "pacgan-ring", REVERSE_KL, 0.10, 0.02),
+    ("PacGAN4", "2D-ring", "pacgan4", "pacgan-ring", MODES, 7.8, 0.1),
+    ("PacGAN4", "2D-ring", "pacgan4", "pacgan-ring", HIGH_QUALITY, 95.9, 1.4),
+    ("PacGAN4", "2D-ring", "pacgan4", "pacgan-ring", REVERSE_KL, 0.07, 0.02),
+    ("GAN", "2D-grid", "pacgan-gan", "grid25", MODES, 17.3, 0.8),
+    ("GAN", "2D-grid", "pacgan-gan", "grid25", HIGH_QUALITY, 94.8, 0.7),
+    ("GAN", "2D-grid", "pacgan-gan", "grid25", REVERSE_KL, 0.70, 0.07),
+    ("PacGAN2", "2D-grid", "pacgan2", "grid25", MODES, 23.8, 0.7),
+    ("PacGAN2", "2D-grid", "pacgan2", "grid25", HIGH_QUALITY, 91.3, 0.8),
+    ("PacGAN2", "2D-grid", "pacgan2", "grid25", REVERSE_KL, 0.13, 0.04),
+    ("PacGAN3", "2D-grid", "pacgan3", "grid25", MODES, 24.6, 0.4),
+    ("PacGAN3", "2D-grid", "pacgan3", "grid25", HIGH_QUALITY, 94.2, 0.4),
+    ("PacGAN3", "2D-grid", "pacgan3", "grid25", REVERSE_KL, 0.06, 0.02),
+    ("PacGAN4", "2D-grid", "pacgan4", "grid25", MODES, 24.8, 0.2),
+    ("PacGAN4", "2D-grid", "pacgan4", "grid25", HIGH_QUALITY, 93.6, 0.6),
+    ("PacGAN4", "2D-grid", "pacgan4", "grid25", REVERSE_KL, 0.04, 0.01),
+])
+
 _PG = "synthetic_data_experiments/2DRing_GAN&PacGAN/"
 PACGAN2018 = register_reference("pacgan2018", Reference(
     "Lin et al. 2018, PacGAN: The power of two samples in generative adversarial networks (2D mixtures)",
     f"fjxmlzn/PacGAN@190853e, {_PG}", [
         Choice("rows", "GAN, PacGAN2, PacGAN3, PacGAN4: D on packs of 1 to 4 samples concatenated (pacgan/bricks.py:46-48, "
                "63-67; config.py:46 num_packing)", lambda c: c.values(lambda r: f"pack {r.get('pack', 1)}"),
-               "pack 1 / pack 2 / pack 3 / pack 4"),
+               "pack 1 / pack 2 / pack 3 / pack 4", moves=False),
         Choice("loss", "non-saturating: D softplus(-D(x)) + softplus(D(G(z))), G softplus(-D(G(z))) (pacgan/bricks.py:69-72)",
                lambda c: c.values(lambda r: r["loss"]), "ns"),
         Choice("networks", "G: 4 bias-free linear layers of 400 with batch norm and ReLU; D: 3 maxout layers of 200 "
@@ -92,23 +131,38 @@ PACGAN2018 = register_reference("pacgan2018", Reference(
                lambda c: "D, then G", None, ALTERNATING),
         Choice("data", "the ring: 8 modes, radius 1, std 0.01 (config.py:6-7); the 5x5 grid, spacing 2, std 0.05 "
                "(the grid's folder)", _datasets, "grid25, pacgan-ring"),
-        Choice("runs", "10 a row (config.py:44-49)", lambda c: str(c.settings["seeds"]), "10"),
+        Choice("runs", "10 a row (config.py:44-49)", lambda c: str(c.settings["seeds"]), "10", moves=False),
         Choice("scoring", "2,500 samples (config.py:32); modes with a high-quality sample, the high-quality share and "
                "the modes' distribution's KL from the uniform (pacgan/extensions.py:115-175)", _scored, SCORED),
         Choice("statistics", "mean and standard error over the runs (the paper's table)", lambda c: STATISTICS,
-               STATISTICS),
-    ]))
+               STATISTICS, moves=False),
+    ], published=PACGAN_TABLE_1))
 
 
 # ---- VEEGAN (Srivastava et al. 2017) ----------------------------------------------------------------
+
+# Srivastava et al. 2017, table 1 (akashgit/VEEGAN@20ad340 tab.png, the paper's table as its page shows it):
+# no spread printed; "2500 samples from each model ... average the numbers over five runs" (index.md). Its ALI
+# and VEEGAN rows are not GANs ganzoo has. Each value: table 1, its row and column, as printed.
+VEEGAN_TABLE_1 = published_table("Srivastava et al. 2017", "table 1", SCORED, 5, NO_SPREAD, [
+    ("GAN", "2D Ring", "veegan-gan", "ring8", MODES, 1, None),
+    ("GAN", "2D Ring", "veegan-gan", "ring8", HIGH_QUALITY, 99.3, None),
+    ("GAN", "2D Grid", "veegan-gan", "grid25", MODES, 3.3, None),
+    ("GAN", "2D Grid", "veegan-gan", "grid25", HIGH_QUALITY, 0.5, None),
+    ("Unrolled GAN", "2D Ring", "veegan-unrolled", "ring8", MODES, 7.6, None),
+    ("Unrolled GAN", "2D Ring", "veegan-unrolled", "ring8", HIGH_QUALITY, 35.6, None),
+    ("Unrolled GAN", "2D Grid", "veegan-unrolled", "grid25", MODES, 23.6, None),
+    ("Unrolled GAN", "2D Grid", "veegan-unrolled", "grid25", HIGH_QUALITY, 16, None),
+])
 
 VEEGAN2017 = register_reference("veegan2017", Reference(
     "Srivastava et al. 2017, VEEGAN (2D mixtures, table 1: its GAN and Unrolled GAN rows)",
     "akashgit/VEEGAN@97f07b7, VEEGAN_2D_RING.ipynb and index.md", [
         Choice("rows", "GAN and Unrolled GAN with five unrolling steps (index.md)",
-               lambda c: c.values(lambda r: f"unroll {r.get('unroll', 0)}"), "unroll 0 / unroll 5"),
+               lambda c: c.values(lambda r: f"unroll {r.get('unroll', 0)}"), "unroll 0 / unroll 5", moves=False),
         Choice("rows not run", "ALI and VEEGAN (table 1)", lambda c: "not in ganzoo", None,
-               "they add an encoder (ALI) or a reconstructor network (VEEGAN) to the GAN: models of their own"),
+               "they add an encoder (ALI) or a reconstructor network (VEEGAN) to the GAN: models of their own",
+               moves=False),
         Choice("loss", "the minimax game the paper writes (index.md, O_gan); no code for the GAN rows",
                lambda c: c.values(lambda r: r["loss"]), "minimax"),
         Choice("networks", "noise to points: 2 hidden layers of 128 ReLU units, linear output (cell 10); D: 1 hidden "
@@ -136,9 +190,9 @@ VEEGAN2017 = register_reference("veegan2017", Reference(
                _datasets, "grid25, ring8",
                "the ring is ring8 (radius 2, std 0.02, Metz et al.'s paper's): the repository has no ring code and "
                "the paper page no geometry"),
-        Choice("runs", "five (index.md)", lambda c: str(c.settings["seeds"]), "5"),
+        Choice("runs", "five (index.md)", lambda c: str(c.settings["seeds"]), "5", moves=False),
         Choice("scoring", "2,500 samples (cell 24); a mode covered by one high-quality sample within 3 std (cell 26, "
                "index.md)", _scored, SCORED),
         Choice("statistics", "the mean over the runs (index.md)", lambda c: STATISTICS, STATISTICS,
-               "the standard error is ganzoo's addition"),
-    ]))
+               "the standard error is ganzoo's addition", moves=False),
+    ], published=VEEGAN_TABLE_1))

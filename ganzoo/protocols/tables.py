@@ -8,8 +8,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ganzoo.core.registry import Registry
+from ganzoo.protocols.published import Published
 
 AS_REFERENCE, ON_PURPOSE, DIFFERS = "as the reference", "deviates on purpose", "differs from the reference"
+NO_SUCH_RUN = "(no such run)"  # a choice's value where the study has none of the runs it is about
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,7 +28,7 @@ class Context:
                ) -> str:
         """The distinct values of ``get`` over the runs that ``where`` selects, joined (sorted)."""
         found = sorted({str(get(run)) for run in self.runs() if where(run)})
-        return " / ".join(found) if found else "(no such run)"
+        return " / ".join(found) if found else NO_SUCH_RUN
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +41,10 @@ class Choice:
     value: Callable[[Context], str]
     expected: str | None
     why: str = ""
+    # Whether a run that differs here can land on other numbers than the paper's: then a published-vs-ganzoo
+    # comparison says "not comparable" (the rows that ran, the number of runs and how they are summarised
+    # do not: they decide which rows and how much power, not the values).
+    moves: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +52,8 @@ class Reference:
     title: str
     code: str
     choices: Sequence[Choice]
+    published: Sequence[Published] = ()  # the paper's own numbers for the rows it runs (ganzoo.protocols.published)
+    published_note: str = ""  # what the paper prints and does not, where it has no rows for this study
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +62,7 @@ class Row:
     value: str
     reference: str
     status: str
+    moves: bool = True  # Choice.moves
 
 
 def table(reference: Reference, context: Context) -> list[Row]:
@@ -66,7 +75,7 @@ def table(reference: Reference, context: Context) -> list[Row]:
             status = AS_REFERENCE + (f"; {c.why}" if c.why else "")
         else:
             status = f"{DIFFERS} ({c.expected})"
-        rows.append(Row(c.name, value, c.reference, status))
+        rows.append(Row(c.name, value, c.reference, status, c.moves))
     return rows
 
 

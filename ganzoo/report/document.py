@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from ganzoo.core import rundir
-from ganzoo.report import coverage, figures, tables
+from ganzoo.report import coverage, figures, published, tables
 from ganzoo.report import formatting as fmt
 from ganzoo.report.load import StudyResults, load, run_metrics
 from ganzoo.report.verdict import ALPHA, verdict
@@ -79,6 +79,8 @@ def build_sections(results: StudyResults, out: Path) -> list[Section]:
     reference = _reference_section(results)
     if reference is not None:
         sections.append(reference)
+    if (compared := _published_section(results)) is not None:
+        sections.append(compared)
 
     summary: list[Table] = []
     for g, t in data:
@@ -244,13 +246,32 @@ def _reference_section(results: StudyResults) -> Section | None:
     if found is None:
         return None
     reference, rows = found
-    frame = pd.DataFrame([dataclasses.asdict(r) for r in rows]).rename(columns={"value": "ganzoo"})
+    frame = pd.DataFrame([dataclasses.asdict(r) for r in rows]).drop(columns="moves").rename(columns={"value": "ganzoo"})
     return Section(
         "protocol", f"0. Protocol: {reference.title}",
         f"Each choice of the published protocol, ganzoo's value as this study ran it, the reference's value and "
         f"the file it is read from ({reference.code}), and whether ganzoo follows it, deviates on purpose (why), "
         "or differs because the study's settings moved away from it.",
         tables=(Table("protocol", frame),))
+
+
+def _published_section(results: StudyResults) -> Section | None:
+    """The paper's own numbers beside ganzoo's, row by row, where the study follows a paper (ganzoo.report.published)."""
+    made = published.comparison(results)
+    if made is None:
+        return None
+    frame, notes = made
+    title = "0b. Published vs ganzoo"
+    if frame.empty:
+        return Section("published", title, notes[0])
+    paper = frame.iloc[0]
+    return Section(
+        "published", title,
+        f"Each value {paper['paper']} printed ({paper['where']}; {paper['evaluation']}), beside ganzoo's "
+        "measurement of the same row in the paper's unit: the mean ± standard error over ganzoo's runs (the "
+        "repeat phase's seeds where the study has one, else the seeds of the row's trial). The same rows, with "
+        f"every number, are in {published.PUBLISHED_CSV}.",
+        tables=(Table("published vs ganzoo", published.display(frame)),), notes=tuple(notes))
 
 
 def _bench_table(results: StudyResults) -> pd.DataFrame | None:
@@ -412,6 +433,9 @@ def write_report(source: str | Path, out: Path | None = None, study: str | None 
               for g, t in tables.groups(results.trials)]
     summary = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     rundir.atomic_write(out / SUMMARY_CSV, lambda f: f.write(summary.to_csv(index=False).encode()))
+    if (compared := published.comparison(results)) is not None and not compared[0].empty:
+        rows = compared[0]
+        rundir.atomic_write(out / published.PUBLISHED_CSV, lambda f: f.write(rows.to_csv(index=False).encode()))
     rundir.atomic_write(out / REPORT_MD, lambda f: f.write(_markdown(results, sections).encode()))
     rundir.atomic_write(out / REPORT_HTML, lambda f: f.write(_html(results, sections, out).encode()))
     return out / REPORT_HTML

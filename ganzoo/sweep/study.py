@@ -23,6 +23,7 @@ from typing import Any
 from ganzoo.core import rundir
 from ganzoo.core.config import from_dict, to_dict
 from ganzoo.core.errors import GanzooError
+from ganzoo.protocols.published import published_lines
 from ganzoo.protocols.tables import counted
 from ganzoo.sweep.config import (
     Pair,
@@ -198,6 +199,9 @@ class Sweep:
         found = protocols.reference_table(context)
         if found is not None:
             lines += ["", protocols.text(*found)]
+            reference = found[0]
+            if published := published_lines(reference.published, reference.published_note):
+                lines += ["", *published]
         return "\n".join(lines)
 
     def _open_study(self, pair: Pair, record: dict[str, Any]) -> Any:

@@ -336,9 +336,12 @@ def test_the_veegan_variants_take_the_references_settings(variant, unroll):
     assert config.n_critic == 1
 
 
-@pytest.mark.parametrize("preset, seeds, steps, device", [("veegan-2d", 5, 100_000, "cuda"),
-                                                          ("veegan-2d-quick", 2, 150, "cpu")])
-def test_the_veegan_presets_run_the_papers_table(tmp_path, preset, seeds, steps, device):
+@pytest.mark.parametrize("preset, seeds, steps, device, variants", [
+    ("veegan-2d", 5, 100_000, "cuda", ("veegan-gan", "veegan-unrolled")),
+    ("veegan-2d-quick", 2, 150, "cpu", ("veegan-gan", "veegan-unrolled")),
+    ("veegan-2d-gan", 5, 100_000, "cpu", ("veegan-gan",)),  # the GAN rows alone, at the paper's budget, on a CPU
+])
+def test_the_veegan_presets_run_the_papers_table(tmp_path, preset, seeds, steps, device, variants):
     # index.md: 2,500 samples from each model, numbers averaged over five runs, a sample high quality within
     # three standard deviations of its nearest mode, a mode captured with one; cell 23: 100 epochs of 1,000
     # iterations; cell 26: the threshold 0.15 = 3 x the grid's std 0.05 (cell 6).
@@ -347,7 +350,7 @@ def test_the_veegan_presets_run_the_papers_table(tmp_path, preset, seeds, steps,
     from ganzoo.sweep.study import Sweep
 
     config = load_preset(preset)
-    assert config.variants == ("veegan-gan", "veegan-unrolled")
+    assert config.variants == variants
     assert config.datasets == ("ring8", "grid25") and config.device == device
     assert (config.n_trials, config.seeds, config.steps, config.epochs, config.budget, config.batch_size) == (
         1, seeds, steps, None, "g_updates", 500)
@@ -393,6 +396,14 @@ def test_the_mode_collapse_protocol_tables_name_every_difference(tmp_path, prese
     # The quick preset differs where a CPU's scale makes it differ, and nowhere else.
     _, rows = protocol_rows(quick, tmp_path / "quick")
     assert {r.choice for r in rows if r.status.startswith(protocols.DIFFERS)} == {"budget", "runs"}
+
+
+def test_the_veegan_gan_rows_preset_differs_only_in_the_rows_it_leaves_out(tmp_path):
+    from ganzoo import protocols
+
+    _, rows = protocol_rows("veegan-2d-gan", tmp_path)
+    differs = {r.choice: r.value for r in rows if r.status.startswith(protocols.DIFFERS)}
+    assert differs == {"rows": "unroll 0", "unrolling": protocols.tables.NO_SUCH_RUN}
 
 
 @pytest.mark.parametrize("preset", ["pacgan-2d", "veegan-2d"])
