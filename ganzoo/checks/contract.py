@@ -56,9 +56,11 @@ REGISTRIES: dict[str, Registry[Any]] = {
 # The switches any variant can train with, tried together: spectral normalisation of D, clipping of D's
 # weights (loose enough to leave a tiny run's D free to move), a moving average of G for its samples from
 # its first update on, what a protocol pins of the networks (compare_gan's initialisation, BatchNorm's
-# eps and momentum, and U(-1, 1) noise), and PacGAN's packing (D on pairs of samples).
+# eps and momentum, and U(-1, 1) noise), PacGAN's packing (D on pairs of samples) and PacGAN's and VEEGAN's
+# simultaneous updates.
 SWITCHES = {"d_spectral_norm": True, "d_weight_clip": 1.0, "g_ema_decay": 0.5, "g_ema_start": 1,
-            "init": "compare_gan", "batchnorm_eps": 1e-3, "batchnorm_momentum": 1e-3, "z_dist": "uniform", "pack": 2}
+            "init": "compare_gan", "batchnorm_eps": 1e-3, "batchnorm_momentum": 1e-3, "z_dist": "uniform", "pack": 2,
+            "update_order": "simultaneous"}
 
 
 # ---- the checks ---------------------------------------------------------------------------------
@@ -245,10 +247,14 @@ def check_penalty_trains_one_step(penalty: str, run_dir: Path) -> None:
 
 def switches_for(variant: str, dataset: str) -> dict[str, Any]:
     """SWITCHES, less packing where the variant's architecture refuses packed samples (a D made for one
-    image size refuses k of them stacked on channels; a run asking for it is refused with that reason)."""
-    arch = build_architecture(tiny(variant, dataset))
+    image size refuses k of them stacked on channels; a run asking for it is refused with that reason), and
+    less simultaneous updates for a variant that unrolls D (whose look-ahead orders D's update before G's)."""
+    config = tiny(variant, dataset)
     packed = packed_shape(tuple(load_for_check(dataset).sample_shape), SWITCHES["pack"])
-    return SWITCHES if arch.check(sample_shape=packed) is None else {k: v for k, v in SWITCHES.items() if k != "pack"}
+    left_out = {"pack"} if build_architecture(config).check(sample_shape=packed) is not None else set()
+    if config.unroll:
+        left_out.add("update_order")
+    return {k: v for k, v in SWITCHES.items() if k not in left_out}
 
 
 def check_trains_with_the_switches(variant: str, dataset: str, run_dir: Path) -> None:

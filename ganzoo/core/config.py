@@ -54,6 +54,8 @@ def precision_problem(name: str) -> str | None:
 # How a mixture's mode counts as covered (ganzoo.evaluate.modes): one high-quality sample at it (VEEGAN's
 # and PacGAN's rule), or 1% of all samples.
 MODE_RULES = ("one-sample", "one-percent")
+ALTERNATING, SIMULTANEOUS = "alternating", "simultaneous"  # TrainConfig.update_order
+UPDATE_ORDERS = (ALTERNATING, SIMULTANEOUS)
 # The units a run's length is counted in (ganzoo.protocols.budget): G updates (engine steps) or D updates.
 G_UPDATES, D_UPDATES = "g_updates", "d_updates"
 BUDGET_UNITS = (G_UPDATES, D_UPDATES)
@@ -177,6 +179,11 @@ class TrainConfig:
     # Unrolled GAN (Metz et al. 2017): G's loss is taken at D after ``unroll`` look-ahead Adam updates of D
     # on the step's batch, differentiated through them (ganzoo.zoo.unrolling). 0: at D as it is, the plain GAN.
     unroll: int = 0
+    # The order of a step's updates: "alternating", G's gradient taken at D after its update (ganzoo's, and
+    # compare_gan's); "simultaneous", G's gradient taken at D as the step's last D update started, both from one
+    # forward's parameters, as PacGAN's and VEEGAN's code update both networks in one session run (a training
+    # scheme in its own right: Mescheder et al. 2017 compare the two).
+    update_order: str = "alternating"
     d_weight_clip: float = 0.0  # D's parameters clipped to [-c, c] after each update (Arjovsky et al. 2017); 0: off
     # Samples and evaluations use an exponential moving average of G's weights with this decay
     # (Yazici et al. 2019); 0: G itself. It starts after g_ema_start G updates (until then it is G) and

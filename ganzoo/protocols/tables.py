@@ -45,6 +45,9 @@ class Choice:
     # comparison says "not comparable" (the rows that ran, the number of runs and how they are summarised
     # do not: they decide which rows and how much power, not the values).
     moves: bool = True
+    # For a deviation on purpose (``expected`` None) that a setting can undo: ganzoo's value when it runs the
+    # reference's way, which is then "as the reference" (simultaneous updates, ``update_order``).
+    undone: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,8 +72,10 @@ def table(reference: Reference, context: Context) -> list[Row]:
     rows = []
     for c in reference.choices:
         value = c.value(context)
-        if c.expected is None:
+        if c.expected is None and value != c.undone:
             status = f"{ON_PURPOSE}: {c.why}"
+        elif c.expected is None:
+            status = AS_REFERENCE
         elif value == c.expected:
             status = AS_REFERENCE + (f"; {c.why}" if c.why else "")
         else:

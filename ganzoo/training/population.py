@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, stack_module_state, vmap
 
-from ganzoo.core.config import TrainConfig
+from ganzoo.core.config import SIMULTANEOUS, TrainConfig
 from ganzoo.core.device import resolve_device
 from ganzoo.core.errors import GanzooError, one_line
 from ganzoo.data import Data
@@ -335,12 +335,15 @@ class StackedStep:
             with torch.no_grad():
                 if i == n_critic - 1:  # the look-ahead starts where this update starts
                     ahead = self._d_before_update() if self.configs[0].unroll else {}
+                    # simultaneous: G's gradient at D as this update starts, on copies of its buffers
+                    d_at = ((self.d_opt.views(self.d_opt.flat.clone()), {k: v.clone() for k, v in self.d_buffers.items()})
+                            if self.configs[0].update_order == SIMULTANEOUS else (self.d_params, self.d_buffers))
                 self.d_opt.step(grads, self.active & ~stats.nonfinite)
                 if self.clip is not None:
                     self.d_opt.flat.clamp_(-self.clip, self.clip)
             if self.loss_state.values:
                 self.loss_state.advance(following, self.active & ~stats.nonfinite)
-        grads, value = self._g_grad(self.g_params, self.g_buffers, self.d_params, self.d_buffers, z, real,
+        grads, value = self._g_grad(self.g_params, self.g_buffers, *d_at, z, real,
                                     self.loss_params, self.loss_state.values, ahead)
         stats.generator(value)
         if norms:

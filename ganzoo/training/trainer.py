@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from ganzoo.core import rundir
-from ganzoo.core.config import TrainConfig
+from ganzoo.core.config import SIMULTANEOUS, TrainConfig
 from ganzoo.core.device import resolve_device
 from ganzoo.core.errors import GanzooError
 from ganzoo.data import Data, load_dataset
@@ -147,8 +147,8 @@ class ModuleStep:
 
     def _compile_mode(self) -> str:
         mode = self.config.fast.compile
-        if mode == "auto" and self.config.unroll:
-            return "off"  # compiled modules give no second derivatives, which unrolling takes
+        if mode == "auto" and (self.config.unroll or self.config.update_order == SIMULTANEOUS):
+            return "off"  # compiled modules give no second derivatives (unroll), nor run at copied weights
         if mode == "auto":
             # The whole-step graph does what reduce-overhead's per-module graphs do, for the whole step.
             return "reduce-overhead" if self.device.type == "cuda" and self.config.fast.cuda_graph == "off" else "off"
@@ -193,6 +193,9 @@ class ModuleStep:
             self.statistics.norms[0, 0] += grad_norm(self.D) / self.config.n_critic
         if keep and self.config.unroll:
             self._ahead_from = self._d_before_update()
+        if keep and self.config.update_order == SIMULTANEOUS:  # G's gradient is taken at D as it is now
+            self._d_start = ({name: p.detach().clone() for name, p in self.D.named_parameters()},
+                             {name: b.clone() for name, b in self.D.named_buffers()})
         self.d_opt.step()
         if self.config.d_weight_clip > 0:
             with torch.no_grad():
@@ -209,6 +212,8 @@ class ModuleStep:
         with autocast(self.config):
             if self.config.unroll:
                 loss = self._unrolled_g_loss(fake, real)
+            elif self.config.update_order == SIMULTANEOUS:  # at D before its update, on copies of its buffers
+                loss = generator_term(self.loss, self._critic_at(*self._d_start), fake, real, self.loss_state.member(0))
             else:
                 loss = generator_term(self.loss, self.D, fake, real, self.loss_state.member(0))
         self.g_opt.zero_grad(set_to_none=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 from torch import nn
 
-from ganzoo.core.config import TrainConfig, apply_overrides, from_dict
+from ganzoo.core.config import UPDATE_ORDERS, TrainConfig, apply_overrides, from_dict
 from ganzoo.core.errors import GanzooError
 from ganzoo.core.registry import Registry
 from ganzoo.protocols.budget import check_unit
@@ -162,6 +162,14 @@ def pairing_problem(config: TrainConfig) -> str | None:
                 f"scores); set penalty=none, not {config.penalty!r}")
     if config.unroll and (problem := unroll_problem(loss, build_penalty(config) is not None)) is not None:
         return problem
+    if config.update_order not in UPDATE_ORDERS:
+        return f"update_order must be one of {', '.join(UPDATE_ORDERS)}, got {config.update_order!r}"
+    if config.unroll and config.update_order != "alternating":
+        return ("unroll looks ahead from D's update to G's, which simultaneous updates do not order: use "
+                "update_order=alternating with unroll")
+    if config.update_order != "alternating" and config.fast.compile in ("default", "reduce-overhead"):
+        return (f"update_order={config.update_order} takes no fast.compile={config.fast.compile}: G's loss is taken "
+                "at a copy of D's weights through torch.func, which a compiled D does not run")
     if config.unroll and config.fast.compile in ("default", "reduce-overhead"):
         return f"unroll takes no fast.compile={config.fast.compile}: torch.compile gives no second derivatives"
     if arch.d_output() != loss.d_output:

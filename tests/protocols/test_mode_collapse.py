@@ -413,3 +413,23 @@ def test_the_readme_carries_the_mode_collapse_tables_as_the_code_makes_them(tmp_
     reference, rows = protocol_rows(preset, tmp_path)
     readme = page("protocols").read_text()
     assert protocols.markdown(reference, rows) in readme
+
+
+@pytest.mark.parametrize("preset", ["pacgan-2d", "veegan-2d-gan"])
+def test_simultaneous_updates_are_the_papers_update_order(tmp_path, preset):
+    import dataclasses
+
+    from ganzoo import protocols
+    from ganzoo.sweep.config import load_preset
+    from ganzoo.sweep.study import Sweep
+
+    config = load_preset(preset)
+    config = dataclasses.replace(config, settings={**config.settings, "update_order": "simultaneous"})
+    sweep = Sweep(preset, config, tmp_path)
+    context = protocols.Context(sweep.settings(), {p.name: sweep.pair_record(p) for p in sweep.pairs})
+    _, rows = protocols.reference_table(context)
+    (order,) = [r for r in rows if r.choice == "update order"]
+    assert (order.value, order.status) == ("G and D at once (update_order=simultaneous)", protocols.AS_REFERENCE)
+    _, rows = protocol_rows(preset, tmp_path / "as-shipped")
+    (order,) = [r for r in rows if r.choice == "update order"]
+    assert order.value == "D, then G" and order.status.startswith(protocols.ON_PURPOSE)

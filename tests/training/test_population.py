@@ -172,6 +172,14 @@ def test_the_lucic_protocols_settings_follow_their_single_runs(tmp_path: Path, v
         assert all(records[-1]["loss_k"] < 0 for _, records in members)
 
 
+@pytest.mark.parametrize("variant", ["nsgan", "dcgan", "wgan-gp"])
+def test_simultaneous_members_follow_their_single_runs(tmp_path: Path, variant: str, float64: None) -> None:
+    # PacGAN's and VEEGAN's update order: G's gradient at D as its last update started (dcgan: D's BatchNorm
+    # statistics on copies; wgan-gp: 5 critic steps and a penalty).
+    configs = [dataclasses.replace(c, update_order="simultaneous") for c in three_members(variant)]
+    assert_members_follow_their_single_runs(tmp_path, configs)
+
+
 def test_members_that_differ_in_a_losss_switch_are_refused() -> None:
     """A loss's or penalty's field that is not a number decides the step's control flow: members must agree."""
     configs = [member("lsgan", 0, 2e-4, 0.5, **{"loss.on": on}) for on in ("logits", "probabilities")]

@@ -228,3 +228,48 @@ def test_ctrl_c_inside_a_step_stops_after_it_and_saves_a_checkpoint_that_resumes
     result = resume(tmp_path / "resumed", progress=False)
     assert result.status == "completed" and result.step == 40
     assert_same_weights(tmp_path / "straight", tmp_path / "resumed")
+
+
+@pytest.mark.parametrize("order", ["simultaneous", "alternating"])
+def test_an_update_order_takes_gs_gradient_where_it_says(order):
+    # By hand: D's gradient at (G0, D0) on the step's batch and noise, and G's at D0 (simultaneous: both from
+    # one forward's parameters, as PacGAN's and VEEGAN's session runs) or at D1, D after its update (alternating).
+    import copy
+
+    from ganzoo.data import load_dataset
+    from ganzoo.training.trainer import ModuleStep
+    from ganzoo.zoo.variants import build_loss
+
+    cfg = dataclasses.replace(config("veegan-gan", steps=1, batch_size=16), update_order=order)
+    data, cpu = load_dataset("ring8", "train"), torch.device("cpu")
+    step = ModuleStep(cfg, data, cpu)
+    G0, D0 = copy.deepcopy(step.G), copy.deepcopy(step.D)
+    twin = ModuleStep(cfg, data, cpu)  # the same seed: the same batch and noise, drawn here by hand
+    real = twin.batches.gather(twin.plan()[0])
+    z = torch.randn(cfg.batch_samples, cfg.z_dim, generator=twin.rng)
+    recorded = {}
+    step_g = step.g_opt.step
+
+    def record_then_step():
+        recorded["G"] = [p.grad.clone() for p in step.G.parameters()]
+        recorded["D1"] = copy.deepcopy(step.D)
+        step_g()
+
+    step.g_opt.step = record_then_step
+    step.body(step.plan(), norms=False)
+    loss = build_loss(cfg)
+    D_at = D0 if order == "simultaneous" else recorded["D1"]
+    by_hand = torch.autograd.grad(loss.generator_loss(fake=D_at(G0(z))), list(G0.parameters()))
+    other = torch.autograd.grad(loss.generator_loss(fake=(recorded["D1"] if order == "simultaneous" else D0)(G0(z))),
+                                list(G0.parameters()))
+    # float32, the same operations on the same inputs: rounding is a few ulps of the largest gradient
+    scale = max(g.abs().max().item() for g in by_hand)
+    assert all(torch.allclose(a, b, rtol=0, atol=1e-5 * scale) for a, b in zip(recorded["G"], by_hand))
+    assert max((a - b).abs().max().item() for a, b in zip(recorded["G"], other)) > 1e-3 * scale  # tells them apart
+
+
+def test_simultaneous_updates_refuse_unrolling():
+    from ganzoo.core.errors import GanzooError
+
+    with pytest.raises(GanzooError, match="unroll looks ahead from D's update to G's"):
+        resolve_config("veegan-unrolled", "ring8", overrides={"update_order": "simultaneous"})
