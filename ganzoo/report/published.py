@@ -187,6 +187,8 @@ def display(frame: pd.DataFrame) -> pd.DataFrame:
         value = f"{row['published_value']:g}"
         if pd.notna(row["published_spread"]):
             value += f" ± {row['published_spread']:g} ({row['published_spread_kind']})"
+        else:
+            value += f" ({row['published_spread_kind']})"
         return value + (f", {int(row['published_runs'])} runs" if pd.notna(row["published_runs"]) else "")
 
     def number(value: object) -> str:
