@@ -134,7 +134,7 @@ PACGAN2018 = register_reference("pacgan2018", Reference(
         Choice("budget", "400 epochs of 100,000 points at batch 100: 1,000 iterations an epoch (config.py:15, 30)",
                budget_text, "400,000 G updates (400 epochs of 100,000 images at batch 100)"),
         Choice("update order", "G and D updated at once from one graph (ALI's ali_algorithm, pacgan_task.py)",
-               _order, None, ALTERNATING, undone=ORDERS["simultaneous"]),
+               _order, None, ALTERNATING, undone=ORDERS["simultaneous"], may_move=True),
         Choice("data", "the ring: 8 modes, radius 1, std 0.01 (config.py:6-7); the 5x5 grid, spacing 2, std 0.05 "
                "(the grid's folder)", _datasets, "grid25, pacgan-ring"),
         Choice("runs", "10 a row (config.py:44-49)", lambda c: str(c.settings["seeds"]), "10", moves=False),
@@ -189,7 +189,7 @@ VEEGAN2017 = register_reference("veegan2017", Reference(
         Choice("batch", "500 (cell 4)", lambda c: str(c.settings["batch_size"]), "500"),
         Choice("budget", "100 epochs of 1,000 iterations (cell 23)", budget_text, "100,000 G updates at batch 500"),
         Choice("update order", "G and D updated in one session run (cell 23)", _order, None, ALTERNATING,
-               undone=ORDERS["simultaneous"]),
+               undone=ORDERS["simultaneous"], may_move=True),
         Choice("unrolling", "5 steps (index.md), as Unrolled GAN's demo replays D's Adam on the step's batch from "
                "before D's update, the first unrolled update being D's own (poolio/unrolled_gan@67e2c7a)", lambda c: c.values(lambda r: str(r["unroll"]), lambda r: r.get("unroll", 0) > 0),
                "5"),

@@ -45,6 +45,9 @@ class Choice:
     # comparison says "not comparable" (the rows that ran, the number of runs and how they are summarised
     # do not: they decide which rows and how much power, not the values).
     moves: bool = True
+    # A deviation on purpose (``expected`` None) that can move the paper's numbers: named so, it makes a
+    # published-vs-ganzoo comparison "not comparable" until a run undoes it (the update order).
+    may_move: bool = False
     # For a deviation on purpose (``expected`` None) that a setting can undo: ganzoo's value when it runs the
     # reference's way, which is then "as the reference" (simultaneous updates, ``update_order``).
     undone: str | None = None
@@ -66,6 +69,7 @@ class Row:
     reference: str
     status: str
     moves: bool = True  # Choice.moves
+    may_move: bool = False  # Choice.may_move
 
 
 def table(reference: Reference, context: Context) -> list[Row]:
@@ -80,7 +84,7 @@ def table(reference: Reference, context: Context) -> list[Row]:
             status = AS_REFERENCE + (f"; {c.why}" if c.why else "")
         else:
             status = f"{DIFFERS} ({c.expected})"
-        rows.append(Row(c.name, value, c.reference, status, c.moves))
+        rows.append(Row(c.name, value, c.reference, status, c.moves, c.may_move))
     return rows
 
 

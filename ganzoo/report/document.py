@@ -246,7 +246,7 @@ def _reference_section(results: StudyResults) -> Section | None:
     if found is None:
         return None
     reference, rows = found
-    frame = pd.DataFrame([dataclasses.asdict(r) for r in rows]).drop(columns="moves").rename(columns={"value": "ganzoo"})
+    frame = pd.DataFrame([dataclasses.asdict(r) for r in rows]).drop(columns=["moves", "may_move"]).rename(columns={"value": "ganzoo"})
     return Section(
         "protocol", f"0. Protocol: {reference.title}",
         f"Each choice of the published protocol, ganzoo's value as this study ran it, the reference's value and "

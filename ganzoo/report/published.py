@@ -35,7 +35,8 @@ RULE = (f"Verdict: a two-sided Welch t-test at {ALPHA:.0%} of ganzoo's runs agai
         "a spread counts as exact: a one-sample t-test). consistent: p >= 0.05; lower / higher: p < 0.05, the "
         "side ganzoo's mean is on. 'detectable' is the difference the test finds 4 times in 5 at these spreads "
         "(80% power): a smaller true difference may read as consistent. Not comparable: the study's protocol "
-        "differs from the paper's in a choice that can move the numbers (the protocol table's rows that differ).")
+        "differs from the paper's in a choice that can move the numbers (the protocol table's rows that differ, "
+        "and its deviations on purpose named as able to: the update order).")
 
 
 def welch(mine: np.ndarray, published: float, published_se: float | None, published_runs: int | None
@@ -97,20 +98,27 @@ def verdict_of(test: dict[str, float]) -> str:
 
 
 def unlike(rows: Sequence[object]) -> list[str]:
-    """The protocol table's choices that differ from the paper's and can move its numbers: "budget (...)". A
-    choice about runs the study does not have (the unrolling of rows it did not run) moves none of its rows."""
+    """The protocol table's choices that keep the study from the paper's numbers: those that differ and can move
+    them ("budget: ... here, ... in the paper"), and the deviations on purpose the table names as able to (the
+    update order, until a run takes the paper's). A choice about runs the study does not have (the unrolling of
+    rows it did not run) moves none of its rows."""
     from ganzoo import protocols
     from ganzoo.protocols.tables import NO_SUCH_RUN
 
-    return [f"{r.choice}: {r.value} here, {r.status.removeprefix(protocols.DIFFERS).strip(' ()')} in the paper"
-            for r in rows if r.status.startswith(protocols.DIFFERS) and r.moves and r.value != NO_SUCH_RUN]
+    out = []
+    for r in rows:
+        if r.status.startswith(protocols.DIFFERS) and r.moves and r.value != NO_SUCH_RUN:
+            out.append(f"{r.choice}: {r.value} here, {r.status.removeprefix(protocols.DIFFERS).strip(' ()')} in the paper")
+        elif r.status.startswith(protocols.ON_PURPOSE) and r.may_move:
+            out.append(f"{r.choice}: {r.value} here, not the paper's ({r.reference})")
+    return out
 
 
 def on_purpose(rows: Sequence[object]) -> list[str]:
-    """The deviations on purpose that can move the numbers, to be read beside every verdict."""
+    """The other deviations on purpose, which the table judges unable to move the numbers (each says why)."""
     from ganzoo import protocols
 
-    return [f"{r.choice} ({r.value})" for r in rows if r.status.startswith(protocols.ON_PURPOSE) and r.moves]
+    return [f"{r.choice} ({r.value})" for r in rows if r.status.startswith(protocols.ON_PURPOSE) and not r.may_move]
 
 
 def _runs(results: StudyResults, variant: str, dataset: str, metric: str) -> tuple[np.ndarray, str]:
@@ -169,7 +177,7 @@ def comparison(results: StudyResults) -> tuple[pd.DataFrame, list[str]] | None:
                      "detectable_80": test["detectable"], "verdict": judged, "reason": reason})
     notes = [RULE]
     if found and (moved := on_purpose(found[1])):
-        notes.append("Deviations on purpose that may move these numbers (the protocol table says why): "
+        notes.append("Deviations on purpose the protocol table judges unable to move these numbers (it says why): "
                      + "; ".join(moved) + ".")
     return pd.DataFrame(rows), notes
 

@@ -97,11 +97,14 @@ def test_a_shortened_run_is_not_comparable_and_says_why(veegan_study):
     assert set(unrolled["verdict"]) == {published.NOT_RUN}
     report = (veegan_study.dir / "report.md").read_text()
     assert "0b. Published vs ganzoo" in report and published.RULE in report
-    assert "update order (D, then G)" in report  # the deviation on purpose that may move the numbers, named
+    # The update order is a deviation on purpose the table names as able to move the numbers: it is a reason too.
+    assert all("update order: D, then G here, not the paper's" in r for r in gan["reason"])
+    unable = report.split("judges unable to move these numbers (it says why): ")[1].split("\n")[0]
+    assert "D's input (x alone)" in unable and "update order" not in unable
 
 
 def test_where_the_protocol_is_the_papers_each_row_gets_the_test_of_its_runs(veegan_study):
-    # The same runs, read as if the study had the paper's budget and runs: the verdicts are the test's.
+    # The same runs, read as if the study had the paper's budget, runs and update order: the verdicts are the test's.
     import dataclasses
     import json
 
@@ -110,7 +113,8 @@ def test_where_the_protocol_is_the_papers_each_row_gets_the_test_of_its_runs(vee
 
     results = load(str(veegan_study.dir))
     paper = load_preset("veegan-2d")
-    full = Sweep("full", dataclasses.replace(paper, variants=("veegan-gan",)), veegan_study.dir.parent)
+    paper = dataclasses.replace(paper, variants=("veegan-gan",), settings={**paper.settings, "update_order": "simultaneous"})
+    full = Sweep("full", paper, veegan_study.dir.parent)
     records = {p.name: full.pair_record(p) for p in full.pairs}
     results = dataclasses.replace(results, settings=full.settings(), protocol=records)
     frame, _ = published.comparison(results)
