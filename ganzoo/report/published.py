@@ -196,7 +196,7 @@ def display(frame: pd.DataFrame) -> pd.DataFrame:
         if pd.notna(row["published_spread"]):
             value += f" ± {row['published_spread']:g} ({row['published_spread_kind']})"
         else:
-            value += f" ({row['published_spread_kind']})"
+            value += " (no spread printed)"
         return value + (f", {int(row['published_runs'])} runs" if pd.notna(row["published_runs"]) else "")
 
     def number(value: object) -> str:
