@@ -35,8 +35,7 @@ class StackedBatches:
     with new indices copied into its static input, and draws in the same order as the eager step."""
 
     def __init__(self, x: Tensor, batch_size: int, generators: list[torch.Generator]) -> None:
-        if len(x) < batch_size:
-            raise GanzooError(f"batch size {batch_size} exceeds the dataset's {len(x)} samples")
+        check_fits(len(x), batch_size)
         self.x, self.batch_size, self.generators = x, batch_size, generators
         self.orders = self._new_epoch()
         self.position = 0
@@ -100,8 +99,7 @@ class StreamBatches:
         self.dataset, self.batch_size, self.seed, self.device = dataset, batch_size, seed, device
         self.workers = min(4, os.cpu_count() or 1) if workers is None else workers
         self.n = len(dataset)  # type: ignore[arg-type]
-        if self.n < batch_size:
-            raise GanzooError(f"batch size {batch_size} exceeds the dataset's {self.n} samples")
+        check_fits(self.n, batch_size)
         self.epoch, self.taken = 0, 0
         self._iter = self._open()
 

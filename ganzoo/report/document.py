@@ -79,7 +79,7 @@ def build_sections(results: StudyResults, out: Path) -> list[Section]:
     reference = _reference_section(results)
     if reference is not None:
         sections.append(reference)
-    if (compared := _published_section(results)) is not None:
+    if (compared := _published_section(results, out)) is not None:
         sections.append(compared)
 
     summary: list[Table] = []
@@ -255,8 +255,9 @@ def _reference_section(results: StudyResults) -> Section | None:
         tables=(Table("protocol", frame),))
 
 
-def _published_section(results: StudyResults) -> Section | None:
-    """The paper's own numbers beside ganzoo's, row by row, where the study follows a paper (ganzoo.report.published)."""
+def _published_section(results: StudyResults, out: Path) -> Section | None:
+    """The paper's own numbers beside ganzoo's, row by row, where the study follows a paper (ganzoo.report.published);
+    the rows, every number, go to ``out``/published.csv."""
     made = published.comparison(results)
     if made is None:
         return None
@@ -264,6 +265,7 @@ def _published_section(results: StudyResults) -> Section | None:
     title = "0b. Published vs ganzoo"
     if frame.empty:
         return Section("published", title, notes[0])
+    rundir.atomic_write(out / published.PUBLISHED_CSV, lambda f: f.write(frame.to_csv(index=False).encode()))
     paper = frame.iloc[0]
     return Section(
         "published", title,
@@ -433,9 +435,6 @@ def write_report(source: str | Path, out: Path | None = None, study: str | None 
               for g, t in tables.groups(results.trials)]
     summary = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     rundir.atomic_write(out / SUMMARY_CSV, lambda f: f.write(summary.to_csv(index=False).encode()))
-    if (compared := published.comparison(results)) is not None and not compared[0].empty:
-        rows = compared[0]
-        rundir.atomic_write(out / published.PUBLISHED_CSV, lambda f: f.write(rows.to_csv(index=False).encode()))
     rundir.atomic_write(out / REPORT_MD, lambda f: f.write(_markdown(results, sections).encode()))
     rundir.atomic_write(out / REPORT_HTML, lambda f: f.write(_html(results, sections, out).encode()))
     return out / REPORT_HTML

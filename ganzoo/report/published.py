@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ganzoo.report import tables
+from ganzoo.report import coverage, tables
 from ganzoo.report import formatting as fmt
 from ganzoo.report.load import StudyResults, run_metrics
 
@@ -47,10 +47,7 @@ def welch(mine: np.ndarray, published: float, published_se: float | None, publis
     computed (one run); where neither side has any spread the difference is exact (p 0 or 1)."""
     from scipy import stats
 
-    mine = mine[np.isfinite(mine)]
-    n = len(mine)
-    mean = float(mine.mean()) if n else math.nan
-    se = float(mine.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+    mean, se, n = coverage.mean_se(mine)
     out = {"mean": mean, "se": se, "runs": n, "difference": mean - published, "df": math.nan, "p": math.nan,
            "detectable": math.nan}
     if n < 2:

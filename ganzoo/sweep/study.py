@@ -83,6 +83,7 @@ class Sweep:
         self.population = population
         self.sizer = PopulationSizer(config, population, self.log)
         self.dir = Path(results) / study
+        self.begun: set[str] = set()  # the pairs sweep.json says were begun (prepare): their storage must hold them
         self.storage = resolve_storage(self.dir, storage, workers)
         self.n_train: dict[str, int] = {}  # dataset -> training images (an epoch, unless epoch_size says)
         self.trials = TrialRunner(config, self.dir, self.storage.kind.heartbeats, self.n_train, self._finished,
@@ -160,7 +161,6 @@ class Sweep:
         per pair, another protocol (its search space and run settings, as this version resolves them)."""
         mine = self.settings()
         path = self.dir / SWEEP_FILE
-        self.begun: set[str] = set()  # the pairs this folder says were begun: their storage must hold them
         if path.exists():
             written = rundir.read_json(path)
             self._check_settings(written.get("settings"), str(self.dir))
@@ -209,7 +209,7 @@ class Sweep:
 
         storage = self.storage.open()
         name = f"{self.study}/{pair.name}"
-        if pair.name in getattr(self, "begun", ()) and name not in {s.study_name for s in storage.get_all_studies()}:
+        if pair.name in self.begun and name not in {s.study_name for s in storage.get_all_studies()}:
             # An empty, truncated or other store: a new study here would retrain trial 0 over its run folders.
             raise GanzooError(
                 f"study {name!r} was begun in {self.dir} ({SWEEP_FILE} names it), but {redact(self.storage.url)} "
