@@ -56,9 +56,9 @@ def welch(mine: np.ndarray, published: float, published_se: float | None, publis
     if a + b == 0:  # every run the same value, and the paper's exact: the difference is what it is
         out["p"] = 1.0 if mean == published else 0.0
         return out
-    df = (a + b) ** 2 / (a ** 2 / (n - 1) + (b ** 2 / (published_runs - 1) if b and published_runs and
-                                             published_runs > 1 else 0.0)) if a else math.inf
-    df = float(n - 1) if not math.isfinite(df) else df
+    # Welch-Satterthwaite; a published spread without its number of runs adds nothing to the denominator
+    denominator = a ** 2 / (n - 1) + (b ** 2 / (published_runs - 1) if published_runs and published_runs > 1 else 0.0)
+    df = (a + b) ** 2 / denominator if denominator else float(n - 1)
     t = (mean - published) / math.sqrt(a + b)
     out.update(df=df, p=float(2 * stats.t.sf(abs(t), df)), detectable=detectable(df) * math.sqrt(a + b))
     return out

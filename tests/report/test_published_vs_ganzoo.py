@@ -32,6 +32,13 @@ def test_a_published_spread_makes_it_welchs_test():
     assert test["p"] == pytest.approx(expected.pvalue, rel=1e-9)
 
 
+def test_identical_runs_against_a_published_spread_take_the_papers_degrees_of_freedom():
+    # ganzoo's runs all 8 (no spread of their own), the paper's 7 ± 0.3 (standard error, 10 runs)
+    test = published.welch(np.full(5, 8.0), 7.0, 0.3, 10)
+    expected = stats.ttest_ind_from_stats(8.0, 0.0, 5, 7.0, 0.3 * math.sqrt(10), 10, equal_var=False)
+    assert test["df"] == pytest.approx(9.0) and test["p"] == pytest.approx(expected.pvalue, rel=1e-9)
+
+
 @pytest.mark.parametrize("df", [1.0, 2.0, 4.0, 8.1, 49.0])
 def test_the_detectable_difference_is_found_four_times_in_five(df):
     shift = published.detectable(df)
